@@ -1,0 +1,39 @@
+"""Command line: ``python -m pcsm run [NOTEBOOK ...] --profile {smoke,default,paper}`` and
+``python -m pcsm bench mi``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pcsm import runner
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pcsm", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="execute notebooks with papermill (skips up-to-date ones)")
+    run.add_argument("notebooks", nargs="*", help="names from notebooks/profiles.toml (default: all)")
+    run.add_argument("--profile", choices=runner.PROFILES, default="default")
+    run.add_argument("--output-dir", type=Path, help="where executed notebooks go (default: in place)")
+    run.add_argument("--results-dir", type=Path, help="where result tables go (default: results/)")
+    run.add_argument("--force", action="store_true", help="execute even when up to date")
+    bench = commands.add_parser("bench", help="benchmarks (accuracy and wall time), not tests")
+    bench.add_argument("name", choices=["mi"], help="mi: MI estimators on the paper's Gaussian tasks")
+    bench.add_argument("--output", type=Path, help="JSON file for the results")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        try:
+            return runner.run(args.notebooks, args.profile, args.output_dir, args.results_dir, args.force)
+        except ValueError as error:
+            parser.error(str(error))
+    if args.command == "bench":
+        from pcsm import bench as benchmarks
+
+        return benchmarks.main(args.name, args.output)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""The networks of the paper's experiments."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from pcsm._checks import check_positive_int
+
+
+def mlp(in_dim: int, n_classes: int, hidden: tuple[int, ...] = (100, 100, 100)) -> nn.Sequential:
+    """Fully connected ReLU network in_dim -> hidden... -> n_classes (the paper's MI classifier)."""
+    check_positive_int(in_dim, "in_dim")
+    check_positive_int(n_classes, "n_classes", minimum=2)
+    layers: list[nn.Module] = []
+    width = in_dim
+    for h in hidden:
+        layers += [nn.Linear(width, check_positive_int(h, "hidden")), nn.ReLU()]
+        width = h
+    layers.append(nn.Linear(width, n_classes))
+    return nn.Sequential(*layers)
+
+
+class LeNet(nn.Module):
+    """LeNet of the authors' MNIST code: conv 20@5x5, pool, conv 50@5x5, pool, fc 500, fc 10 (ReLU)."""
+
+    def __init__(self, n_classes: int = 10) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 20, 5), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(20, 50, 5), nn.ReLU(), nn.MaxPool2d(2),
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(4 * 4 * 50, 500), nn.ReLU(), nn.Linear(500, n_classes)
+        )
+
+    def forward(self, x):  # noqa: D102 - (n, 1, 28, 28) -> (n, n_classes)
+        return self.classifier(self.features(x))

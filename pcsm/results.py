@@ -1,0 +1,46 @@
+"""Where notebooks write their result tables, atomically.
+
+The runner points ``PCSM_RESULTS_DIR`` at a staging folder and publishes its contents only when the
+whole notebook succeeded; run by hand, a notebook writes to the repository's ``results/`` folder.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RESULTS_ENV = "PCSM_RESULTS_DIR"
+
+
+def results_dir() -> Path:
+    """The folder result tables go to: ``$PCSM_RESULTS_DIR`` or ``<repo>/results``."""
+    return Path(os.environ.get(RESULTS_ENV) or REPO_ROOT / "results")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_table(table: pd.DataFrame, name: str) -> Path:
+    """Write ``table`` as ``<results_dir>/<name>.csv`` (floats with 6 significant digits)."""
+    path = results_dir() / f"{name}.csv"
+    atomic_write_text(path, table.to_csv(index=False, float_format="%.6g"))
+    return path
+
+
+def load_table(name: str) -> pd.DataFrame:
+    """Read ``<results_dir>/<name>.csv``."""
+    return pd.read_csv(results_dir() / f"{name}.csv")

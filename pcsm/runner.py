@@ -1,0 +1,196 @@
+"""Execute the book's notebooks with papermill, one profile at a time, skipping what is up to date.
+
+The notebooks and their parameters per profile are declared in ``notebooks/profiles.toml``. A notebook
+is re-executed when its code cells, its parameters or any file of the ``pcsm`` package changed since
+the executed copy was written (a hash kept in the notebook's metadata). Outputs are published only on
+success: the executed notebook by an atomic rename, the result tables from a staging folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from pcsm.results import REPO_ROOT, RESULTS_ENV, results_dir
+
+PROFILES = ("smoke", "default", "paper")
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+PLAN_FILE = NOTEBOOK_DIR / "profiles.toml"
+PACKAGE_DIR = REPO_ROOT / "pcsm"
+KERNEL = "python3"
+
+
+@dataclass(frozen=True)
+class NotebookSpec:
+    """One notebook of the book: its file, its per-cell timeout, and its parameters per profile."""
+
+    name: str
+    path: Path
+    timeout: int
+    parameters: dict[str, dict[str, Any]]
+
+
+def load_plan(plan_file: Path = PLAN_FILE) -> dict[str, NotebookSpec]:
+    """Read the notebooks and their profile parameters from the TOML plan, in file order."""
+    with open(plan_file, "rb") as handle:
+        raw = tomllib.load(handle)
+    plan = {}
+    for name, entry in raw["notebooks"].items():
+        missing = [p for p in PROFILES if p not in entry]
+        if missing:
+            raise ValueError(f"{plan_file}: notebook {name!r} lacks profile(s) {', '.join(missing)}")
+        plan[name] = NotebookSpec(
+            name=name,
+            path=plan_file.parent / f"{name}.ipynb",
+            timeout=int(entry["timeout"]),
+            parameters={p: dict(entry[p]) for p in PROFILES},
+        )
+    return plan
+
+
+def package_digest() -> str:
+    """Hash of every Python file of the pcsm package (content and relative path)."""
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        digest.update(str(path.relative_to(PACKAGE_DIR)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def source_digest(notebook: nbformat.NotebookNode) -> str:
+    """Hash of the notebook's cells (type and source), ignoring papermill's injected parameters."""
+    cells = [
+        [cell.cell_type, cell.source]
+        for cell in notebook.cells
+        if "injected-parameters" not in cell.get("metadata", {}).get("tags", [])
+    ]
+    return hashlib.sha256(json.dumps(cells).encode()).hexdigest()
+
+
+def cache_key(notebook: nbformat.NotebookNode, profile: str, parameters: dict[str, Any]) -> str:
+    """What an executed notebook depends on: its source, profile, parameters and the pcsm code."""
+    payload = json.dumps(
+        [source_digest(notebook), profile, parameters, package_digest()], sort_keys=True
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def stored_key(path: Path) -> str | None:
+    """The cache key kept in an executed notebook's metadata, if any."""
+    if not path.exists():
+        return None
+    return nbformat.read(path, as_version=4).metadata.get("pcsm", {}).get("cache_key")
+
+
+def publish_results(staging: Path, target: Path) -> list[Path]:
+    """Move every file of ``staging`` into ``target``, each by an atomic rename."""
+    target.mkdir(parents=True, exist_ok=True)
+    moved = []
+    for source in sorted(p for p in staging.rglob("*") if p.is_file()):
+        dest = target / source.relative_to(staging)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.incoming")
+        shutil.copy2(source, tmp)
+        os.replace(tmp, dest)
+        moved.append(dest)
+    return moved
+
+
+def execute(
+    spec: NotebookSpec,
+    profile: str,
+    output_dir: Path,
+    results_target: Path,
+    force: bool = False,
+) -> str:
+    """Execute one notebook unless up to date; return "executed" or "up to date".
+
+    Raises papermill's ``PapermillExecutionError`` (naming the failing cell) when a cell fails; the
+    previous executed notebook and results are then left untouched.
+    """
+    import papermill
+
+    parameters = spec.parameters[profile]
+    source = nbformat.read(spec.path, as_version=4)
+    key = cache_key(source, profile, parameters)
+    output = output_dir / spec.path.name
+    if not force and stored_key(output) == key:
+        return "up to date"
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"pcsm-{spec.name}-") as scratch:
+        staging = Path(scratch) / "results"
+        staging.mkdir()
+        executed_path = Path(scratch) / output.name
+        previous = os.environ.get(RESULTS_ENV)
+        os.environ[RESULTS_ENV] = str(staging)
+        try:
+            papermill.execute_notebook(
+                str(spec.path),
+                str(executed_path),
+                parameters=parameters,
+                kernel_name=KERNEL,
+                cwd=str(spec.path.parent),
+                execution_timeout=spec.timeout,
+                progress_bar=False,
+                log_output=False,
+            )
+        finally:
+            if previous is None:
+                os.environ.pop(RESULTS_ENV, None)
+            else:
+                os.environ[RESULTS_ENV] = previous
+        executed = nbformat.read(executed_path, as_version=4)
+        executed.metadata["pcsm"] = {"cache_key": key, "profile": profile, "parameters": parameters}
+        tmp = output.with_name(f".{output.name}.incoming")
+        nbformat.write(executed, tmp)
+        publish_results(staging, results_target)
+        os.replace(tmp, output)
+    return "executed"
+
+
+def run(
+    names: list[str],
+    profile: str,
+    output_dir: Path | None = None,
+    results_target: Path | None = None,
+    force: bool = False,
+) -> int:
+    """Execute the named notebooks (all when empty) on ``profile``; print one line each; return 0/1."""
+    from papermill.exceptions import PapermillExecutionError
+
+    if profile not in PROFILES:
+        raise ValueError(f"profile: unknown value {profile!r}; choose one of {', '.join(PROFILES)}")
+    plan = load_plan()
+    unknown = [n for n in names if n.removesuffix(".ipynb").split("/")[-1] not in plan]
+    if unknown:
+        raise ValueError(f"notebook: unknown {', '.join(unknown)}; known: {', '.join(plan)}")
+    selected = [plan[n.removesuffix(".ipynb").split("/")[-1]] for n in names] or list(plan.values())
+    output_dir = output_dir or NOTEBOOK_DIR
+    results_target = results_target or results_dir()
+    for i, spec in enumerate(selected, 1):
+        start = time.perf_counter()
+        print(f"[{i}/{len(selected)}] {spec.name} ({profile}) ...", end=" ", flush=True)
+        try:
+            status = execute(spec, profile, output_dir, results_target, force)
+        except PapermillExecutionError as error:
+            print(f"FAILED after {time.perf_counter() - start:.1f}s", flush=True)
+            print(
+                f"\n{spec.name}: cell {error.exec_count} raised {error.ename}: {error.evalue}\n"
+                f"{''.join(error.traceback[-3:]) if error.traceback else ''}\n"
+                f"Previous outputs of {spec.name} were left untouched.",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"{status} in {time.perf_counter() - start:.1f}s", flush=True)
+    return 0

@@ -1,0 +1,111 @@
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+from pcsm.gaussian import GaussianMixture, paper_mixture
+
+
+def quadrature_mi(mixture: GaussianMixture) -> float:
+    """I(X;Y) of a 1-D mixture by adaptive quadrature of sum_y p(x,y) log(p(x|y)/p(x))."""
+    means = mixture.means[:, 0]
+    sds = np.sqrt(mixture.covariances[:, 0, 0])
+
+    def integrand(x: float) -> float:
+        lik = stats.norm.pdf(x, means, sds)
+        px = (mixture.priors * lik).sum()
+        if px == 0:
+            return 0.0
+        return float(sum(p * l * np.log(l / px) for p, l in zip(mixture.priors, lik) if l > 0))
+
+    lo, hi = means.min() - 12 * sds.max(), means.max() + 12 * sds.max()
+    value, _ = integrate.quad(integrand, lo, hi, limit=400, points=list(means))
+    return value
+
+
+@pytest.mark.parametrize("balanced", [True, False])
+def test_mutual_information_matches_quadrature_in_1d(balanced):
+    mixture = paper_mixture(1, balanced=balanced)
+    mi, se = mixture.mutual_information(400_000, seed=3)
+    assert se < 0.002
+    assert abs(mi - quadrature_mi(mixture)) < 4 * se
+
+
+def test_unequal_covariances_match_quadrature():
+    mixture = GaussianMixture([[0.0], [1.5], [-2.0]], [[[1.0]], [[0.25]], [[4.0]]], [0.5, 0.3, 0.2])
+    mi, se = mixture.mutual_information(400_000, seed=4)
+    assert abs(mi - quadrature_mi(mixture)) < 4 * se
+
+
+def test_paper_mixture_layout():
+    mixture = paper_mixture(3, balanced=False)
+    np.testing.assert_allclose(mixture.means, np.outer([0, 2, -2, 4, -4], np.ones(3)))
+    np.testing.assert_allclose(mixture.priors, np.array([1, 2, 3, 4, 5]) / 15)
+    np.testing.assert_allclose(mixture.covariances, np.broadcast_to(np.eye(3), (5, 3, 3)))
+    np.testing.assert_allclose(paper_mixture(2, balanced=True).priors, np.full(5, 0.2))
+
+
+def test_log_likelihoods_match_scipy():
+    mixture = GaussianMixture([[0.0, 1.0], [2.0, -1.0]], [[[2.0, 0.5], [0.5, 1.0]], np.eye(2)])
+    x = np.random.default_rng(0).normal(size=(20, 2))
+    expected = np.stack(
+        [stats.multivariate_normal(m, c).logpdf(x) for m, c in zip(mixture.means, mixture.covariances)], 1
+    )
+    np.testing.assert_allclose(mixture.log_likelihoods(x), expected, rtol=1e-10)
+
+
+def test_posteriors_normalise():
+    mixture = paper_mixture(2, balanced=False)
+    x, _ = mixture.sample(100, seed=0)
+    np.testing.assert_allclose(np.exp(mixture.log_posteriors(x)).sum(1), 1.0)
+
+
+def test_sampling_is_seeded_and_follows_the_prior():
+    mixture = paper_mixture(2, balanced=False)
+    x1, y1 = mixture.sample(50_000, seed=7)
+    x2, y2 = mixture.sample(50_000, seed=7)
+    np.testing.assert_array_equal(x1, x2)
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_allclose(np.bincount(y1) / 50_000, mixture.priors, atol=0.01)
+    np.testing.assert_allclose(x1[y1 == 3].mean(0), [4.0, 4.0], atol=0.05)
+    assert not np.array_equal(mixture.sample(10, seed=8)[0], x1[:10])
+
+
+def test_sample_per_class_gives_exact_counts():
+    mixture = paper_mixture(1, balanced=False)
+    _, y = mixture.sample_per_class([5, 10, 15, 20, 25], seed=0)
+    np.testing.assert_array_equal(np.bincount(y), [5, 10, 15, 20, 25])
+
+
+def test_bayes_accuracy_and_label_entropy():
+    mixture = paper_mixture(1, balanced=True)
+    # 1-D, unit variances, means 2 apart: the inner classes are right with prob 1 - 2 Phi(-1), the two
+    # outer ones with prob 1 - Phi(-1)
+    phi = stats.norm.cdf(-1.0)
+    expected = (3 * (1 - 2 * phi) + 2 * (1 - phi)) / 5
+    assert mixture.bayes_accuracy(400_000, seed=0) == pytest.approx(expected, abs=0.003)
+    assert mixture.label_entropy() == pytest.approx(math.log(5))
+
+
+def test_bad_inputs_are_refused_by_name():
+    with pytest.raises(ValueError, match="dim: must be >= 1"):
+        paper_mixture(0, balanced=True)
+    with pytest.raises(ValueError, match="dim: must be >= 1"):
+        paper_mixture(-3, balanced=True)
+    with pytest.raises(ValueError, match="means: expected shape"):
+        GaussianMixture([0.0, 1.0])
+    with pytest.raises(ValueError, match="priors: must sum to 1"):
+        GaussianMixture([[0.0], [1.0]], priors=[0.5, 0.6])
+    with pytest.raises(ValueError, match="priors: entries must be finite and non-negative"):
+        GaussianMixture([[0.0], [1.0]], priors=[1.5, -0.5])
+    with pytest.raises(ValueError, match="covariances: expected shape"):
+        GaussianMixture([[0.0], [1.0]], covariances=np.eye(2))
+    with pytest.raises(ValueError, match="covariances: every matrix must be symmetric positive definite"):
+        GaussianMixture([[0.0], [1.0]], covariances=[[[1.0]], [[-1.0]]])
+    with pytest.raises(ValueError, match=r"x: expected shape \(n, 2\)"):
+        paper_mixture(2, balanced=True).log_likelihoods(np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="n: must be >= 1"):
+        paper_mixture(2, balanced=True).sample(0, seed=0)
+    with pytest.raises(ValueError, match="counts: expected 5 non-negative integers"):
+        paper_mixture(2, balanced=True).sample_per_class([1, 2], seed=0)
