@@ -1,0 +1,158 @@
+"""The CUB loader on the generated stand-in: download, checksum, safe extraction, index, splits."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from pcsm import cub
+
+
+@pytest.fixture(scope="module")
+def standin(tmp_path_factory: pytest.TempPathFactory) -> cub.StandIn:
+    return cub.make_standin(tmp_path_factory.mktemp("server"), seed=0)
+
+
+@pytest.fixture(scope="module")
+def index(standin: cub.StandIn, tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("data")
+    folder = cub.prepare(root, url=standin.archive.as_uri(), md5=standin.md5, download_missing=True, progress=False)
+    return cub.load_index(folder)
+
+
+def leftovers(root: Path) -> list[str]:
+    """Anything extraction may have left: the dataset folder or a temporary extraction folder."""
+    return sorted(p.name for p in root.iterdir() if p.name.startswith((cub.FOLDER, f".{cub.FOLDER}")) and p.is_dir())
+
+
+def write_tgz(path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for info, content in members:
+            if content is not None:
+                info.size = len(content)
+            tar.addfile(info, io.BytesIO(content) if content is not None else None)
+    return path
+
+
+def index_members(skip: str = "") -> list[tuple[tarfile.TarInfo, bytes | None]]:
+    return [(tarfile.TarInfo(f"{cub.FOLDER}/{name}"), b"1 x\n") for name in cub.INDEX_FILES if name != skip]
+
+
+def test_standin_is_deterministic(standin: cub.StandIn, tmp_path: Path) -> None:
+    again = cub.make_standin(tmp_path, seed=0)
+    assert again.md5 == standin.md5 == cub.file_md5(standin.archive)
+    assert cub.make_standin(tmp_path / "other", seed=1).md5 != standin.md5
+
+
+def test_index_of_the_standin(index) -> None:
+    assert len(index) == cub.STANDIN_CLASSES * cub.STANDIN_IMAGES_PER_CLASS
+    assert list(index["image_id"]) == list(range(1, len(index) + 1))
+    assert index["class_name"].str.match(r"^\d{3}\.").all()
+
+
+def test_balanced_split_is_the_official_one(index) -> None:
+    split = cub.make_split(index, "balanced")
+    assert (len(split.train), len(split.test)) == ((index["is_train"] == 1).sum(), (index["is_train"] == 0).sum())
+    assert split.n_classes == cub.STANDIN_CLASSES
+    assert set(split.train["image_id"]).isdisjoint(split.test["image_id"])
+
+
+def test_imbalanced_split_takes_min_of_quota_and_available(index) -> None:
+    split = cub.make_split(index, "imbalanced", cub.STANDIN_QUOTAS, seed=3)
+    counts = split.counts()
+    (odd_train, odd_test), (even_train, even_test) = cub.STANDIN_QUOTAS
+    assert list(counts["train"]) == [odd_train, even_train - 1] + [odd_train, even_train] * 3  # class 002 has 11
+    assert list(counts["test"]) == [odd_test, even_test] * 4
+    assert set(split.train["image_id"]) <= set(index.loc[index["is_train"] == 1, "image_id"])
+    assert set(split.test["image_id"]) <= set(index.loc[index["is_train"] == 0, "image_id"])
+    again = cub.make_split(index, "imbalanced", cub.STANDIN_QUOTAS, seed=3)
+    assert again.train.equals(split.train) and again.test.equals(split.test)
+    other = cub.make_split(index, "imbalanced", cub.STANDIN_QUOTAS, seed=4)
+    assert not other.test["image_id"].equals(split.test["image_id"])
+
+
+def test_bad_protocol_is_named(index) -> None:
+    with pytest.raises(ValueError, match="protocol"):
+        cub.make_split(index, "long-tailed")
+
+
+def test_missing_dataset_without_download_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="download"):
+        cub.prepare(tmp_path)
+
+
+def test_tampered_archive_is_refused(standin: cub.StandIn, tmp_path: Path) -> None:
+    tampered = tmp_path / "server" / "CUB_200_2011.tgz"
+    tampered.parent.mkdir()
+    data = bytearray(standin.archive.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    tampered.write_bytes(bytes(data))
+    root = tmp_path / "data"
+    with pytest.raises(ValueError, match="md5"):
+        cub.prepare(root, url=tampered.as_uri(), md5=standin.md5, download_missing=True, progress=False)
+    assert not any(root.iterdir())  # neither the archive, its .part, nor a dataset folder
+
+
+def test_truncated_archive_is_refused(standin: cub.StandIn, tmp_path: Path) -> None:
+    truncated = tmp_path / "CUB_200_2011.tgz"
+    truncated.write_bytes(standin.archive.read_bytes()[:-5000])
+    with pytest.raises(ValueError, match="md5"):
+        cub.verify_md5(truncated, standin.md5)
+    target = tmp_path / "target"
+    with pytest.raises(RuntimeError, match="truncated"):
+        cub.safe_extract(truncated, target)
+    assert leftovers(target) == []
+
+
+def test_interrupted_download_completes(standin: cub.StandIn, tmp_path: Path) -> None:
+    dest = tmp_path / "CUB_200_2011.tgz"
+    (tmp_path / "CUB_200_2011.tgz.part").write_bytes(standin.archive.read_bytes()[:1000])
+    cub.download(standin.archive.as_uri(), dest, standin.md5, progress=False)
+    assert cub.file_md5(dest) == standin.md5
+    assert not (tmp_path / "CUB_200_2011.tgz.part").exists()
+
+
+@pytest.mark.parametrize(
+    "evil",
+    [
+        (tarfile.TarInfo(f"{cub.FOLDER}/../../escaped.txt"), b"x"),
+        (tarfile.TarInfo("/tmp/absolute.txt"), b"x"),
+    ],
+    ids=["dotdot", "absolute"],
+)
+def test_escaping_member_is_refused(evil, tmp_path: Path) -> None:
+    archive = write_tgz(tmp_path / "evil.tgz", index_members() + [evil])
+    target = tmp_path / "target"
+    with pytest.raises(RuntimeError, match="outside"):
+        cub.safe_extract(archive, target)
+    assert leftovers(target) == [] and not (tmp_path / "escaped.txt").exists()
+
+
+def test_escaping_symlink_is_refused(tmp_path: Path) -> None:
+    link = tarfile.TarInfo(f"{cub.FOLDER}/images")
+    link.type, link.linkname = tarfile.SYMTYPE, "../../.."
+    archive = write_tgz(tmp_path / "evil.tgz", index_members() + [(link, None)])
+    target = tmp_path / "target"
+    with pytest.raises(RuntimeError, match="outside"):
+        cub.safe_extract(archive, target)
+    assert leftovers(target) == []
+
+
+def test_missing_index_file_is_named(tmp_path: Path, index) -> None:
+    archive = write_tgz(tmp_path / "partial.tgz", index_members(skip="classes.txt"))
+    target = tmp_path / "target"
+    with pytest.raises(ValueError, match="classes.txt"):
+        cub.safe_extract(archive, target)
+    assert leftovers(target) == []
+
+
+def test_load_index_names_a_missing_file(standin: cub.StandIn, tmp_path: Path) -> None:
+    folder = cub.safe_extract(standin.archive, tmp_path)
+    (folder / "train_test_split.txt").unlink()
+    with pytest.raises(ValueError, match="train_test_split.txt"):
+        cub.load_index(folder)
+    shutil.rmtree(folder)
