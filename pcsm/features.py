@@ -1,0 +1,217 @@
+"""Frozen-backbone features and the linear probe trained on them with softmax or PC-softmax.
+
+Pooled features are extracted once per image list and cached on disk (a ``.pt`` file named by a hash
+of the image list, the backbone, its weights and the input size); only a linear layer is trained.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torchvision
+from torch import nn
+from tqdm.auto import tqdm
+
+from pcsm._checks import check_choice, check_positive_int
+from pcsm.estimators import label_frequencies
+from pcsm.losses import posthoc_corrected_logits
+from pcsm.metrics import average_per_class_accuracy
+from pcsm.training import default_device, predict_logits, train_classifier
+
+BACKBONES = ("inception_v3", "resnet50")
+WEIGHTS = ("imagenet", "random")
+MIN_INPUT_SIZE = {"inception_v3": 75, "resnet50": 32}
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+METHODS = ("softmax", "pc-softmax", "post-hoc")
+CALIBRATION_BATCH = 16
+
+
+def check_backbone(backbone: str, weights: str, input_size: int) -> None:
+    """Validate the backbone name, its weights ("imagenet" or "random") and the input size."""
+    check_choice(backbone, "backbone", BACKBONES)
+    check_choice(weights, "backbone_weights", WEIGHTS)
+    check_positive_int(input_size, "input_size", MIN_INPUT_SIZE[backbone])
+
+
+def weights_identity(backbone: str, weights: str, seed: int = 0) -> str:
+    """A readable name of the backbone's weights, recorded in the results and the cache key."""
+    if weights == "random":
+        return f"random init (seed {seed}, BatchNorm calibrated on noise)"
+    return str(_imagenet_weights(backbone))
+
+
+def _imagenet_weights(backbone: str) -> Any:
+    return {
+        "inception_v3": torchvision.models.Inception_V3_Weights.IMAGENET1K_V1,
+        "resnet50": torchvision.models.ResNet50_Weights.IMAGENET1K_V2,
+    }[backbone]
+
+
+def build_backbone(backbone: str, weights: str, input_size: int, seed: int = 0) -> nn.Module:
+    """The backbone without its classifier (``fc`` = identity), in eval mode, outputs pooled features.
+
+    ``"imagenet"`` downloads torchvision's ImageNet weights (needs a network the first time).
+    ``"random"`` is a seeded random initialisation whose BatchNorm statistics are set from one batch
+    of seeded Gaussian noise at ``input_size``, so the activations stay of order one through the depth.
+    """
+    check_backbone(backbone, weights, input_size)
+    constructor = getattr(torchvision.models, backbone)
+    if weights == "imagenet":
+        model = constructor(weights=_imagenet_weights(backbone))
+    else:
+        torch.manual_seed(seed)
+        extra = {"aux_logits": False, "init_weights": True} if backbone == "inception_v3" else {}
+        model = constructor(weights=None, **extra)
+    model.fc = nn.Identity()
+    if weights == "random":
+        _calibrate_batchnorm(model, input_size, seed)
+    return model.eval()
+
+
+@torch.no_grad()
+def _calibrate_batchnorm(model: nn.Module, input_size: int, seed: int) -> None:
+    """Set every BatchNorm's running mean/variance to the statistics of one seeded noise batch."""
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.reset_running_stats()
+            module.momentum = None
+    noise = torch.randn(CALIBRATION_BATCH, 3, input_size, input_size, generator=torch.Generator().manual_seed(seed))
+    model.train()
+    model(noise)
+    model.eval()
+
+
+def image_transform(input_size: int) -> Any:
+    """Resize the shorter side, centre-crop to ``input_size``, scale with ImageNet mean and std."""
+    from torchvision import transforms
+
+    return transforms.Compose(
+        [
+            transforms.Resize(input_size),
+            transforms.CenterCrop(input_size),
+            transforms.ToTensor(),
+            transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
+
+
+def cache_key(paths: Sequence[str], backbone: str, weights: str, input_size: int, seed: int) -> str:
+    """Hash of what the features depend on: the image list, backbone, weights and input size."""
+    payload = json.dumps([list(paths), backbone, weights_identity(backbone, weights, seed), input_size])
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def extract_features(
+    image_dir: Path,
+    paths: Sequence[str],
+    *,
+    backbone: str = "inception_v3",
+    weights: str = "imagenet",
+    input_size: int = 299,
+    seed: int = 0,
+    cache_dir: Path,
+    batch_size: int = 32,
+    device: torch.device | None = None,
+    progress: bool = True,
+) -> torch.Tensor:
+    """Pooled features (n, d) of the images ``image_dir / path``, from the cache when present.
+
+    The cache file ``cache_dir/<backbone>-<hash>.pt`` is written atomically after a complete pass.
+    """
+    check_backbone(backbone, weights, input_size)
+    check_positive_int(batch_size, "batch_size")
+    key = cache_key(paths, backbone, weights, input_size, seed)
+    cache_file = Path(cache_dir) / f"{backbone}-{key[:20]}.pt"
+    if cache_file.exists():
+        cached = torch.load(cache_file, weights_only=True)
+        if cached["key"] == key:
+            return cached["features"]
+    from PIL import Image
+
+    device = device or default_device()
+    model = build_backbone(backbone, weights, input_size, seed).to(device)
+    transform = image_transform(input_size)
+    batches = []
+    with torch.no_grad():
+        for start in tqdm(range(0, len(paths), batch_size), desc=f"{backbone} features", disable=not progress):
+            images = []
+            for path in paths[start : start + batch_size]:
+                with Image.open(Path(image_dir) / path) as image:
+                    images.append(transform(image.convert("RGB")))
+            batches.append(model(torch.stack(images).to(device)).float().cpu())
+    features = torch.cat(batches)
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache_file.with_name(cache_file.name + ".tmp")
+    torch.save({"key": key, "features": features}, tmp)
+    os.replace(tmp, cache_file)
+    return features
+
+
+def sgd(params: Any) -> torch.optim.Optimizer:
+    """The authors' optimiser: SGD, lr 0.01, momentum 0.9, weight decay 4e-5."""
+    return torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=4e-5)
+
+
+def step_decay(optimizer: torch.optim.Optimizer) -> Any:
+    """Learning rate x0.1 every 10 epochs."""
+    return torch.optim.lr_scheduler.StepLR(optimizer, 10, 0.1)
+
+
+def train_linear_probe(
+    x: torch.Tensor, y: torch.Tensor, n_classes: int, loss: str, prior: Any, epochs: int, seed: int, batch_size: int = 64
+) -> nn.Linear:
+    """A linear layer trained on frozen features with the authors' optimiser and schedule."""
+    torch.manual_seed(seed)
+    layer = nn.Linear(x.shape[1], n_classes)
+    train_classifier(
+        layer, x, y, loss=loss, prior=prior, optimizer=sgd, scheduler=step_decay,
+        epochs=epochs, batch_size=batch_size, seed=seed,
+    )
+    return layer.cpu()
+
+
+def standardize_features(x_train: torch.Tensor, x_test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both sets minus the training mean, divided by the training standard deviation (per feature)."""
+    mean, std = x_train.mean(0), x_train.std(0).clamp_min(1e-6)
+    return (x_train - mean) / std, (x_test - mean) / std
+
+
+def evaluate_methods(
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+    n_classes: int,
+    *,
+    epochs: int,
+    seed: int,
+    batch_size: int = 64,
+    standardize: bool = False,
+) -> dict[str, float]:
+    """Average per-class test accuracy (%) of softmax, PC-softmax and post-hoc corrected softmax.
+
+    Predictions are the argmax of the raw logits; post-hoc is argmax of f - log P(y) of the softmax
+    model, with P(y) the training label frequencies (also the PC-softmax prior). ``standardize``
+    scales every feature by the training mean and standard deviation first (the authors did not; a
+    random backbone's features are too large for SGD at lr 0.01 without it).
+    """
+    if standardize:
+        x_train, x_test = standardize_features(x_train, x_test)
+    prior = label_frequencies(y_train, n_classes)
+    softmax = train_linear_probe(x_train, y_train, n_classes, "softmax", None, epochs, seed, batch_size)
+    pc = train_linear_probe(x_train, y_train, n_classes, "pc-softmax", prior, epochs, seed, batch_size)
+    logits_softmax = predict_logits(softmax, x_test)
+    logits = {
+        "softmax": logits_softmax,
+        "pc-softmax": predict_logits(pc, x_test),
+        "post-hoc": posthoc_corrected_logits(logits_softmax, prior),
+    }
+    truth = np.asarray(y_test)
+    return {name: 100 * average_per_class_accuracy(truth, z.argmax(1).numpy()) for name, z in logits.items()}

@@ -1,0 +1,93 @@
+"""Frozen features: the on-disk cache, the seeded random backbone, and the three-method linear probe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pcsm import cub, features
+from pcsm.training import set_threads
+
+set_threads()
+SIZE = features.MIN_INPUT_SIZE["inception_v3"]
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    standin = cub.make_standin(tmp_path_factory.mktemp("server"))
+    folder = cub.safe_extract(standin.archive, tmp_path_factory.mktemp("data"))
+    paths = list(cub.load_index(folder)["path"])
+    return folder / "images", paths[:: len(paths) // 6][:6]
+
+
+def test_second_extraction_is_a_cache_hit(images, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    image_dir, paths = images
+    calls = {"build": 0, "forward": 0}
+    real_build = features.build_backbone
+
+    def counting_build(*args, **kwargs):
+        calls["build"] += 1
+        model = real_build(*args, **kwargs)
+        model.register_forward_hook(lambda *_: calls.__setitem__("forward", calls["forward"] + 1))
+        return model
+
+    monkeypatch.setattr(features, "build_backbone", counting_build)
+    options = dict(backbone="inception_v3", weights="random", input_size=SIZE, cache_dir=tmp_path, batch_size=4, progress=False)
+    first = features.extract_features(image_dir, paths, **options)
+    assert first.shape == (6, 2048) and torch.isfinite(first).all()
+    assert calls == {"build": 1, "forward": 2}
+    second = features.extract_features(image_dir, paths, **options)
+    assert calls == {"build": 1, "forward": 2}
+    assert torch.equal(first, second)
+    features.extract_features(image_dir, paths[:3], **options)  # another image list: a miss
+    assert calls["build"] == 2
+    assert len(list(tmp_path.glob("inception_v3-*.pt"))) == 2
+
+
+def test_cache_key_names_what_the_features_depend_on() -> None:
+    key = features.cache_key(["a.jpg"], "inception_v3", "random", 75, 0)
+    assert key != features.cache_key(["b.jpg"], "inception_v3", "random", 75, 0)
+    assert key != features.cache_key(["a.jpg"], "inception_v3", "random", 99, 0)
+    assert key != features.cache_key(["a.jpg"], "inception_v3", "random", 75, 1)
+    assert key != features.cache_key(["a.jpg"], "resnet50", "random", 75, 0)
+
+
+def test_random_backbone_is_seeded() -> None:
+    x = torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        a = features.build_backbone("inception_v3", "random", SIZE, seed=1)(x)
+        b = features.build_backbone("inception_v3", "random", SIZE, seed=1)(x)
+    assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "arguments, name",
+    [(("vgg", "random", 299), "backbone"), (("inception_v3", "inat", 299), "backbone_weights"), (("inception_v3", "random", 64), "input_size")],
+)
+def test_bad_backbone_options_are_named(arguments, name) -> None:
+    with pytest.raises(ValueError, match=f"^{name}"):
+        features.check_backbone(*arguments)
+
+
+def imbalanced_gaussians(seed: int) -> tuple[torch.Tensor, ...]:
+    """Three overlapping 2-D classes, 2000/400/100 training points, 100 test points each."""
+    rng = np.random.default_rng(seed)
+    means = np.array([[0.0, 0.0], [1.5, 0.0], [0.0, 1.5]])
+
+    def sample(counts):
+        y = np.repeat(np.arange(3), counts)
+        return torch.tensor(means[y] + rng.normal(size=(len(y), 2)), dtype=torch.float32), torch.tensor(y)
+
+    return (*sample([2000, 400, 100]), *sample([100, 100, 100]))
+
+
+def test_probe_corrections_help_the_minority_classes() -> None:
+    data = imbalanced_gaussians(0)
+    scores = features.evaluate_methods(*data, 3, epochs=30, seed=0, standardize=True)
+    assert set(scores) == set(features.METHODS)
+    assert all(0 <= v <= 100 for v in scores.values())
+    assert scores["pc-softmax"] > scores["softmax"] and scores["post-hoc"] > scores["softmax"]
+    assert features.evaluate_methods(*data, 3, epochs=30, seed=0, standardize=True) == scores
