@@ -1,0 +1,188 @@
+"""Softmax vs PC-softmax classifiers under class imbalance: training, evaluation, aggregation.
+
+Three methods share one experiment:
+
+* ``softmax``: trained with softmax cross-entropy, predicts argmax_y f_y(x);
+* ``pc-softmax``: trained with PC-softmax cross-entropy under the training prior P(y), predicts
+  argmax_y f_y(x) (its logits estimate log p(x|y) up to a constant);
+* ``post-hoc``: the softmax network, corrected at test time, predicts argmax_y f_y(x) - log P(y).
+
+The metric is the average per-class accuracy (mean per-class recall), in percent. The functions take
+tensors and factories, so any data set and network fit (LeNet on MNIST, a linear head on features).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from pcsm._checks import check_positive_int
+from pcsm.estimators import label_frequencies
+from pcsm.losses import posthoc_corrected_logits
+from pcsm.metrics import per_class_accuracy
+from pcsm.training import default_device, predict_logits, seed_everything, train_classifier
+
+METHODS = ("softmax", "pc-softmax", "post-hoc")
+Split = tuple[torch.Tensor, torch.Tensor]
+
+# Table 2 of the paper (average per-class accuracy, %), one run each, on the authors' test split.
+PAPER_TABLE2 = pd.DataFrame(
+    {
+        "dataset": ["mnist"] * 4,
+        "split": ["balanced", "balanced", "imbalanced", "imbalanced"],
+        "test_set": ["paper split"] * 4,
+        "method": ["softmax", "pc-softmax"] * 2,
+        "paper_pct": [97.95, 97.91, 95.05, 96.30],
+    }
+)
+
+
+@dataclass
+class TrainedMethods:
+    """The training prior and the two trained networks; with a uniform prior PC-softmax's loss is
+    softmax's plus the constant log M, so the two trainings coincide and one network serves both."""
+
+    prior: np.ndarray
+    softmax: nn.Module
+    pc_softmax: nn.Module
+
+
+def is_uniform(prior: np.ndarray) -> bool:
+    """Whether every class has the same prior probability."""
+    return bool(np.all(prior == prior[0]))
+
+
+def train_methods(
+    model_factory: Callable[[], nn.Module],
+    train: Split,
+    n_classes: int,
+    *,
+    seed: int = 0,
+    progress: str | bool = False,
+    **train_kwargs: Any,
+) -> TrainedMethods:
+    """Train a softmax and a PC-softmax network from the same seeded initialisation and batch order.
+
+    ``train_kwargs`` go to ``train_classifier`` (optimizer, epochs, batch_size, device, ...).
+    """
+    x, y = train
+    prior = label_frequencies(y, n_classes)
+    models = {}
+    for loss in ("softmax", "pc-softmax"):
+        if loss == "pc-softmax" and is_uniform(prior):
+            models[loss] = models["softmax"]
+            continue
+        seed_everything(seed)
+        model = model_factory()
+        desc = f"{progress} {loss}" if isinstance(progress, str) else progress
+        train_classifier(
+            model, x, y, loss=loss, prior=prior if loss == "pc-softmax" else None,
+            seed=seed, progress=desc, **train_kwargs,
+        )
+        models[loss] = model
+    return TrainedMethods(prior=prior, softmax=models["softmax"], pc_softmax=models["pc-softmax"])
+
+
+def predictions(trained: TrainedMethods, x: torch.Tensor) -> dict[str, np.ndarray]:
+    """Predicted labels of each method on ``x``."""
+    softmax_logits = predict_logits(trained.softmax, x)
+    pc_logits = softmax_logits if trained.pc_softmax is trained.softmax else predict_logits(trained.pc_softmax, x)
+    return {
+        "softmax": softmax_logits.argmax(1).numpy(),
+        "pc-softmax": pc_logits.argmax(1).numpy(),
+        "post-hoc": posthoc_corrected_logits(softmax_logits, trained.prior).argmax(1).numpy(),
+    }
+
+
+def per_class_table(trained: TrainedMethods, tests: Mapping[str, Split], n_classes: int) -> pd.DataFrame:
+    """Tidy per-class accuracy: one row per (test_set, method, class) with n_test and accuracy_pct."""
+    rows = []
+    for test_set, (x, y) in tests.items():
+        labels = y.cpu().numpy()
+        counts = np.bincount(labels, minlength=n_classes)
+        for method, predicted in predictions(trained, x).items():
+            accuracy = per_class_accuracy(labels, predicted, n_classes)
+            rows += [
+                {"test_set": test_set, "method": method, "class": k, "n_test": int(counts[k]),
+                 "accuracy_pct": 100 * accuracy[k]}
+                for k in range(n_classes) if counts[k] > 0
+            ]
+    return pd.DataFrame(rows)
+
+
+def evaluate_run(
+    model_factory: Callable[[], nn.Module],
+    train: Split,
+    tests: Mapping[str, Split],
+    n_classes: int,
+    *,
+    seed: int = 0,
+    progress: str | bool = False,
+    **train_kwargs: Any,
+) -> pd.DataFrame:
+    """Train the networks for one seed and return the per-class table of the three methods, with the
+    training size n_train and the seed."""
+    trained = train_methods(model_factory, train, n_classes, seed=seed, progress=progress, **train_kwargs)
+    table = per_class_table(trained, tests, n_classes)
+    return table.assign(seed=seed, n_train=len(train[1]))
+
+
+def average_accuracy(per_class: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """Average per-class accuracy (%) of each run: the mean of ``accuracy_pct`` over classes per
+    ``keys`` + (seed, test_set, method)."""
+    by = [*keys, "seed", "test_set", "method"]
+    return per_class.groupby(by, sort=False, as_index=False)["accuracy_pct"].mean()
+
+
+def summarise(averages: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """Mean, standard deviation (ddof 1) and number of seeds of ``accuracy_pct`` per ``keys`` +
+    (test_set, method)."""
+    by = [*keys, "test_set", "method"]
+    grouped = averages.groupby(by, sort=False)["accuracy_pct"]
+    return grouped.agg(mean_pct="mean", std_pct="std", n_seeds="count").reset_index()
+
+
+def gains(averages: pd.DataFrame, keys: Sequence[str], baseline: str = "softmax") -> pd.DataFrame:
+    """Per-seed gain of each method over ``baseline`` (percentage points), then mean, std, min and
+    max over seeds per ``keys`` + (test_set, method)."""
+    by = [*keys, "seed", "test_set"]
+    base = averages[averages["method"] == baseline].set_index(by)["accuracy_pct"]
+    others = averages[averages["method"] != baseline].copy()
+    others["gain_pp"] = others["accuracy_pct"].to_numpy() - base.loc[
+        pd.MultiIndex.from_frame(others[by])
+    ].to_numpy()
+    grouped = others.groupby([*keys, "test_set", "method"], sort=False)["gain_pp"]
+    return grouped.agg(mean_pp="mean", std_pp="std", min_pp="min", max_pp="max", n_seeds="count").reset_index()
+
+
+def compare_with_paper(summary: pd.DataFrame, paper: pd.DataFrame = PAPER_TABLE2) -> pd.DataFrame:
+    """``summary`` rows joined with the paper's numbers (on the paper's columns other than
+    ``paper_pct``), with ``diff_pp`` = ours - paper; NaN where the paper has no number."""
+    keys = [c for c in paper.columns if c != "paper_pct"]
+    table = summary.merge(paper, on=keys, how="left")
+    return table.assign(diff_pp=table["mean_pct"] - table["paper_pct"])
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` (the GPU when present), ``"cpu"`` or ``"cuda"`` as a torch device."""
+    if name not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device: unknown value {name!r}; choose one of auto, cpu, cuda")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: 'cuda' requested but no GPU is available")
+    return default_device() if name == "auto" else torch.device(name)
+
+
+def check_seeds(seeds: Any) -> list[int]:
+    """Require a non-empty list of distinct non-negative integer seeds."""
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or len(seeds) == 0:
+        raise ValueError(f"seeds: expected a non-empty list of integers, got {seeds!r}")
+    for seed in seeds:
+        check_positive_int(seed, "seeds", minimum=0)
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds: must be distinct, got {list(seeds)}")
+    return [int(s) for s in seeds]

@@ -1,0 +1,115 @@
+"""The three-method experiment on a small synthetic problem, and its aggregation."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from pcsm.classification import (
+    PAPER_TABLE2,
+    average_accuracy,
+    check_seeds,
+    compare_with_paper,
+    evaluate_run,
+    gains,
+    is_uniform,
+    predictions,
+    resolve_device,
+    summarise,
+    train_methods,
+)
+from pcsm.losses import posthoc_corrected_logits
+from pcsm.models import mlp
+from pcsm.training import predict_logits
+
+CPU = torch.device("cpu")
+
+
+def blobs(counts, seed):
+    """Overlapping 2-D Gaussian blobs, ``counts[k]`` points of class k."""
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.tensor([[0.0, 0.0], [1.5, 0.0], [0.0, 1.5]])
+    y = torch.cat([torch.full((n,), k) for k, n in enumerate(counts)])
+    return centres[y] + torch.randn(len(y), 2, generator=g), y
+
+
+TRAIN = blobs([40, 400, 400], seed=0)
+TESTS = {"balanced": blobs([200, 200, 200], seed=1)}
+FACTORY = lambda: mlp(2, 3, hidden=(16,))
+KWARGS = dict(epochs=3, batch_size=32, device=CPU, optimizer=lambda p: torch.optim.SGD(p, lr=0.1))
+
+
+def test_evaluate_run_gives_tidy_rows_for_every_method_and_class():
+    rows = evaluate_run(FACTORY, TRAIN, TESTS, n_classes=3, seed=0, **KWARGS)
+    assert set(rows.method) == {"softmax", "pc-softmax", "post-hoc"}
+    assert len(rows) == 3 * 3
+    assert set(rows.columns) >= {"test_set", "method", "class", "n_test", "accuracy_pct", "seed", "n_train"}
+    assert rows.n_train.eq(840).all() and rows.n_test.eq(200).all()
+    assert rows.accuracy_pct.between(0, 100).all()
+
+
+def test_same_seed_same_numbers():
+    a = evaluate_run(FACTORY, TRAIN, TESTS, n_classes=3, seed=4, **KWARGS)
+    b = evaluate_run(FACTORY, TRAIN, TESTS, n_classes=3, seed=4, **KWARGS)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_post_hoc_is_the_prior_corrected_softmax_network():
+    trained = train_methods(FACTORY, TRAIN, 3, seed=0, **KWARGS)
+    x = TESTS["balanced"][0]
+    expected = posthoc_corrected_logits(predict_logits(trained.softmax, x), trained.prior).argmax(1)
+    assert np.array_equal(predictions(trained, x)["post-hoc"], expected.numpy())
+    assert trained.pc_softmax is not trained.softmax
+    assert np.allclose(trained.prior, [40 / 840, 400 / 840, 400 / 840])
+
+
+def test_uniform_prior_trains_one_network_for_both_losses():
+    trained = train_methods(FACTORY, blobs([50, 50, 50], seed=2), 3, seed=0, **KWARGS)
+    assert is_uniform(trained.prior) and trained.pc_softmax is trained.softmax
+
+
+def test_aggregation_over_classes_seeds_and_against_softmax():
+    per_class = pd.DataFrame(
+        [
+            {"split": "imbalanced", "seed": seed, "test_set": "paper split", "method": method, "class": k,
+             "accuracy_pct": acc + k}
+            for seed, base in ((0, 90.0), (1, 92.0))
+            for method, acc in (("softmax", base), ("pc-softmax", base + 1 + seed))
+            for k in (0, 1)
+        ]
+    )
+    runs = average_accuracy(per_class, ["split"])
+    assert runs.set_index(["seed", "method"]).accuracy_pct[(0, "softmax")] == 90.5
+    summary = summarise(runs, ["split"]).set_index("method")
+    assert summary.mean_pct["softmax"] == 91.5
+    assert math.isclose(summary.std_pct["softmax"], math.sqrt(2))
+    assert summary.n_seeds["softmax"] == 2
+    gain = gains(runs, ["split"]).set_index("method")
+    assert gain.mean_pp["pc-softmax"] == 1.5 and gain.min_pp["pc-softmax"] == 1 and gain.max_pp["pc-softmax"] == 2
+    assert "softmax" not in gain.index
+
+
+def test_paper_numbers_sit_beside_the_paper_split_only():
+    summary = pd.DataFrame(
+        {"dataset": "mnist", "split": "imbalanced", "test_set": ["paper split", "official test"],
+         "method": "pc-softmax", "mean_pct": [97.0, 98.0]}
+    )
+    table = compare_with_paper(summary)
+    assert table.paper_pct.iloc[0] == 96.30 and math.isclose(table.diff_pp.iloc[0], 0.70)
+    assert np.isnan(table.paper_pct.iloc[1])
+    assert set(PAPER_TABLE2.paper_pct) == {97.95, 97.91, 95.05, 96.30}
+
+
+def test_bad_parameters_name_themselves():
+    with pytest.raises(ValueError, match="^device:"):
+        resolve_device("tpu")
+    with pytest.raises(ValueError, match="^seeds:"):
+        check_seeds([])
+    with pytest.raises(ValueError, match="^seeds:"):
+        check_seeds([0, 0])
+    with pytest.raises(ValueError, match="^seeds:"):
+        check_seeds([-1])
+    assert check_seeds([2, 0]) == [2, 0]
+    assert resolve_device("cpu") == CPU
