@@ -65,18 +65,21 @@ def download(url: str, dest: Path, md5: str, progress: bool = True) -> Path:
     part = dest.with_name(dest.name + ".part")
     offset = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
-    with urllib.request.urlopen(request) as response:
-        resumed = offset > 0 and getattr(response, "status", None) == 206
-        if not resumed:
-            offset = 0
-        length = response.headers.get("Content-Length")
-        total = offset + int(length) if length else None
-        with open(part, "ab" if resumed else "wb") as out, tqdm(
-            total=total, initial=offset, unit="B", unit_scale=True, desc=dest.name, disable=not progress
-        ) as bar:
-            for block in iter(lambda: response.read(CHUNK), b""):
-                out.write(block)
-                bar.update(len(block))
+    try:
+        with urllib.request.urlopen(request) as response:
+            resumed = offset > 0 and getattr(response, "status", None) == 206
+            if not resumed:
+                offset = 0
+            length = response.headers.get("Content-Length")
+            total = offset + int(length) if length else None
+            with open(part, "ab" if resumed else "wb") as out, tqdm(
+                total=total, initial=offset, unit="B", unit_scale=True, desc=dest.name, disable=not progress
+            ) as bar:
+                for block in iter(lambda: response.read(CHUNK), b""):
+                    out.write(block)
+                    bar.update(len(block))
+    except OSError as error:  # URLError, connection resets, timeouts
+        raise RuntimeError(f"{url}: download failed ({error}); run again to resume from {part}") from error
     try:
         verify_md5(part, md5)
     except ValueError:
@@ -354,3 +357,26 @@ def make_standin(root: Path, seed: int = 0) -> StandIn:
     tmp.write_bytes(buffer.getvalue())
     os.replace(tmp, archive)
     return StandIn(archive=archive, md5=hashlib.md5(buffer.getvalue()).hexdigest())
+
+
+DATASETS = ("stand-in", "CUB-200-2011")
+
+
+def load_dataset(
+    dataset: str, root: Path | str = "", download_missing: bool = False, standin_seed: int = 0, progress: bool = True
+) -> tuple[Path, tuple[tuple[int, int], tuple[int, int]]]:
+    """The extracted folder of ``dataset`` under ``root`` (default ``data_root()``) and its imbalanced
+    quotas. The stand-in is generated, "downloaded" from its own file URL, checked and extracted like
+    the real archive, into ``root/stand-in/<md5 prefix>/``."""
+    check_choice(dataset, "dataset", DATASETS)
+    if not isinstance(download_missing, bool):
+        raise ValueError(f"download: expected True or False, got {download_missing!r}")
+    root = Path(root) if root else data_root()
+    if dataset == "CUB-200-2011":
+        return prepare(root, download_missing=download_missing, progress=progress), PAPER_QUOTAS
+    standin = make_standin(root / "stand-in" / "source", standin_seed)
+    folder = prepare(
+        root / "stand-in" / standin.md5[:12], url=standin.archive.as_uri(), md5=standin.md5,
+        download_missing=True, progress=progress,
+    )
+    return folder, standin.quotas

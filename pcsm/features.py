@@ -64,7 +64,13 @@ def build_backbone(backbone: str, weights: str, input_size: int, seed: int = 0) 
     check_backbone(backbone, weights, input_size)
     constructor = getattr(torchvision.models, backbone)
     if weights == "imagenet":
-        model = constructor(weights=_imagenet_weights(backbone))
+        try:
+            model = constructor(weights=_imagenet_weights(backbone))
+        except OSError as error:  # no network and nothing in torch's cache
+            raise RuntimeError(
+                f"backbone_weights: cannot obtain torchvision's ImageNet weights for {backbone} ({error}); "
+                "connect to a network once, or use backbone_weights='random'"
+            ) from error
     else:
         torch.manual_seed(seed)
         extra = {"aux_logits": False, "init_weights": True} if backbone == "inception_v3" else {}
@@ -152,6 +158,21 @@ def extract_features(
     torch.save({"key": key, "features": features}, tmp)
     os.replace(tmp, cache_file)
     return features
+
+
+def seconds_per_image(backbone: str, input_size: int, n_images: int, seed: int = 0) -> float:
+    """Forward time per image of a randomly initialised backbone on random inputs, in one batch on the
+    CPU (threads as set by ``set_threads``); excludes JPEG decoding and resizing."""
+    import time
+
+    check_positive_int(n_images, "n_images")
+    model = build_backbone(backbone, "random", input_size, seed)
+    batch = torch.randn(n_images, 3, input_size, input_size, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        model(batch[:1])
+        start = time.perf_counter()
+        model(batch)
+    return (time.perf_counter() - start) / n_images
 
 
 def sgd(params: Any) -> torch.optim.Optimizer:

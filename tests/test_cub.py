@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import http.server
 import io
 import shutil
 import tarfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -156,3 +158,55 @@ def test_load_index_names_a_missing_file(standin: cub.StandIn, tmp_path: Path) -
     with pytest.raises(ValueError, match="train_test_split.txt"):
         cub.load_index(folder)
     shutil.rmtree(folder)
+
+
+class RangeHandler(http.server.BaseHTTPRequestHandler):
+    """Serves one payload, honouring ``Range: bytes=N-`` with 206 Partial Content; records the header."""
+
+    payload = b""
+    ranges: list[str | None] = []
+
+    def do_GET(self) -> None:
+        requested = self.headers.get("Range")
+        RangeHandler.ranges.append(requested)
+        start = int(requested.removeprefix("bytes=").rstrip("-")) if requested else 0
+        body = self.payload[start:]
+        self.send_response(206 if requested else 200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_download_resumes_with_a_range_request(standin: cub.StandIn, tmp_path: Path) -> None:
+    RangeHandler.payload, RangeHandler.ranges = standin.archive.read_bytes(), []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        dest = tmp_path / "CUB_200_2011.tgz"
+        (tmp_path / "CUB_200_2011.tgz.part").write_bytes(RangeHandler.payload[:1000])
+        cub.download(f"http://127.0.0.1:{server.server_port}/CUB_200_2011.tgz", dest, standin.md5, progress=False)
+    finally:
+        server.shutdown()
+        thread.join()
+    assert RangeHandler.ranges == ["bytes=1000-"]
+    assert cub.file_md5(dest) == standin.md5
+
+
+def test_unreachable_url_is_named(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="download failed"):
+        cub.download((tmp_path / "nowhere.tgz").as_uri(), tmp_path / "x.tgz", "0" * 32, progress=False)
+
+
+def test_load_dataset_runs_the_standin_through_the_real_path(tmp_path: Path) -> None:
+    folder, quotas = cub.load_dataset("stand-in", tmp_path, progress=False)
+    assert quotas == cub.STANDIN_QUOTAS and folder.name == cub.FOLDER
+    assert (folder.parent / "CUB_200_2011.tgz").exists()  # fetched from the generated archive's URL
+    assert cub.load_dataset("stand-in", tmp_path, progress=False)[0] == folder
+    with pytest.raises(ValueError, match="^dataset"):
+        cub.load_dataset("cub", tmp_path)
+    with pytest.raises(ValueError, match="^download"):
+        cub.load_dataset("CUB-200-2011", tmp_path, download_missing=False)
