@@ -134,6 +134,7 @@ def execute(
         executed_path = Path(scratch) / output.name
         previous = os.environ.get(RESULTS_ENV)
         os.environ[RESULTS_ENV] = str(staging)
+        started = time.perf_counter()
         try:
             papermill.execute_notebook(
                 str(spec.path),
@@ -151,7 +152,12 @@ def execute(
             else:
                 os.environ[RESULTS_ENV] = previous
         executed = nbformat.read(executed_path, as_version=4)
-        executed.metadata["pcsm"] = {"cache_key": key, "profile": profile, "parameters": parameters}
+        executed.metadata["pcsm"] = {
+            "cache_key": key,
+            "profile": profile,
+            "parameters": parameters,
+            "wall_time_s": round(time.perf_counter() - started, 1),
+        }
         tmp = output.with_name(f".{output.name}.incoming")
         nbformat.write(executed, tmp)
         publish_results(staging, results_target)
@@ -165,18 +171,19 @@ def run(
     output_dir: Path | None = None,
     results_target: Path | None = None,
     force: bool = False,
+    plan_file: Path = PLAN_FILE,
 ) -> int:
     """Execute the named notebooks (all when empty) on ``profile``; print one line each; return 0/1."""
     from papermill.exceptions import PapermillExecutionError
 
     if profile not in PROFILES:
         raise ValueError(f"profile: unknown value {profile!r}; choose one of {', '.join(PROFILES)}")
-    plan = load_plan()
+    plan = load_plan(plan_file)
     unknown = [n for n in names if n.removesuffix(".ipynb").split("/")[-1] not in plan]
     if unknown:
         raise ValueError(f"notebook: unknown {', '.join(unknown)}; known: {', '.join(plan)}")
     selected = [plan[n.removesuffix(".ipynb").split("/")[-1]] for n in names] or list(plan.values())
-    output_dir = output_dir or NOTEBOOK_DIR
+    output_dir = output_dir or plan_file.parent
     results_target = results_target or results_dir()
     for i, spec in enumerate(selected, 1):
         start = time.perf_counter()

@@ -1,0 +1,97 @@
+"""Every notebook of the book: declared consistently, executes on the smoke profile, and the committed
+executed copies are current (same code, same parameters) and pass nbval's checked cells."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+
+import nbformat
+import pytest
+import yaml
+
+from pcsm import runner
+from pcsm.results import REPO_ROOT
+
+PLAN = runner.load_plan()
+
+
+def parameters_cell(notebook: nbformat.NotebookNode) -> dict:
+    cells = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1, "exactly one cell must be tagged 'parameters'"
+    values = {}
+    for node in ast.parse(cells[0].source).body:
+        assert isinstance(node, ast.Assign), "the parameters cell holds assignments only"
+        values[node.targets[0].id] = ast.literal_eval(node.value)
+    return values
+
+
+def toc_files() -> set[str]:
+    toc = yaml.safe_load((REPO_ROOT / "_toc.yml").read_text())
+    return {entry["file"] for entry in toc["chapters"]}
+
+
+@pytest.mark.parametrize("name", PLAN)
+def test_notebook_is_declared_consistently(name):
+    spec = PLAN[name]
+    source = nbformat.read(spec.path, as_version=4)
+    defaults = parameters_cell(source)
+    for profile, parameters in spec.parameters.items():
+        unknown = set(parameters) - set(defaults)
+        assert not unknown, f"{name}: profile {profile} sets parameters the notebook lacks: {unknown}"
+    assert spec.parameters["default"] == {k: defaults[k] for k in spec.parameters["default"]}, (
+        f"{name}: the parameters cell must hold the default profile's values"
+    )
+    assert f"notebooks/{name}" in toc_files(), f"{name} is missing from _toc.yml"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", PLAN)
+def test_notebook_runs_on_smoke_profile(name, tmp_path):
+    out, results = tmp_path / "out", tmp_path / "results"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pcsm", "run", name, "--profile", "smoke",
+         "--output-dir", str(out), "--results-dir", str(results)],
+        capture_output=True, text=True, cwd=REPO_ROOT,
+    )
+    assert proc.returncode == 0, f"{name} failed on the smoke profile:\n{proc.stdout}\n{proc.stderr}"
+    executed = nbformat.read(out / f"{name}.ipynb", as_version=4)
+    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs
+              if o.output_type == "error"]
+    assert not errors
+
+
+@pytest.mark.parametrize("name", PLAN)
+def test_committed_notebook_is_current(name):
+    """The book shows outputs of the current code: re-run `python -m pcsm run` after changing pcsm/."""
+    spec = PLAN[name]
+    committed = nbformat.read(spec.path, as_version=4)
+    meta = committed.metadata.get("pcsm", {})
+    assert meta.get("profile") == "default", f"{name}: committed copy was not executed on 'default'"
+    expected = runner.cache_key(committed, "default", spec.parameters["default"])
+    assert meta.get("cache_key") == expected, (
+        f"{name}: code, parameters or pcsm changed since it was executed; run "
+        f"`.venv/bin/python -m pcsm run {name}` and commit the notebook and results/"
+    )
+    for cell in committed.cells:
+        if cell.cell_type == "code":
+            assert all(o.output_type != "error" for o in cell.outputs), f"{name}: an error output"
+
+
+NBVAL_NOTEBOOKS = [name for name in PLAN if name in ("01-bound", "04-cub")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NBVAL_NOTEBOOKS)
+def test_committed_notebook_passes_nbval(name, tmp_path):
+    """Re-execute the committed notebook; cells marked NBVAL_CHECK_OUTPUT must print the same."""
+    env = {**os.environ, "PCSM_RESULTS_DIR": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
+         str(PLAN[name].path)],
+        capture_output=True, text=True, cwd=REPO_ROOT, env=env,
+    )
+    assert proc.returncode == 0, f"nbval failed for {name}:\n{proc.stdout[-6000:]}"
+

@@ -1,0 +1,112 @@
+"""The papermill runner: skipping, re-execution on change, atomic outputs, clear failures."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from pcsm import runner
+
+pytestmark = pytest.mark.slow
+
+NOTEBOOK = """\
+import json, os
+from pathlib import Path
+from pcsm.results import results_dir
+if fail:
+    raise RuntimeError("boom from the notebook")
+(results_dir() / "answer.csv").write_text(f"value\\n{value}\\n")
+print("value is", value)
+"""
+
+
+def write_plan(folder: Path, value: int, fail: bool = False) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(f"value = {value}\nfail = {fail}", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(NOTEBOOK),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, folder / "toy.ipynb")
+    plan = folder / "profiles.toml"
+    plan.write_text(
+        "[notebooks.toy]\ntimeout = 60\n"
+        f"smoke = {{ value = {value}, fail = {str(fail).lower()} }}\n"
+        f"default = {{ value = {value}, fail = {str(fail).lower()} }}\n"
+        f"paper = {{ value = {value}, fail = {str(fail).lower()} }}\n"
+    )
+    return plan
+
+
+def run(plan: Path, out: Path, results: Path, **kwargs) -> int:
+    return runner.run([], "smoke", output_dir=out, results_target=results, plan_file=plan, **kwargs)
+
+
+def test_executes_then_skips_then_reexecutes_on_change(tmp_path, capsys):
+    plan = write_plan(tmp_path, value=1)
+    out, results = tmp_path / "out", tmp_path / "results"
+    assert run(plan, out, results) == 0
+    assert "executed" in capsys.readouterr().out
+    executed = nbformat.read(out / "toy.ipynb", as_version=4)
+    assert executed.metadata["pcsm"]["profile"] == "smoke"
+    assert "value is 1" in executed.cells[-1].outputs[0]["text"]
+    assert (results / "answer.csv").read_text() == "value\n1\n"
+
+    assert run(plan, out, results) == 0
+    assert "up to date" in capsys.readouterr().out
+
+    write_plan(tmp_path, value=2)  # new parameters
+    assert run(plan, out, results) == 0
+    assert "executed" in capsys.readouterr().out
+    assert (results / "answer.csv").read_text() == "value\n2\n"
+
+    assert run(plan, out, results, force=True) == 0
+    assert "executed" in capsys.readouterr().out
+
+
+def test_failure_names_the_cell_and_leaves_previous_outputs(tmp_path, capsys):
+    plan = write_plan(tmp_path, value=1)
+    out, results = tmp_path / "out", tmp_path / "results"
+    assert run(plan, out, results) == 0
+    before = (out / "toy.ipynb").read_bytes()
+
+    write_plan(tmp_path, value=3, fail=True)
+    assert run(plan, out, results) == 1
+    captured = capsys.readouterr()
+    assert "FAILED" in captured.out
+    assert "RuntimeError: boom from the notebook" in captured.err
+    assert (out / "toy.ipynb").read_bytes() == before
+    assert (results / "answer.csv").read_text() == "value\n1\n"
+    assert sorted(p.name for p in out.iterdir()) == ["toy.ipynb"]
+    assert sorted(p.name for p in results.iterdir()) == ["answer.csv"]
+
+
+def test_cache_key_tracks_package_code(monkeypatch):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    key = runner.cache_key(nb, "smoke", {"a": 1})
+    assert key == runner.cache_key(nb, "smoke", {"a": 1})
+    assert key != runner.cache_key(nb, "default", {"a": 1})
+    assert key != runner.cache_key(nb, "smoke", {"a": 2})
+    monkeypatch.setattr(runner, "package_digest", lambda: "changed")
+    assert key != runner.cache_key(nb, "smoke", {"a": 1})
+
+
+def test_injected_parameters_do_not_change_the_source_digest():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    injected = nbformat.v4.new_code_cell("x = 2", metadata={"tags": ["injected-parameters"]})
+    with_injection = nbformat.v4.new_notebook(cells=[nb.cells[0], injected])
+    assert runner.source_digest(nb) == runner.source_digest(with_injection)
+
+
+def test_cli_rejects_unknown_notebook_and_profile():
+    for args, message in [
+        (["run", "no-such-notebook"], "notebook: unknown no-such-notebook"),
+        (["run", "--profile", "huge"], "invalid choice: 'huge'"),
+    ]:
+        proc = subprocess.run([sys.executable, "-m", "pcsm", *args], capture_output=True, text=True)
+        assert proc.returncode == 2
+        assert message in proc.stderr
