@@ -210,3 +210,9 @@ def test_load_dataset_runs_the_standin_through_the_real_path(tmp_path: Path) -> 
         cub.load_dataset("cub", tmp_path)
     with pytest.raises(ValueError, match="^download"):
         cub.load_dataset("CUB-200-2011", tmp_path, download_missing=False)
+
+
+def test_complete_part_file_is_not_fetched_again(standin: cub.StandIn, tmp_path: Path) -> None:
+    (tmp_path / "CUB_200_2011.tgz.part").write_bytes(standin.archive.read_bytes())
+    dest = cub.download((tmp_path / "nowhere.tgz").as_uri(), tmp_path / "CUB_200_2011.tgz", standin.md5, progress=False)
+    assert cub.file_md5(dest) == standin.md5
