@@ -22,13 +22,16 @@ from typing import Any
 
 import nbformat
 
-from pcsm.results import REPO_ROOT, RESULTS_ENV, results_dir
+from pcsm import provenance
+from pcsm.results import REPO_ROOT, RESULTS_ENV, atomic_write_text, results_dir
 
 PROFILES = ("smoke", "default", "paper")
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 PLAN_FILE = NOTEBOOK_DIR / "profiles.toml"
 PACKAGE_DIR = REPO_ROOT / "pcsm"
 KERNEL = "python3"
+PROVENANCE_TAG = "pcsm-provenance"
+GENERATED_TAGS = {"injected-parameters", PROVENANCE_TAG}
 
 
 @dataclass(frozen=True)
@@ -69,20 +72,23 @@ def package_digest() -> str:
 
 
 def source_digest(notebook: nbformat.NotebookNode) -> str:
-    """Hash of the notebook's cells (type and source), ignoring papermill's injected parameters."""
+    """Hash of the notebook's cells (type and source), ignoring the cells papermill and the runner add."""
     cells = [
         [cell.cell_type, cell.source]
         for cell in notebook.cells
-        if "injected-parameters" not in cell.get("metadata", {}).get("tags", [])
+        if not GENERATED_TAGS & set(cell.get("metadata", {}).get("tags", []))
     ]
     return hashlib.sha256(json.dumps(cells).encode()).hexdigest()
 
 
 def cache_key(notebook: nbformat.NotebookNode, profile: str, parameters: dict[str, Any]) -> str:
     """What an executed notebook depends on: its source, profile, parameters and the pcsm code."""
-    payload = json.dumps(
-        [source_digest(notebook), profile, parameters, package_digest()], sort_keys=True
-    )
+    return cache_key_for(source_digest(notebook), profile, parameters, package_digest())
+
+
+def cache_key_for(source: str, profile: str, parameters: dict[str, Any], code: str) -> str:
+    """Hash of the digests a cache key combines."""
+    payload = json.dumps([source, profile, parameters, code], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -123,7 +129,8 @@ def execute(
 
     parameters = spec.parameters[profile]
     source = nbformat.read(spec.path, as_version=4)
-    key = cache_key(source, profile, parameters)
+    code = package_digest()
+    key = cache_key_for(source_digest(source), profile, parameters, code)
     output = output_dir / spec.path.name
     if not force and stored_key(output) == key:
         return "up to date"
@@ -151,13 +158,16 @@ def execute(
                 os.environ.pop(RESULTS_ENV, None)
             else:
                 os.environ[RESULTS_ENV] = previous
+        record = provenance.collect(spec.name, profile, parameters, time.perf_counter() - started, code)
         executed = nbformat.read(executed_path, as_version=4)
-        executed.metadata["pcsm"] = {
-            "cache_key": key,
-            "profile": profile,
-            "parameters": parameters,
-            "wall_time_s": round(time.perf_counter() - started, 1),
-        }
+        executed.cells = [
+            c for c in executed.cells if PROVENANCE_TAG not in c.get("metadata", {}).get("tags", [])
+        ]
+        executed.cells.append(
+            nbformat.v4.new_markdown_cell(provenance.as_markdown(record), metadata={"tags": [PROVENANCE_TAG]})
+        )
+        executed.metadata["pcsm"] = {"cache_key": key, "profile": profile, "parameters": parameters}
+        atomic_write_text(staging / f"{spec.name}.provenance.json", json.dumps(record, indent=1) + "\n")
         tmp = output.with_name(f".{output.name}.incoming")
         nbformat.write(executed, tmp)
         publish_results(staging, results_target)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -53,8 +54,13 @@ def test_executes_then_skips_then_reexecutes_on_change(tmp_path, capsys):
     assert "executed" in capsys.readouterr().out
     executed = nbformat.read(out / "toy.ipynb", as_version=4)
     assert executed.metadata["pcsm"]["profile"] == "smoke"
-    assert "value is 1" in executed.cells[-1].outputs[0]["text"]
+    assert "value is 1" in executed.cells[-2].outputs[0]["text"]
+    assert executed.cells[-1].source.startswith("## Provenance")
+    assert "`smoke`" in executed.cells[-1].source
     assert (results / "answer.csv").read_text() == "value\n1\n"
+    record = json.loads((results / "toy.provenance.json").read_text())
+    assert record["profile"] == "smoke" and record["parameters"] == {"value": 1, "fail": False}
+    assert record["git_commit"] and record["packages"]["torch"]
 
     assert run(plan, out, results) == 0
     assert "up to date" in capsys.readouterr().out
@@ -63,6 +69,8 @@ def test_executes_then_skips_then_reexecutes_on_change(tmp_path, capsys):
     assert run(plan, out, results) == 0
     assert "executed" in capsys.readouterr().out
     assert (results / "answer.csv").read_text() == "value\n2\n"
+    cells = nbformat.read(out / "toy.ipynb", as_version=4).cells
+    assert sum(c.source.startswith("## Provenance") for c in cells) == 1
 
     assert run(plan, out, results, force=True) == 0
     assert "executed" in capsys.readouterr().out
@@ -82,7 +90,7 @@ def test_failure_names_the_cell_and_leaves_previous_outputs(tmp_path, capsys):
     assert (out / "toy.ipynb").read_bytes() == before
     assert (results / "answer.csv").read_text() == "value\n1\n"
     assert sorted(p.name for p in out.iterdir()) == ["toy.ipynb"]
-    assert sorted(p.name for p in results.iterdir()) == ["answer.csv"]
+    assert sorted(p.name for p in results.iterdir()) == ["answer.csv", "toy.provenance.json"]
 
 
 def test_cache_key_tracks_package_code(monkeypatch):

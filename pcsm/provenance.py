@@ -1,0 +1,100 @@
+"""Where a result came from: code version, machine, packages, profile and wall time.
+
+The runner records this for every executed notebook, appends it to the page as a final section and
+writes it beside the result tables as ``results/<notebook>.provenance.json``.
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from pcsm.results import REPO_ROOT
+
+PACKAGES = ("torch", "torchvision", "numpy", "scipy", "pandas", "scikit-learn", "papermill", "myst-nb")
+
+
+def git_commit(repo: Path = REPO_ROOT) -> str:
+    """HEAD's commit hash, with ``+dirty`` when tracked files differ from it; ``unknown`` without git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else what ``platform`` reports."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_description() -> str:
+    """The accelerator torch would use, or "CPU only"."""
+    import torch
+
+    if torch.cuda.is_available():
+        return f"GPU: {torch.cuda.get_device_name(0)}"
+    return "CPU only"
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages that shape the numbers."""
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def collect(notebook: str, profile: str, parameters: dict[str, Any], wall_time_s: float,
+            code_digest: str) -> dict[str, Any]:
+    """Everything a reader needs to know about one execution of a notebook."""
+    return {
+        "notebook": notebook,
+        "profile": profile,
+        "parameters": parameters,
+        "wall_time_s": round(wall_time_s, 1),
+        "executed_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "git_commit": git_commit(),
+        "pcsm_code_sha256": code_digest,
+        "cpu": cpu_model(),
+        "device": device_description(),
+        "packages": package_versions(),
+    }
+
+
+def as_markdown(record: dict[str, Any]) -> str:
+    """A 'Provenance' section for the end of an executed notebook."""
+    params = ", ".join(f"`{k} = {v!r}`" for k, v in record["parameters"].items())
+    packages = ", ".join(f"{k} {v}" for k, v in record["packages"].items())
+    rows = [
+        ("Profile", f"`{record['profile']}`"),
+        ("Parameters", params or "none"),
+        ("Wall time", f"{record['wall_time_s']:.1f} s"),
+        ("Executed", record["executed_at"]),
+        ("Code", f"git `{record['git_commit']}`, pcsm sha256 `{record['pcsm_code_sha256'][:16]}`"),
+        ("Machine", f"{record['cpu']}; {record['device']}"),
+        ("Packages", packages),
+    ]
+    table = "\n".join(f"| {k} | {v} |" for k, v in rows)
+    return (
+        "## Provenance\n\n"
+        "Recorded by `python -m pcsm run` when this page was executed "
+        "(data sources and their checksums are shown where the data are loaded above).\n\n"
+        f"| | |\n|---|---|\n{table}\n"
+    )
