@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +36,15 @@ GENERATED_TAGS = {"injected-parameters", PROVENANCE_TAG}
 
 @dataclass(frozen=True)
 class NotebookSpec:
-    """One notebook of the book: its file, its per-cell timeout, and its parameters per profile."""
+    """One notebook of the book: its file, its per-cell timeout, its parameters per profile, the result
+    tables it writes and the tolerances a re-execution must meet (see ``pcsm.validate``)."""
 
     name: str
     path: Path
     timeout: int
     parameters: dict[str, dict[str, Any]]
+    results: tuple[str, ...] = ()
+    tolerance: dict[str, float] = field(default_factory=dict)
 
 
 def load_plan(plan_file: Path = PLAN_FILE) -> dict[str, NotebookSpec]:
@@ -58,6 +61,8 @@ def load_plan(plan_file: Path = PLAN_FILE) -> dict[str, NotebookSpec]:
             path=plan_file.parent / f"{name}.ipynb",
             timeout=int(entry["timeout"]),
             parameters={p: dict(entry[p]) for p in PROFILES},
+            results=tuple(entry.get("results", ())),
+            tolerance=dict(entry.get("tolerance", {})),
         )
     return plan
 
