@@ -114,6 +114,11 @@ def cache_key(paths: Sequence[str], backbone: str, weights: str, input_size: int
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def cache_path(cache_dir: Path, paths: Sequence[str], backbone: str, weights: str, input_size: int, seed: int = 0) -> Path:
+    """The file ``extract_features`` caches these features in: ``cache_dir/<backbone>-<hash>.pt``."""
+    return Path(cache_dir) / f"{backbone}-{cache_key(paths, backbone, weights, input_size, seed)[:20]}.pt"
+
+
 def extract_features(
     image_dir: Path,
     paths: Sequence[str],
@@ -134,7 +139,7 @@ def extract_features(
     check_backbone(backbone, weights, input_size)
     check_positive_int(batch_size, "batch_size")
     key = cache_key(paths, backbone, weights, input_size, seed)
-    cache_file = Path(cache_dir) / f"{backbone}-{key[:20]}.pt"
+    cache_file = cache_path(cache_dir, paths, backbone, weights, input_size, seed)
     if cache_file.exists():
         cached = torch.load(cache_file, weights_only=True)
         if cached["key"] == key:
