@@ -1,0 +1,211 @@
+"""Reference estimators of I(X;Y) for continuous x and a class label y, to set beside ``estimate_mi``.
+
+* ``bayes_plugin_mi``: the true log-likelihoods as PC-softmax logits (the floor no classifier beats);
+* ``mine_mi``: MINE (Belghazi et al. 2018), the Donsker-Varadhan bound with a statistics network;
+* ``knn_mi``: the k-nearest-neighbour estimator of Ross (2014) in the joint x-space.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.special import digamma
+from sklearn.neighbors import KDTree, NearestNeighbors
+from torch import nn
+
+from pcsm._checks import as_label_tensor, check_positive_int
+from pcsm.estimators import label_frequencies, mi_from_logits
+from pcsm.gaussian import GaussianMixture
+from pcsm.mi import default_batch_size, stratified_folds
+from pcsm.training import seed_everything
+
+
+def _as_samples(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """x as a finite (n, d) float array and y as (n,) integer labels >= 0."""
+    xs = np.asarray(x, dtype=np.float64)
+    if xs.ndim == 1:
+        xs = xs[:, None]
+    if xs.ndim != 2 or xs.shape[0] < 2:
+        raise ValueError(f"x: expected shape (n, d) with n >= 2, got {xs.shape}")
+    if not np.all(np.isfinite(xs)):
+        raise ValueError("x: contains NaN or infinite values")
+    ys = np.asarray(y)
+    labels = as_label_tensor(ys, "y", int(ys.max()) + 1 if ys.size else 1).numpy()
+    if labels.shape[0] != xs.shape[0]:
+        raise ValueError(f"y: expected {xs.shape[0]} labels (one per row of x), got {labels.shape[0]}")
+    return xs, labels
+
+
+def bayes_plugin_mi(mixture: GaussianMixture, x: Any, y: Any) -> float:
+    """Mean log PC-softmax_y of the true log-likelihoods log p(x|y) with the true prior:
+    the sample mean of log p(y|x) - log P(y), an unbiased estimate of I(X;Y)."""
+    logits = mixture.log_likelihoods(x)
+    return mi_from_logits(logits, y, prior=mixture.priors, method="pc-softmax")
+
+
+def knn_mi(x: Any, y: Any, n_neighbors: int = 3, standardize: bool = True) -> float:
+    """Ross (2014) kNN estimate of I(X;Y) in nats, with Euclidean distances in the joint x-space:
+
+        I = psi(N) + <psi(k)> - <psi(N_y)> - <psi(m)>,
+
+    where, for each sample, r is the distance to its k-th neighbour among the N_y samples of its class
+    and m counts all samples (itself included) closer than r. Samples alone in their class are
+    dropped. ``standardize`` divides every feature by its standard deviation (as sklearn does). In one
+    dimension this is ``sklearn.feature_selection.mutual_info_classif`` without its clipping at 0.
+    """
+    check_positive_int(n_neighbors, "n_neighbors")
+    xs, labels = _as_samples(x, y)
+    if standardize:
+        std = xs.std(axis=0)
+        xs = xs / np.where(std > 0, std, 1.0)
+    n = xs.shape[0]
+    radius, class_size, k_all = np.empty(n), np.zeros(n), np.empty(n)
+    for label in np.unique(labels):
+        mask = labels == label
+        count = int(mask.sum())
+        class_size[mask] = count
+        if count > 1:
+            k = min(n_neighbors, count - 1)
+            distances = NearestNeighbors(n_neighbors=k).fit(xs[mask]).kneighbors()[0]
+            radius[mask] = np.nextafter(distances[:, -1], 0)
+            k_all[mask] = k
+    keep = class_size > 1
+    if not keep.any():
+        raise ValueError("y: every class has a single sample")
+    xs, radius = xs[keep], radius[keep]
+    within = KDTree(xs).query_radius(xs, radius, count_only=True)
+    return float(
+        digamma(keep.sum())
+        + digamma(k_all[keep]).mean()
+        - digamma(class_size[keep]).mean()
+        - digamma(within).mean()
+    )
+
+
+class StatisticsNetwork(nn.Module):
+    """T(x, y): an MLP on the concatenation of x and the one-hot label, one output."""
+
+    def __init__(self, in_dim: int, n_classes: int, hidden: tuple[int, ...]) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = in_dim + n_classes
+        for h in hidden:
+            layers += [nn.Linear(width, check_positive_int(h, "hidden")), nn.ReLU()]
+            width = h
+        self.net = nn.Sequential(*layers, nn.Linear(width, 1))
+        self.n_classes = n_classes
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # noqa: D102 - (n,) values
+        onehot = nn.functional.one_hot(y, self.n_classes).to(x.dtype)
+        return self.net(torch.cat([x, onehot], dim=1)).squeeze(1)
+
+    def all_labels(self, x: torch.Tensor) -> torch.Tensor:
+        """T(x, y) for every label y: shape (n, M)."""
+        n = x.shape[0]
+        labels = torch.arange(self.n_classes).repeat(n)
+        return self.forward(x.repeat_interleave(self.n_classes, dim=0), labels).view(n, self.n_classes)
+
+
+@torch.no_grad()
+def donsker_varadhan(net: StatisticsNetwork, x: torch.Tensor, y: torch.Tensor, prior: np.ndarray) -> float:
+    """DV bound E_{p(x,y)} T - log E_{p(x)P(y)} e^T, the product of marginals averaged exactly over y."""
+    net.eval()
+    scores = net.all_labels(x).double()
+    joint = scores.gather(1, y[:, None]).mean()
+    log_prior = torch.as_tensor(np.log(np.maximum(prior, 1e-300)))
+    log_marginal = torch.logsumexp((scores + log_prior).flatten(), 0) - np.log(x.shape[0])
+    return float(joint - log_marginal)
+
+
+@dataclass
+class MINEEstimate:
+    """Result of :func:`mine_mi`: ``value`` in nats averages the held-out DV bound over folds."""
+
+    value: float
+    fold_values: list[float] = field(default_factory=list)
+    val_curves: list[list[float]] = field(default_factory=list)
+
+
+def train_mine(
+    net: StatisticsNetwork, x: torch.Tensor, y: torch.Tensor, validation: tuple[torch.Tensor, torch.Tensor],
+    prior: np.ndarray, *, epochs: int, batch_size: int, lr: float, ema: float, patience: int, seed: int,
+) -> list[float]:
+    """Maximise the DV bound on (x, y) with Adam and MINE's bias-corrected gradient
+    grad E T - grad E_marg e^T / a, where a is a moving average of E_marg e^T (rate ``ema``);
+    y is shuffled within the batch for the marginal samples. Keeps the weights with the best DV bound on
+    ``validation``, stopping after ``patience`` epochs without improvement. Returns the validation curve.
+    """
+    generator = seed_everything(seed)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    moving, curve, best, best_state, stale = None, [], -np.inf, None, 0
+    for _ in range(epochs):
+        net.train()
+        order = torch.randperm(len(x), generator=generator)
+        for start in range(0, len(x), batch_size):
+            idx = order[start : start + batch_size]
+            xb, yb = x[idx], y[idx]
+            shuffled = yb[torch.randperm(len(idx), generator=generator)]
+            mean_exp = torch.exp(net(xb, shuffled)).mean()
+            moving = mean_exp.detach() if moving is None else (1 - ema) * moving + ema * mean_exp.detach()
+            loss = -(net(xb, yb).mean() - mean_exp / moving)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        curve.append(donsker_varadhan(net, *validation, prior))
+        if curve[-1] > best:
+            best, stale = curve[-1], 0
+            best_state = {k: v.clone() for k, v in net.state_dict().items()}
+        else:
+            stale += 1
+            if stale >= patience:
+                break
+    net.load_state_dict(best_state)
+    return curve
+
+
+def mine_mi(
+    x: Any,
+    y: Any,
+    *,
+    seed: int = 0,
+    n_folds: int = 2,
+    hidden: tuple[int, ...] = (100, 100, 100),
+    epochs: int = 100,
+    batch_size: int | None = None,
+    lr: float = 1e-3,
+    ema: float = 0.01,
+    patience: int = 15,
+) -> MINEEstimate:
+    """MINE estimate of I(X;Y) in nats, cross-fitted like ``estimate_mi``: x is standardised, the data
+    split in ``n_folds`` stratified folds, and for each a statistics network trained on the others (with
+    early stopping on this fold) scores this fold's DV bound; the folds' values are averaged.
+    ``batch_size`` defaults to ``default_batch_size`` of the training-fold size, as in ``estimate_mi``."""
+    check_positive_int(n_folds, "n_folds", minimum=2)
+    check_positive_int(epochs, "epochs")
+    if batch_size is not None:
+        check_positive_int(batch_size, "batch_size")
+    if not 0 < ema <= 1:
+        raise ValueError(f"ema: must lie in (0, 1], got {ema}")
+    xs, labels = _as_samples(x, y)
+    n_classes = max(int(labels.max()) + 1, 2)
+    prior = label_frequencies(labels, n_classes)
+    xs = (xs - xs.mean(axis=0)) / np.where(xs.std(axis=0) > 0, xs.std(axis=0), 1.0)
+    xt, yt = torch.as_tensor(xs, dtype=torch.float32), torch.as_tensor(labels, dtype=torch.int64)
+    folds = stratified_folds(labels, n_folds, seed)
+    result = MINEEstimate(value=0.0)
+    for fold in range(n_folds):
+        train, held = torch.as_tensor(folds != fold), torch.as_tensor(folds == fold)
+        seed_everything(seed + fold)
+        net = StatisticsNetwork(xs.shape[1], n_classes, hidden)
+        curve = train_mine(
+            net, xt[train], yt[train], (xt[held], yt[held]), prior,
+            epochs=epochs, batch_size=batch_size or default_batch_size(int(train.sum())), lr=lr, ema=ema, patience=patience, seed=seed + fold,
+        )
+        result.fold_values.append(donsker_varadhan(net, xt[held], yt[held], prior))
+        result.val_curves.append(curve)
+    weights = np.bincount(folds, minlength=n_folds) / folds.shape[0]
+    result.value = float(np.dot(weights, result.fold_values))
+    return result
