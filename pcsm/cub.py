@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from pcsm._checks import check_choice, check_positive_int
 from pcsm.results import REPO_ROOT

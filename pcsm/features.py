@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torchvision
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from pcsm._checks import check_choice, check_positive_int
 from pcsm.estimators import label_frequencies

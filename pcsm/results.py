@@ -34,11 +34,12 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
-def save_table(table: pd.DataFrame, name: str) -> Path:
-    """Write ``table`` as ``<results_dir>/<name>.csv`` (floats with 6 significant digits)."""
-    path = results_dir() / f"{name}.csv"
-    atomic_write_text(path, table.to_csv(index=False, float_format="%.6g"))
-    return path
+def save_table(table: pd.DataFrame, name: str) -> None:
+    """Write ``table`` as ``<results_dir>/<name>.csv`` (floats with 6 significant digits).
+
+    Returns nothing, so a notebook cell ending in it shows no (temporary) path.
+    """
+    atomic_write_text(results_dir() / f"{name}.csv", table.to_csv(index=False, float_format="%.6g"))
 
 
 def load_table(name: str) -> pd.DataFrame:

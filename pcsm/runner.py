@@ -104,6 +104,28 @@ def stored_key(path: Path) -> str | None:
     return nbformat.read(path, as_version=4).metadata.get("pcsm", {}).get("cache_key")
 
 
+def tidy_streams(notebook: nbformat.NotebookNode) -> None:
+    """Merge consecutive stream outputs of a cell and apply carriage returns, as a terminal would.
+
+    A progress bar then leaves its final state as one line in the saved notebook, not every update.
+    """
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        merged: list = []
+        for output in cell.outputs:
+            if output.output_type == "stream" and merged and merged[-1].output_type == "stream" \
+                    and merged[-1].name == output.name:
+                merged[-1].text += output.text
+            else:
+                merged.append(output)
+        for output in merged:
+            if output.output_type == "stream":
+                output.text = "\n".join(line.rstrip("\r").rsplit("\r", 1)[-1]
+                                        for line in output.text.split("\n"))
+        cell.outputs = merged
+
+
 def publish_results(staging: Path, target: Path) -> list[Path]:
     """Move every file of ``staging`` into ``target``, each by an atomic rename."""
     target.mkdir(parents=True, exist_ok=True)
@@ -165,6 +187,7 @@ def execute(
                 os.environ[RESULTS_ENV] = previous
         record = provenance.collect(spec.name, profile, parameters, time.perf_counter() - started, code)
         executed = nbformat.read(executed_path, as_version=4)
+        tidy_streams(executed)
         executed.cells = [
             c for c in executed.cells if PROVENANCE_TAG not in c.get("metadata", {}).get("tags", [])
         ]

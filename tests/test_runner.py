@@ -118,3 +118,20 @@ def test_cli_rejects_unknown_notebook_and_profile():
         proc = subprocess.run([sys.executable, "-m", "pcsm", *args], capture_output=True, text=True)
         assert proc.returncode == 2
         assert message in proc.stderr
+
+
+def test_progress_bars_collapse_to_their_final_state():
+    cell = nbformat.v4.new_code_cell("")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stderr", text="\rbar 0/2"),
+        nbformat.v4.new_output("stream", name="stderr", text="\rbar 1/2"),
+        nbformat.v4.new_output("stream", name="stderr", text="\rbar 2/2\n"),
+        nbformat.v4.new_output("stream", name="stdout", text="done\n"),
+        nbformat.v4.new_output("stream", name="stdout", text="epoch 1\repoch 2\nnext\n"),
+    ]
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    runner.tidy_streams(nb)
+    assert [(o.name, o.text) for o in nb.cells[0].outputs] == [
+        ("stderr", "bar 2/2\n"),
+        ("stdout", "done\nepoch 2\nnext\n"),
+    ]
