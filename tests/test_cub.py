@@ -9,6 +9,7 @@ import tarfile
 import threading
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from pcsm import cub
@@ -216,3 +217,112 @@ def test_complete_part_file_is_not_fetched_again(standin: cub.StandIn, tmp_path:
     (tmp_path / "CUB_200_2011.tgz.part").write_bytes(standin.archive.read_bytes())
     dest = cub.download((tmp_path / "nowhere.tgz").as_uri(), tmp_path / "CUB_200_2011.tgz", standin.md5, progress=False)
     assert cub.file_md5(dest) == standin.md5
+
+
+GOOD_CONFIG = dict(
+    dataset="stand-in", backbone="inception_v3", backbone_weights="random", input_size=75,
+    standardize_features=True, protocols=["balanced", "imbalanced"], epochs=30, seeds=[0, 1, 2],
+    split_seed=0, timing_images=4,
+)
+
+
+def test_good_config_passes() -> None:
+    cub.check_config(**GOOD_CONFIG)
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("dataset", "cub"),
+        ("backbone", "vgg"),
+        ("backbone_weights", "inat"),
+        ("input_size", 64),
+        ("standardize_features", 1),
+        ("protocols", []),
+        ("protocols", ["balanced", "long-tailed"]),
+        ("protocols", "balanced"),
+        ("epochs", 0),
+        ("epochs", 2.5),
+        ("seeds", []),
+        ("seeds", [0, 0]),
+        ("seeds", [-1]),
+        ("seeds", 0),
+        ("split_seed", -1),
+        ("timing_images", 0),
+    ],
+)
+def test_bad_config_is_named(name: str, value) -> None:
+    with pytest.raises(ValueError, match=f"^{name}"):
+        cub.check_config(**{**GOOD_CONFIG, name: value})
+
+
+def test_paper_table2_holds_the_cub_numbers() -> None:
+    paper = cub.PAPER_TABLE2.set_index(["protocol", "method"])["paper_pct"]
+    assert paper.to_dict() == {
+        ("balanced", "softmax"): 89.21, ("balanced", "pc-softmax"): 89.16,
+        ("imbalanced", "softmax"): 84.63, ("imbalanced", "pc-softmax"): 87.69,
+    }
+
+
+def test_standin_notice_is_a_warning_with_the_paper_numbers_and_the_command() -> None:
+    notice = cub.data_notice("stand-in", "inception_v3", "random init", 75)
+    assert notice.startswith(":::{admonition} Stand-in data") and ":class: warning" in notice and notice.rstrip().endswith(":::")
+    assert "not reproduced" in notice and cub.REPRODUCE_COMMAND in notice
+    assert all(f"{pct:.2f}" in notice for pct in cub.PAPER_TABLE2["paper_pct"])
+    assert f"{cub.STANDIN_CLASSES * cub.STANDIN_IMAGES_PER_CLASS}" in notice and "75x75" in notice
+    (odd_train, odd_test), _ = cub.STANDIN_QUOTAS
+    assert f"odd classes {odd_train} train / {odd_test} test" in notice
+
+
+def test_real_data_notice_is_a_note_without_the_standin_warning() -> None:
+    notice = cub.data_notice("CUB-200-2011", "inception_v3", "IMAGENET1K_V1", 299)
+    assert notice.startswith(":::{admonition} Data: CUB-200-2011") and ":class: note" in notice and notice.rstrip().endswith(":::")
+    assert "stand-in" not in notice and "not reproduced" not in notice
+    assert f"{cub.REAL_IMAGES} images of {cub.REAL_CLASSES}" in notice and "IMAGENET1K_V1" in notice
+
+
+def test_split_summary_counts_each_protocol(index) -> None:
+    splits = {p: cub.make_split(index, p, cub.STANDIN_QUOTAS) for p in cub.PROTOCOLS}
+    summary = cub.split_summary(splits).set_index("protocol")
+    assert summary.loc["imbalanced", "train per class"] == "4-12"
+    assert summary.loc["balanced", "train"] == (index["is_train"] == 1).sum()
+
+
+def fake_results() -> pd.DataFrame:
+    rows = [
+        {"protocol": protocol, "method": method, "seed": seed, "avg_per_class_accuracy": base + seed}
+        for protocol, base in (("balanced", 90.0), ("imbalanced", 80.0))
+        for method in ("softmax", "pc-softmax", "post-hoc")
+        for seed in (0, 1, 2)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_accuracy_summary_is_mean_and_std_over_seeds() -> None:
+    summary = cub.accuracy_summary(fake_results()).set_index(["protocol", "method"])
+    assert summary.loc[("imbalanced", "softmax"), "mean"] == 81.0
+    assert summary.loc[("imbalanced", "softmax"), "std"] == 1.0
+    one_seed = cub.accuracy_summary(fake_results().query("seed == 0"))
+    assert (one_seed["std"] == 0).all()
+
+
+def test_compare_with_paper_on_real_data_gives_the_difference() -> None:
+    table = cub.compare_with_paper(fake_results(), standin=False).set_index(["protocol", "method"])
+    assert table.loc[("imbalanced", "pc-softmax")].to_dict() == {
+        "ours (%)": "81.00 ± 1.00", "paper (%)": "87.69", "ours − paper": "-6.69",
+    }
+    assert table.loc[("balanced", "softmax"), "ours − paper"] == "+1.79"
+    assert table.loc[("balanced", "post-hoc"), "paper (%)"] == "—"
+
+
+def test_compare_with_paper_on_the_standin_says_not_reproduced() -> None:
+    table = cub.compare_with_paper(fake_results(), standin=True).set_index(["protocol", "method"])
+    assert table.loc[("balanced", "softmax"), "paper (%)"] == "89.21"
+    assert table.loc[("balanced", "softmax"), "ours − paper"] == "not reproduced here"
+    assert table.loc[("imbalanced", "post-hoc"), "ours − paper"] == "—"
+
+
+def test_download_progress_goes_to_stdout(standin: cub.StandIn, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    cub.download(standin.archive.as_uri(), tmp_path / "CUB_200_2011.tgz", standin.md5, progress=True)
+    captured = capsys.readouterr()
+    assert "CUB_200_2011.tgz" in captured.out and "CUB_200_2011.tgz" not in captured.err

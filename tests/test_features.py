@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -91,3 +92,50 @@ def test_probe_corrections_help_the_minority_classes() -> None:
     assert all(0 <= v <= 100 for v in scores.values())
     assert scores["pc-softmax"] > scores["softmax"] and scores["post-hoc"] > scores["softmax"]
     assert features.evaluate_methods(*data, 3, epochs=30, seed=0, standardize=True) == scores
+
+
+class FakeSplit:
+    """Rows with ``path`` and ``label`` columns, as ``cub.Split`` has."""
+
+    def __init__(self, train_paths: list[str], test_paths: list[str], label_of: dict[str, int]) -> None:
+        self.train = pd.DataFrame({"path": train_paths, "label": [label_of[p] for p in train_paths]})
+        self.test = pd.DataFrame({"path": test_paths, "label": [label_of[p] for p in test_paths]})
+        self.n_classes = 3
+
+
+def test_run_protocols_gives_one_tidy_row_per_protocol_seed_and_method() -> None:
+    x_train, y_train, x_test, y_test = imbalanced_gaussians(1)
+    all_features = torch.cat([x_train, x_test])
+    labels = torch.cat([y_train, y_test]).tolist()
+    paths = [f"{i}.jpg" for i in range(len(labels))]
+    label_of = dict(zip(paths, labels))
+    train, test = paths[: len(y_train)], paths[len(y_train) :]
+    splits = {"balanced": FakeSplit(train[::5], test, label_of), "imbalanced": FakeSplit(train, test, label_of)}
+    results = features.run_protocols(
+        splits, all_features, paths, seeds=[0, 1], epochs=2, standardize=True, labels={"data": "gaussians"}
+    )
+    assert len(results) == 2 * 2 * len(features.METHODS)
+    assert list(results.columns) == [
+        "data", "standardized", "protocol", "n_train", "n_test", "epochs", "seed", "method", "avg_per_class_accuracy"
+    ]
+    assert set(results.loc[results["protocol"] == "balanced", "n_train"]) == {len(train[::5])}
+    assert results["avg_per_class_accuracy"].between(0, 100).all()
+    first = results[(results["protocol"] == "imbalanced") & (results["seed"] == 0)]
+    expected = features.evaluate_methods(x_train, y_train, x_test, y_test, 3, epochs=2, seed=0, standardize=True)
+    assert dict(zip(first["method"], first["avg_per_class_accuracy"])) == expected
+
+
+def test_feature_pass_estimate_scales_with_the_images() -> None:
+    estimate = features.feature_pass_estimate(0.5, 7200)
+    assert estimate["cpu_ms_per_image"] == 500
+    assert estimate["cpu_hours"] == 1.0
+    assert estimate["gpu_minutes"] == pytest.approx(features.GPU_SECONDS_PER_IMAGE * 7200 / 60)
+
+
+def test_extraction_progress_goes_to_stdout(images, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    image_dir, paths = images
+    features.extract_features(
+        image_dir, paths[:2], backbone="inception_v3", weights="random", input_size=SIZE, cache_dir=tmp_path
+    )
+    captured = capsys.readouterr()
+    assert "inception_v3 features" in captured.out and "inception_v3 features" not in captured.err
