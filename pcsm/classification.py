@@ -186,3 +186,13 @@ def check_seeds(seeds: Any) -> list[int]:
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds: must be distinct, got {list(seeds)}")
     return [int(s) for s in seeds]
+
+
+def sgd_factory(lr: float, momentum: float) -> Callable[[Any], torch.optim.Optimizer]:
+    """Optimiser factory for ``train_classifier``: SGD with learning rate ``lr`` > 0 and momentum in
+    [0, 1) (the authors' MNIST code: lr 0.01, momentum 0.5)."""
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise ValueError(f"lr: must be a positive number, got {lr!r}")
+    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum < 1:
+        raise ValueError(f"momentum: must be a number in [0, 1), got {momentum!r}")
+    return lambda params: torch.optim.SGD(params, lr=lr, momentum=momentum)

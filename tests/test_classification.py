@@ -17,6 +17,7 @@ from pcsm.classification import (
     is_uniform,
     predictions,
     resolve_device,
+    sgd_factory,
     summarise,
     train_methods,
 )
@@ -111,5 +112,11 @@ def test_bad_parameters_name_themselves():
         check_seeds([0, 0])
     with pytest.raises(ValueError, match="^seeds:"):
         check_seeds([-1])
+    with pytest.raises(ValueError, match="^lr:"):
+        sgd_factory(0, 0.5)
+    with pytest.raises(ValueError, match="^momentum:"):
+        sgd_factory(0.01, 1.0)
+    optimiser = sgd_factory(0.01, 0.5)([torch.nn.Parameter(torch.zeros(1))])
+    assert optimiser.defaults["lr"] == 0.01 and optimiser.defaults["momentum"] == 0.5
     assert check_seeds([2, 0]) == [2, 0]
     assert resolve_device("cpu") == CPU
