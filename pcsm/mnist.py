@@ -111,8 +111,9 @@ def check_idx_file(path: Path, dataset: str) -> None:
         head = handle.read(4)
         if len(head) < 4 or head[:3] != b"\x00\x00\x08" or not 1 <= head[3] <= 3:
             raise DatasetError(f"{dataset}: {path} is not a uint8 IDX file; delete it and run again")
-        dims = np.frombuffer(handle.read(4 * head[3]), dtype=">i4")
-    expected = 4 + 4 * head[3] + int(np.prod(dims.astype(np.int64)))
+        dim_bytes = handle.read(4 * head[3])
+    dims = np.frombuffer(dim_bytes[: len(dim_bytes) // 4 * 4], dtype=">i4").astype(np.int64)
+    expected = 4 + 4 * head[3] + int(np.prod(dims))
     if len(dims) != head[3] or data_size != expected:
         raise DatasetError(
             f"{dataset}: {path} is truncated or damaged ({data_size} bytes, header says {expected}); "

@@ -88,6 +88,14 @@ def test_truncated_file_is_refused_naming_dataset_and_file(tmp_path, offline):
         mnist.load_split("fashion-mnist", "test", tmp_path, checksums=digests("test"))
 
 
+def test_file_cut_inside_its_header_is_refused(tmp_path, offline):
+    raw = write_tiny_raw(tmp_path)
+    path = raw / "train-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:7])
+    with pytest.raises(DatasetError, match=r"train-images-idx3-ubyte is truncated"):
+        mnist.load_split("fashion-mnist", "train", tmp_path, checksums=digests("train"))
+
+
 def test_pinned_checksums_refuse_data_that_is_not_the_real_set(tmp_path, offline):
     write_tiny_raw(tmp_path)
     with pytest.raises(DatasetError, match="sha256 mismatch"):
