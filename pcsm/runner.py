@@ -45,6 +45,7 @@ class NotebookSpec:
     parameters: dict[str, dict[str, Any]]
     results: tuple[str, ...] = ()
     tolerance: dict[str, float] = field(default_factory=dict)
+    inputs: tuple[str, ...] = ()
 
 
 def load_plan(plan_file: Path = PLAN_FILE) -> dict[str, NotebookSpec]:
@@ -63,17 +64,31 @@ def load_plan(plan_file: Path = PLAN_FILE) -> dict[str, NotebookSpec]:
             parameters={p: dict(entry[p]) for p in PROFILES},
             results=tuple(entry.get("results", ())),
             tolerance=dict(entry.get("tolerance", {})),
+            inputs=tuple(entry.get("inputs", ())),
         )
     return plan
 
 
-def package_digest() -> str:
-    """Hash of every Python file of the pcsm package (content and relative path)."""
+def files_digest(root: Path, patterns: tuple[str, ...]) -> str:
+    """Hash of the files under ``root`` matching the glob ``patterns`` (content and relative path)."""
     digest = hashlib.sha256()
-    for path in sorted(PACKAGE_DIR.rglob("*.py")):
-        digest.update(str(path.relative_to(PACKAGE_DIR)).encode())
+    for path in sorted({p for pattern in patterns for p in root.glob(pattern) if p.is_file()}):
+        digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def package_digest() -> str:
+    """Hash of every Python file of the pcsm package."""
+    return files_digest(PACKAGE_DIR, ("**/*.py",))
+
+
+def code_digest(spec: NotebookSpec) -> str:
+    """What a notebook's outputs depend on besides its own cells: the pcsm code and, for a notebook
+    that collects other notebooks' results, the files named in its ``inputs``."""
+    if not spec.inputs:
+        return package_digest()
+    return hashlib.sha256((package_digest() + files_digest(REPO_ROOT, spec.inputs)).encode()).hexdigest()
 
 
 def source_digest(notebook: nbformat.NotebookNode) -> str:
@@ -86,9 +101,9 @@ def source_digest(notebook: nbformat.NotebookNode) -> str:
     return hashlib.sha256(json.dumps(cells).encode()).hexdigest()
 
 
-def cache_key(notebook: nbformat.NotebookNode, profile: str, parameters: dict[str, Any]) -> str:
-    """What an executed notebook depends on: its source, profile, parameters and the pcsm code."""
-    return cache_key_for(source_digest(notebook), profile, parameters, package_digest())
+def cache_key(spec: NotebookSpec, notebook: nbformat.NotebookNode, profile: str) -> str:
+    """What an executed notebook depends on: its source, profile, parameters, the pcsm code and inputs."""
+    return cache_key_for(source_digest(notebook), profile, spec.parameters[profile], code_digest(spec))
 
 
 def cache_key_for(source: str, profile: str, parameters: dict[str, Any], code: str) -> str:
@@ -156,7 +171,7 @@ def execute(
 
     parameters = spec.parameters[profile]
     source = nbformat.read(spec.path, as_version=4)
-    code = package_digest()
+    code = code_digest(spec)
     key = cache_key_for(source_digest(source), profile, parameters, code)
     output = output_dir / spec.path.name
     if not force and stored_key(output) == key:

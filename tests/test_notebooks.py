@@ -70,7 +70,7 @@ def test_committed_notebook_is_current(name):
     committed = nbformat.read(spec.path, as_version=4)
     meta = committed.metadata.get("pcsm", {})
     assert meta.get("profile") == "default", f"{name}: committed copy was not executed on 'default'"
-    expected = runner.cache_key(committed, "default", spec.parameters["default"])
+    expected = runner.cache_key(spec, committed, "default")
     assert meta.get("cache_key") == expected, (
         f"{name}: code, parameters or pcsm changed since it was executed; run "
         f"`.venv/bin/python -m pcsm run {name}` and commit the notebook and results/"

@@ -93,14 +93,26 @@ def test_failure_names_the_cell_and_leaves_previous_outputs(tmp_path, capsys):
     assert sorted(p.name for p in results.iterdir()) == ["answer.csv", "toy.provenance.json"]
 
 
-def test_cache_key_tracks_package_code(monkeypatch):
+def test_cache_key_tracks_parameters_code_and_inputs(monkeypatch, tmp_path):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
-    key = runner.cache_key(nb, "smoke", {"a": 1})
-    assert key == runner.cache_key(nb, "smoke", {"a": 1})
-    assert key != runner.cache_key(nb, "default", {"a": 1})
-    assert key != runner.cache_key(nb, "smoke", {"a": 2})
+    params = {p: {"a": 1} for p in runner.PROFILES}
+    spec = runner.NotebookSpec("toy", tmp_path / "toy.ipynb", 60, params)
+    key = runner.cache_key(spec, nb, "smoke")
+    assert key == runner.cache_key(spec, nb, "smoke")
+    assert key != runner.cache_key(spec, nb, "default")
+    changed = runner.NotebookSpec("toy", spec.path, 60, {**params, "smoke": {"a": 2}})
+    assert key != runner.cache_key(changed, nb, "smoke")
+
+    monkeypatch.setattr(runner, "REPO_ROOT", tmp_path)
+    (tmp_path / "table.csv").write_text("a\n1\n")
+    collector = runner.NotebookSpec("toy", spec.path, 60, params, inputs=("*.csv",))
+    with_input = runner.cache_key(collector, nb, "smoke")
+    assert with_input != key
+    (tmp_path / "table.csv").write_text("a\n2\n")
+    assert runner.cache_key(collector, nb, "smoke") != with_input
+
     monkeypatch.setattr(runner, "package_digest", lambda: "changed")
-    assert key != runner.cache_key(nb, "smoke", {"a": 1})
+    assert key != runner.cache_key(spec, nb, "smoke")
 
 
 def test_injected_parameters_do_not_change_the_source_digest():
