@@ -202,7 +202,8 @@ def mine_mi(
         net = StatisticsNetwork(xs.shape[1], n_classes, hidden)
         curve = train_mine(
             net, xt[train], yt[train], (xt[held], yt[held]), prior,
-            epochs=epochs, batch_size=batch_size or default_batch_size(int(train.sum())), lr=lr, ema=ema, patience=patience, seed=seed + fold,
+            epochs=epochs, batch_size=batch_size or default_batch_size(int(train.sum())),
+            lr=lr, ema=ema, patience=patience, seed=seed + fold,
         )
         result.fold_values.append(donsker_varadhan(net, xt[held], yt[held], prior))
         result.val_curves.append(curve)
