@@ -14,11 +14,19 @@ import pandas as pd
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_ENV = "PCSM_RESULTS_DIR"
+PUBLISHED_ENV = "PCSM_PUBLISHED_RESULTS"
 
 
 def results_dir() -> Path:
     """The folder result tables go to: ``$PCSM_RESULTS_DIR`` or ``<repo>/results``."""
     return Path(os.environ.get(RESULTS_ENV) or REPO_ROOT / "results")
+
+
+def published_results_dir() -> Path:
+    """Where the committed (published) result tables are read from: ``$PCSM_PUBLISHED_RESULTS`` (the
+    runner sets it to its results target) or ``<repo>/results``. A notebook that collects other
+    notebooks' results reads here, while it writes its own through ``save_table``."""
+    return Path(os.environ.get(PUBLISHED_ENV) or REPO_ROOT / "results")
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -23,7 +24,7 @@ from typing import Any
 import nbformat
 
 from pcsm import provenance
-from pcsm.results import REPO_ROOT, RESULTS_ENV, atomic_write_text, results_dir
+from pcsm.results import PUBLISHED_ENV, REPO_ROOT, RESULTS_ENV, atomic_write_text, results_dir
 
 PROFILES = ("smoke", "default", "paper")
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -31,6 +32,7 @@ PLAN_FILE = NOTEBOOK_DIR / "profiles.toml"
 PACKAGE_DIR = REPO_ROOT / "pcsm"
 KERNEL = "python3"
 PROVENANCE_TAG = "pcsm-provenance"
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 GENERATED_TAGS = {"injected-parameters", PROVENANCE_TAG}
 
 
@@ -181,8 +183,9 @@ def execute(
         staging = Path(scratch) / "results"
         staging.mkdir()
         executed_path = Path(scratch) / output.name
-        previous = os.environ.get(RESULTS_ENV)
+        previous = {name: os.environ.get(name) for name in (RESULTS_ENV, PUBLISHED_ENV)}
         os.environ[RESULTS_ENV] = str(staging)
+        os.environ[PUBLISHED_ENV] = str(results_target)
         started = time.perf_counter()
         try:
             papermill.execute_notebook(
@@ -196,10 +199,11 @@ def execute(
                 log_output=False,
             )
         finally:
-            if previous is None:
-                os.environ.pop(RESULTS_ENV, None)
-            else:
-                os.environ[RESULTS_ENV] = previous
+            for name, value in previous.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
         record = provenance.collect(spec.name, profile, parameters, time.perf_counter() - started, code)
         executed = nbformat.read(executed_path, as_version=4)
         tidy_streams(executed)
@@ -245,9 +249,9 @@ def run(
             status = execute(spec, profile, output_dir, results_target, force)
         except PapermillExecutionError as error:
             print(f"FAILED after {time.perf_counter() - start:.1f}s", flush=True)
+            trace = ANSI_ESCAPE.sub("", "\n".join(error.traceback[-3:])) if error.traceback else ""
             print(
-                f"\n{spec.name}: cell {error.exec_count} raised {error.ename}: {error.evalue}\n"
-                f"{''.join(error.traceback[-3:]) if error.traceback else ''}\n"
+                f"\n{spec.name}: cell {error.exec_count} raised {error.ename}: {error.evalue}\n{trace}\n"
                 f"Previous outputs of {spec.name} were left untouched.",
                 file=sys.stderr,
             )

@@ -17,19 +17,19 @@ PLAN = runner.load_plan()
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("name", PLAN)
-def test_reexecution_reproduces_committed_results(name, tmp_path):
-    spec = PLAN[name]
-    assert spec.results, f"{name}: declare the result tables it writes (`results = [...]` in profiles.toml)"
-    profile = nbformat.read(spec.path, as_version=4).metadata["pcsm"]["profile"]
+def test_reexecution_reproduces_committed_results(tmp_path):
+    profiles = {nbformat.read(spec.path, as_version=4).metadata["pcsm"]["profile"] for spec in PLAN.values()}
+    assert len(profiles) == 1, f"the committed notebooks mix profiles: {profiles}"
     fresh = tmp_path / "results"
     proc = subprocess.run(
-        [sys.executable, "-m", "pcsm", "run", name, "--profile", profile, "--force",
+        [sys.executable, "-m", "pcsm", "run", "--profile", profiles.pop(), "--force",
          "--output-dir", str(tmp_path / "notebooks"), "--results-dir", str(fresh)],
         capture_output=True, text=True, cwd=REPO_ROOT,
     )
-    assert proc.returncode == 0, f"{name} failed on re-execution:\n{proc.stdout}\n{proc.stderr[-4000:]}"
-    problems = compare_result_files(fresh, REPO_ROOT / "results", list(spec.results), spec.tolerance)
-    assert not problems, f"{name} ({profile}) no longer reproduces its committed results:\n" + "\n".join(
-        problems[:40]
-    )
+    assert proc.returncode == 0, f"re-execution failed:\n{proc.stdout}\n{proc.stderr[-4000:]}"
+    problems = []
+    for name, spec in PLAN.items():
+        assert spec.results, f"{name}: declare the result tables it writes (`results = [...]` in profiles.toml)"
+        found = compare_result_files(fresh, REPO_ROOT / "results", list(spec.results), spec.tolerance)
+        problems += [f"{name}: {p}" for p in found]
+    assert not problems, "re-execution no longer reproduces the committed results:\n" + "\n".join(problems[:60])
