@@ -1,5 +1,5 @@
 """Command line: ``python -m pcsm run [NOTEBOOK ...] --profile {smoke,default,paper}`` and
-``python -m pcsm bench mi``."""
+``python -m pcsm bench mi`` and ``python -m pcsm claims``."""
 
 from __future__ import annotations
 
@@ -22,12 +22,18 @@ def main(argv: list[str] | None = None) -> int:
     bench = commands.add_parser("bench", help="benchmarks (accuracy and wall time), not tests")
     bench.add_argument("name", choices=["mi"], help="mi: MI estimators on the paper's Gaussian tasks")
     bench.add_argument("--output", type=Path, help="JSON file for the results")
+    commands.add_parser("claims", help="print the README's paper-vs-book table from results/")
     args = parser.parse_args(argv)
     if args.command == "run":
         try:
             return runner.run(args.notebooks, args.profile, args.output_dir, args.results_dir, args.force)
         except ValueError as error:
             parser.error(str(error))
+    if args.command == "claims":
+        from pcsm import summary
+
+        print(summary.markdown_table(summary.claims(summary.paper_vs_book())), end="")
+        return 0
     if args.command == "bench":
         from pcsm import bench as benchmarks
 

@@ -1,0 +1,76 @@
+"""The 'Paper vs. this book' summary: built from the committed results, faithful to the paper's tables,
+and quoted unchanged by the README."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pcsm import summary
+from pcsm.classification import PAPER_TABLE2 as MNIST_PAPER
+from pcsm.cub import PAPER_TABLE2 as CUB_PAPER
+from pcsm.gaussian_experiment import PAPER_TABLE_1
+from pcsm.results import REPO_ROOT
+
+RESULTS = REPO_ROOT / "results"
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    return summary.paper_vs_book(RESULTS)
+
+
+def test_verdict_uses_seed_spread_and_paper_rounding():
+    assert summary.verdict(0.05, spread=0.03, rounding=0.005, reason_if_differs="x") == summary.REPRODUCED
+    assert summary.verdict(0.004, spread=0.0, rounding=0.005, reason_if_differs="x") == summary.REPRODUCED
+    assert summary.verdict(0.07, spread=0.03, rounding=0.005, reason_if_differs="why") == "differs: why"
+
+
+def test_every_published_number_appears_once_with_the_papers_value(table):
+    n_table1 = PAPER_TABLE_1.drop(columns="dim").size
+    n_table2 = (MNIST_PAPER.dataset == "mnist").sum() + len(CUB_PAPER)
+    assert len(table) == n_table1 + n_table2 == 32
+    t1 = table[table.table == "Table 1"]
+    assert sorted(t1.paper) == sorted(PAPER_TABLE_1.drop(columns="dim").to_numpy().ravel())
+    assert sorted(table[table.table != "Table 1"].paper) == sorted(
+        [*MNIST_PAPER[MNIST_PAPER.dataset == "mnist"].paper_pct, *CUB_PAPER.paper_pct])
+    assert table.verdict.str.match(r"^(reproduced within spread|differs: .+|not reproduced here: .+)").all()
+
+
+def test_ours_matches_the_chapter_tables(table):
+    gaussian = pd.read_csv(RESULTS / "gaussian-mi.csv")
+    pc = gaussian[(gaussian.setting == "imbalanced") & (gaussian.estimator == "pc-softmax")].set_index("dim")
+    row = table[(table.quantity == "PC-softmax") & (table.setting == "d = 10")].iloc[0]
+    assert row.ours == pytest.approx(pc.loc[10, "mi_mean"])
+    assert row.difference == pytest.approx(pc.loc[10, "mi_mean"] - 1.34)
+
+
+def test_stand_in_cub_is_reported_as_not_reproduced(table):
+    cub = table[table.table == "Table 2, CUB-200-2011"]
+    assert cub.verdict.str.startswith(summary.NOT_HERE).all()
+    assert cub.ours.isna().all()
+
+
+def test_real_cub_results_get_a_verdict(tmp_path):
+    shutil.copytree(RESULTS, tmp_path, dirs_exist_ok=True)
+    rows = [dict(data="CUB-200-2011", protocol=p.protocol, method=p.method, seed=s,
+                 avg_per_class_accuracy=p.paper_pct + 0.1 * s) for p in CUB_PAPER.itertuples() for s in range(3)]
+    pd.DataFrame(rows).to_csv(tmp_path / "cub.csv", index=False)
+    cub = summary.paper_vs_book(tmp_path).query("table == 'Table 2, CUB-200-2011'")
+    assert (cub.verdict == summary.REPRODUCED).all()
+    np.testing.assert_allclose(cub.difference, 0.1)
+
+
+def test_readme_quotes_the_current_claims_table(table):
+    expected = summary.markdown_table(summary.claims(table, RESULTS))
+    assert expected in (REPO_ROOT / "README.md").read_text(), (
+        "README's results table is out of date: paste the output of `.venv/bin/python -m pcsm claims`"
+    )
+
+
+def test_markdown_table_has_one_cell_per_column():
+    md = summary.markdown_table(pd.DataFrame({"a": ["x", "y"], "b": [1, 2]}))
+    assert md == "| a | b |\n|---|---|\n| x | 1 |\n| y | 2 |\n"
