@@ -168,6 +168,12 @@ def claims(summary: pd.DataFrame, folder: Path | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def verdict_counts(summary: pd.DataFrame) -> dict[str, int]:
+    """How many rows carry each kind of verdict."""
+    kind = summary.verdict.str.extract(f"^({REPRODUCED}|{DIFFERS}|{NOT_HERE})")[0]
+    return {label: int((kind == label).sum()) for label in (REPRODUCED, DIFFERS, NOT_HERE)}
+
+
 def _number(value: float, unit: str) -> str:
     return "—" if not np.isfinite(value) else f"{value:.3f}" if unit == "nats" else f"{value:.2f}"
 

@@ -74,3 +74,9 @@ def test_readme_quotes_the_current_claims_table(table):
 def test_markdown_table_has_one_cell_per_column():
     md = summary.markdown_table(pd.DataFrame({"a": ["x", "y"], "b": [1, 2]}))
     assert md == "| a | b |\n|---|---|\n| x | 1 |\n| y | 2 |\n"
+
+
+def test_verdict_counts_add_up(table):
+    counts = summary.verdict_counts(table)
+    assert sum(counts.values()) == len(table)
+    assert counts[summary.NOT_HERE] == 4  # the CUB numbers, on the stand-in
