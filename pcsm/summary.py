@@ -168,6 +168,17 @@ def claims(summary: pd.DataFrame, folder: Path | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def runtime_table(notebooks: list[str], folder: Path | None = None) -> pd.DataFrame:
+    """Profile, wall time and machine of the last execution of each notebook, from its provenance."""
+    rows = []
+    for name in notebooks:
+        record = provenance(name, folder)
+        rows.append({"notebook": name, "profile": record["profile"],
+                     "wall time (min)": round(record["wall_time_s"] / 60, 1),
+                     "executed": record["executed_at"], "machine": f"{record['cpu']}; {record['device']}"})
+    return pd.DataFrame(rows)
+
+
 def verdict_counts(summary: pd.DataFrame) -> dict[str, int]:
     """How many rows carry each kind of verdict."""
     kind = summary.verdict.str.extract(f"^({REPRODUCED}|{DIFFERS}|{NOT_HERE})")[0]

@@ -80,3 +80,10 @@ def test_verdict_counts_add_up(table):
     counts = summary.verdict_counts(table)
     assert sum(counts.values()) == len(table)
     assert counts[summary.NOT_HERE] == 4  # the CUB numbers, on the stand-in
+
+
+def test_runtime_table_reads_the_provenance():
+    table = summary.runtime_table(["01-bound", "04-cub"], RESULTS)
+    assert list(table.notebook) == ["01-bound", "04-cub"]
+    assert (table.profile == "default").all()
+    assert (table["wall time (min)"] > 0).all()
