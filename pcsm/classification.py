@@ -28,6 +28,9 @@ from pcsm.metrics import per_class_accuracy
 from pcsm.training import default_device, predict_logits, seed_everything, train_classifier
 
 METHODS = ("softmax", "pc-softmax", "post-hoc")
+# Short names of test sets and methods in glue names.
+TEST_SET_KEYS = {"paper split": "split", "official test": "official"}
+METHOD_KEYS = {"softmax": "softmax", "pc-softmax": "pc", "post-hoc": "posthoc"}
 Split = tuple[torch.Tensor, torch.Tensor]
 
 # Table 2 of the paper (average per-class accuracy, %), one run each, on the authors' test split.
@@ -196,3 +199,89 @@ def sgd_factory(lr: float, momentum: float) -> Callable[[Any], torch.optim.Optim
     if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum < 1:
         raise ValueError(f"momentum: must be a number in [0, 1), got {momentum!r}")
     return lambda params: torch.optim.SGD(params, lr=lr, momentum=momentum)
+
+
+def paper_gain(method: str = "pc-softmax", split: str = "imbalanced", paper: pd.DataFrame = PAPER_TABLE2) -> float:
+    """The paper's gain of ``method`` over softmax on MNIST's ``split`` (percentage points)."""
+    rows = paper[(paper["dataset"] == "mnist") & (paper["split"] == split)].set_index("method")["paper_pct"]
+    return float(rows[method] - rows["softmax"])
+
+
+def select_value(table: pd.DataFrame, column: str, **keys: str) -> float:
+    """The single value of ``column`` in the row of ``table`` matching every ``keys`` column."""
+    mask = np.ones(len(table), dtype=bool)
+    for key, value in keys.items():
+        mask &= (table[key] == value).to_numpy()
+    if mask.sum() != 1:
+        raise ValueError(f"{column}: expected one row for {keys}, found {int(mask.sum())}")
+    return float(table.loc[mask, column].iloc[0])
+
+
+def mean_std_text(mean: float, std: float, digits: int = 2, signed: bool = False) -> str:
+    """``"mean ± std"`` rounded to ``digits`` decimals, the mean with its sign when ``signed`` (a NaN
+    std, e.g. from one seed, is left out)."""
+    text = f"{mean:+.{digits}f}" if signed else f"{mean:.{digits}f}"
+    return text if pd.isna(std) else f"{text} ± {std:.{digits}f}"
+
+
+def _signed_text(value: float, digits: int = 2) -> str:
+    return "" if pd.isna(value) else f"{value:+.{digits}f}"
+
+
+def _plain_text(value: float, digits: int = 2) -> str:
+    return "" if pd.isna(value) else f"{value:.{digits}f}"
+
+
+def table2_display(table2: pd.DataFrame, dataset: str = "mnist") -> pd.DataFrame:
+    """Compact Table 2 of ``dataset`` for the page: one row per (split, method); columns ours on the
+    paper split (mean ± std, %), the paper's number and ours − paper (only where the paper has
+    numbers), and ours on the official test set. ``table2`` is ``compare_with_paper``'s output."""
+    rows = table2[table2["dataset"] == dataset]
+    if rows.empty:
+        raise ValueError(f"dataset: no rows for {dataset!r}")
+    ours = rows.assign(text=[mean_std_text(m, s) for m, s in zip(rows["mean_pct"], rows["std_pct"])])
+    keys = ["split", "method"]
+    split_rows = ours[ours["test_set"] == "paper split"].set_index(keys)
+    official = ours[ours["test_set"] == "official test"].set_index(keys)["text"]
+    display = pd.DataFrame({"ours, paper split (%)": split_rows["text"]})
+    if split_rows["paper_pct"].notna().any():
+        display["paper (%)"] = split_rows["paper_pct"].map(_plain_text)
+        display["ours − paper (pp)"] = split_rows["diff_pp"].map(_signed_text)
+    display["ours, official test (%)"] = official.reindex(display.index).fillna("")
+    return display
+
+
+def gains_display(table2_gains: pd.DataFrame, split: str = "imbalanced") -> pd.DataFrame:
+    """Compact gains over softmax on ``split``: one row per (dataset, test_set, method) with the
+    per-seed gain as "mean ± std" and "min .. max" text (percentage points)."""
+    rows = table2_gains[table2_gains["split"] == split]
+    if rows.empty:
+        raise ValueError(f"split: no gains for {split!r}")
+    index = pd.MultiIndex.from_frame(rows[["dataset", "test_set", "method"]])
+    mean_std = [mean_std_text(m, s, signed=True) for m, s in zip(rows["mean_pp"], rows["std_pp"])]
+    span = [f"{lo:+.2f} .. {hi:+.2f}" for lo, hi in zip(rows["min_pp"], rows["max_pp"])]
+    return pd.DataFrame({"gain, mean ± std (pp)": mean_std, "min .. max (pp)": span}, index=index)
+
+
+
+def table2_glue_values(
+    table2: pd.DataFrame, table2_gains: pd.DataFrame, dataset: str = "mnist", split: str = "imbalanced"
+) -> dict[str, float]:
+    """The numbers the page's prose cites, by glue name: the paper's ``paper_acc_<method>`` (%) and
+    ``paper_gain`` (pp); ours ``acc_<method>_<test>`` and ``acc_<method>_<test>_std`` (mean and std, %)
+    and ``gain_<method>_<test>_<mean|std|min|max>`` (pp), <test> "split" (paper split) or "official"."""
+    paper = PAPER_TABLE2[PAPER_TABLE2["split"] == split]
+    values = {f"paper_acc_{METHOD_KEYS[m]}": select_value(paper, "paper_pct", method=m)
+              for m in paper["method"]}
+    values["paper_gain"] = paper_gain(split=split)
+    for test_set, test_key in TEST_SET_KEYS.items():
+        keys = {"dataset": dataset, "split": split, "test_set": test_set}
+        for method in ("softmax", "pc-softmax"):
+            name = f"acc_{METHOD_KEYS[method]}_{test_key}"
+            values[name] = select_value(table2, "mean_pct", method=method, **keys)
+            values[f"{name}_std"] = select_value(table2, "std_pct", method=method, **keys)
+        for method in ("pc-softmax", "post-hoc"):
+            for stat in ("mean", "std", "min", "max"):
+                name = f"gain_{METHOD_KEYS[method]}_{test_key}_{stat}"
+                values[name] = select_value(table2_gains, f"{stat}_pp", method=method, **keys)
+    return values

@@ -22,16 +22,21 @@ import os
 import pickle
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 from torchvision import datasets
 
-from pcsm._checks import check_choice
-from pcsm.imbalance import protocol_indices
-from pcsm.results import REPO_ROOT
+from pcsm._checks import check_choice, check_positive_int
+from pcsm.classification import (average_accuracy, check_seeds, compare_with_paper, evaluate_run, gains,
+                                 resolve_device, sgd_factory, summarise)
+from pcsm.imbalance import PROTOCOLS, long_tail_sizes, protocol_indices, step_caps
+from pcsm.models import LeNet
+from pcsm.results import REPO_ROOT, save_table
 
 DATASETS = ("mnist", "fashion-mnist")
 SPLITS = ("train", "test")
@@ -282,3 +287,127 @@ def check_datasets(datasets: object) -> list[str]:
     if "mnist" not in datasets:
         raise ValueError("datasets: must include 'mnist', the data set of the paper's Table 2")
     return list(datasets)
+
+
+# Table 2's settings: the step profile at ratio 1 ("balanced") and 10 ("imbalanced").
+PAPER_SPLITS = {1: "balanced", 10: "imbalanced"}
+RESULT_PREFIX = {"mnist": "mnist", "fashion-mnist": "fashion"}
+Data = dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """The checked parameters of the MNIST page and the (protocol, ratio) settings it trains."""
+
+    datasets: list[str]
+    settings: list[tuple[str, Any]]
+    protocol: str
+    ratios: list[Any]
+    n_max: int
+    test_n_max: int
+    epochs: int
+    optimizer: Callable[[Any], torch.optim.Optimizer]
+    seeds: list[int]
+    device: torch.device
+
+
+def imbalance_settings(protocol: str, ratios: Sequence[Any]) -> list[tuple[str, Any]]:
+    """Table 2's step settings, then the sweep's (``protocol``, ratio) settings not among them."""
+    paper = [("step", ratio) for ratio in PAPER_SPLITS]
+    return paper + [(protocol, ratio) for ratio in ratios if (protocol, ratio) not in paper]
+
+
+def check_ratios(ratios: object) -> list[Any]:
+    """Require a non-empty list of imbalance ratios (each checked by the profiles)."""
+    if isinstance(ratios, str) or not isinstance(ratios, (list, tuple)) or not ratios:
+        raise ValueError(f"ratios: expected a non-empty list, got {ratios!r}")
+    return list(ratios)
+
+
+def plan_runs(
+    datasets: object,
+    protocol: str,
+    ratios: object,
+    n_max: int,
+    test_n_max: int,
+    official_test_size: int,
+    epochs: int,
+    lr: float,
+    momentum: float,
+    seeds: object,
+    device: str,
+) -> RunPlan:
+    """Check the MNIST page's parameters (a ValueError names the bad one) before any training."""
+    names = check_datasets(datasets)
+    check_choice(protocol, "protocol", PROTOCOLS)
+    ratios = check_ratios(ratios)
+    for name, value in (("n_max", n_max), ("test_n_max", test_n_max),
+                        ("official_test_size", official_test_size), ("epochs", epochs)):
+        check_positive_int(value, name)
+    settings = imbalance_settings(protocol, ratios)
+    for setting_protocol, ratio in settings:  # a bad ratio, n_max or test_n_max fails here
+        for largest in (n_max, test_n_max):
+            step_caps(largest, ratio) if setting_protocol == "step" else long_tail_sizes(largest, ratio)
+    optimizer = sgd_factory(lr, momentum)
+    return RunPlan(names, settings, protocol, ratios, n_max, test_n_max, epochs, optimizer, check_seeds(seeds),
+                   resolve_device(device))
+
+
+def load_experiment_data(names: Sequence[str], official_test_size: int) -> Data:
+    """Per data set: the 60 000 training images and labels, and the first ``official_test_size``
+    official test images (as network inputs) and labels."""
+    data = {}
+    for name in names:
+        images, labels = load_split(name, "train")
+        test_images, test_labels = load_split(name, "test")
+        data[name] = (images, labels, to_inputs(test_images[:official_test_size], name),
+                      test_labels[:official_test_size])
+    return data
+
+
+PER_CLASS_COLUMNS = ["dataset", "protocol", "ratio", "seed", "n_train", "test_set", "method", "class",
+                     "n_test", "accuracy_pct"]
+
+
+def train_and_evaluate(data: Data, plan: RunPlan, batch_size: int = 64) -> pd.DataFrame:
+    """Train LeNet for every data set, seed and setting of ``plan`` and return the tidy per-class
+    accuracy of the three methods on the paper split and the official test set."""
+    tables = []
+    for name, (images, labels, official_x, official_y) in data.items():
+        for seed in plan.seeds:
+            for protocol, ratio in plan.settings:
+                train, paper_test = paper_splits(images, labels, name, protocol, ratio, plan.n_max,
+                                                 plan.test_n_max, seed=seed)
+                rows = evaluate_run(
+                    LeNet, train, {"paper split": paper_test, "official test": (official_x, official_y)},
+                    n_classes=10, seed=seed, optimizer=plan.optimizer, epochs=plan.epochs, batch_size=batch_size,
+                    device=plan.device, progress=f"{name} {protocol} r={ratio} seed {seed}",
+                )
+                tables.append(rows.assign(dataset=name, protocol=protocol, ratio=ratio))
+    return pd.concat(tables, ignore_index=True)[PER_CLASS_COLUMNS]
+
+
+def save_by_dataset(table: pd.DataFrame, suffix: str = "") -> None:
+    """Write each data set's rows of ``table`` as ``results/<prefix><suffix>.csv`` (prefix "mnist" or
+    "fashion")."""
+    for name, rows in table.groupby("dataset", sort=False):
+        save_table(rows, f"{RESULT_PREFIX[name]}{suffix}")
+
+
+def table2_tables(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table 2 (mean, std and the paper's numbers per dataset, split, test_set, method) and the per-seed
+    gains over softmax, from the average accuracies ``runs`` of ``average_accuracy``."""
+    paper_runs = runs[(runs["protocol"] == "step") & runs["ratio"].isin(list(PAPER_SPLITS))]
+    paper_runs = paper_runs.assign(split=paper_runs["ratio"].map(PAPER_SPLITS))
+    table2 = compare_with_paper(summarise(paper_runs, ["dataset", "split"]))
+    return table2, gains(paper_runs, ["dataset", "split"])
+
+
+def sweep_runs(runs: pd.DataFrame, plan: RunPlan) -> pd.DataFrame:
+    """The rows of ``runs`` in the ratio sweep: ``plan.protocol`` at ``plan.ratios``."""
+    return runs[(runs["protocol"] == plan.protocol) & runs["ratio"].isin(plan.ratios)]
+
+
+def experiment_runs(per_class: pd.DataFrame) -> pd.DataFrame:
+    """Average per-class accuracy of each run (dataset, protocol, ratio, seed, test_set, method)."""
+    return average_accuracy(per_class, ["dataset", "protocol", "ratio"])

@@ -14,11 +14,17 @@ from pcsm.classification import (
     compare_with_paper,
     evaluate_run,
     gains,
+    gains_display,
     is_uniform,
+    mean_std_text,
+    paper_gain,
     predictions,
     resolve_device,
     sgd_factory,
+    select_value,
     summarise,
+    table2_display,
+    table2_glue_values,
     train_methods,
 )
 from pcsm.losses import posthoc_corrected_logits
@@ -120,3 +126,80 @@ def test_bad_parameters_name_themselves():
     assert optimiser.defaults["lr"] == 0.01 and optimiser.defaults["momentum"] == 0.5
     assert check_seeds([2, 0]) == [2, 0]
     assert resolve_device("cpu") == CPU
+
+
+def table2_fixture() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A Table 2 and its gains for MNIST and Fashion-MNIST, two seeds, made-up accuracies."""
+    rows = []
+    for dataset, offset in (("mnist", 0.0), ("fashion-mnist", -20.0)):
+        for split, base in (("balanced", 97.0), ("imbalanced", 90.0)):
+            for test_set in ("paper split", "official test"):
+                for method, gain in (("softmax", 0.0), ("pc-softmax", 2.0), ("post-hoc", 3.0)):
+                    for seed, noise in ((0, -0.5), (1, 0.5)):
+                        rows.append({"dataset": dataset, "split": split, "seed": seed, "test_set": test_set,
+                                     "method": method, "accuracy_pct": base + offset + gain * (split == "imbalanced")
+                                     + noise * (1 + gain)})
+    runs = pd.DataFrame(rows)
+    return compare_with_paper(summarise(runs, ["dataset", "split"])), gains(runs, ["dataset", "split"])
+
+
+def test_mean_std_text_rounds_and_signs():
+    assert mean_std_text(90.137, 0.4295) == "90.14 ± 0.43"
+    assert mean_std_text(2.6752, 0.7511, signed=True) == "+2.68 ± 0.75"
+    assert mean_std_text(-1.0, float("nan"), signed=True) == "-1.00"
+
+
+def test_paper_gain_is_derived_from_the_paper_table():
+    paper = PAPER_TABLE2.set_index(["split", "method"]).paper_pct
+    assert paper_gain() == pytest.approx(paper["imbalanced", "pc-softmax"] - paper["imbalanced", "softmax"])
+    assert paper_gain(split="balanced") == pytest.approx(paper["balanced", "pc-softmax"] - paper["balanced", "softmax"])
+
+
+def test_select_value_needs_exactly_one_row():
+    table = pd.DataFrame({"a": ["x", "x", "y"], "b": [1, 2, 1], "v": [10.0, 20.0, 30.0]})
+    assert select_value(table, "v", a="x", b=2) == 20.0
+    with pytest.raises(ValueError, match="^v:"):
+        select_value(table, "v", a="x")
+    with pytest.raises(ValueError, match="^v:"):
+        select_value(table, "v", a="z")
+
+
+def test_table2_display_has_paper_columns_for_mnist_only():
+    table2, _ = table2_fixture()
+    mnist = table2_display(table2, "mnist")
+    assert list(mnist.columns) == ["ours, paper split (%)", "paper (%)", "ours − paper (pp)",
+                                   "ours, official test (%)"]
+    assert list(mnist.index) == [(s, m) for s in ("balanced", "imbalanced")
+                                 for m in ("softmax", "pc-softmax", "post-hoc")]
+    row = mnist.loc[("imbalanced", "pc-softmax")]
+    mean = 92.0
+    std = np.std([92.0 - 1.5, 92.0 + 1.5], ddof=1)
+    assert row["ours, paper split (%)"] == f"{mean:.2f} ± {std:.2f}"
+    assert row["paper (%)"] == "96.30" and row["ours − paper (pp)"] == f"{mean - 96.30:+.2f}"
+    assert mnist.loc[("imbalanced", "post-hoc"), "paper (%)"] == ""
+    fashion = table2_display(table2, "fashion-mnist")
+    assert list(fashion.columns) == ["ours, paper split (%)", "ours, official test (%)"]
+    assert fashion.loc[("balanced", "softmax"), "ours, official test (%)"].startswith("77.00 ± ")
+    with pytest.raises(ValueError, match="^dataset:"):
+        table2_display(table2, "cifar")
+
+
+def test_gains_display_keeps_the_imbalanced_rows_as_text():
+    _, table2_gains = table2_fixture()
+    display = gains_display(table2_gains)
+    assert len(display) == 2 * 2 * 2
+    assert display.loc[("mnist", "paper split", "pc-softmax"), "gain, mean ± std (pp)"] == "+2.00 ± 1.41"
+    assert display.loc[("mnist", "paper split", "post-hoc"), "min .. max (pp)"] == "+1.50 .. +4.50"
+    with pytest.raises(ValueError, match="^split:"):
+        gains_display(table2_gains, "tiny")
+
+
+def test_glue_values_cover_the_prose_numbers():
+    table2, table2_gains = table2_fixture()
+    values = table2_glue_values(table2, table2_gains)
+    assert values["paper_acc_softmax"] == 95.05 and values["paper_acc_pc"] == 96.30
+    assert values["paper_gain"] == pytest.approx(96.30 - 95.05)
+    assert values["acc_pc_split"] == pytest.approx(92.0) and values["acc_softmax_official"] == pytest.approx(90.0)
+    assert values["gain_posthoc_official_min"] == pytest.approx(1.5)
+    assert values["gain_pc_split_mean"] == pytest.approx(2.0)
+    assert all(isinstance(v, float) for v in values.values())

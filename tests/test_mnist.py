@@ -144,3 +144,53 @@ def test_installed_local_copy_matches_the_pinned_checksums(tmp_path, dataset):
     images, labels = mnist.load_split(dataset, "test", tmp_path)
     assert images.shape == (10000, 28, 28)
     assert torch.bincount(labels).min() >= 890
+
+
+PLAN_ARGS = dict(datasets=["mnist"], protocol="step", ratios=[1, 10, 100], n_max=500, test_n_max=3000,
+                 official_test_size=10000, epochs=2, lr=0.05, momentum=0.9, seeds=[0, 1], device="cpu")
+
+
+def test_plan_puts_table2_settings_first_without_duplicates():
+    plan = mnist.plan_runs(**PLAN_ARGS)
+    assert plan.settings == [("step", 1), ("step", 10), ("step", 100)]
+    assert plan.seeds == [0, 1] and plan.device == torch.device("cpu") and plan.datasets == ["mnist"]
+    long_tail = mnist.plan_runs(**{**PLAN_ARGS, "protocol": "long-tail", "ratios": [1, 10]})
+    assert long_tail.settings == [("step", 1), ("step", 10), ("long-tail", 1), ("long-tail", 10)]
+
+
+@pytest.mark.parametrize("name, value", [
+    ("datasets", ["fashion-mnist"]), ("protocol", "zipf"), ("ratios", []), ("ratios", [0.5]),
+    ("n_max", 0), ("test_n_max", -1), ("official_test_size", 1.5), ("epochs", 0), ("lr", 0),
+    ("momentum", 1), ("seeds", []), ("device", "tpu"),
+])
+def test_plan_refuses_bad_parameters_by_name(name, value):
+    expected = "ratio" if name == "ratios" and value else name
+    with pytest.raises(ValueError, match=f"^{expected}"):
+        mnist.plan_runs(**{**PLAN_ARGS, name: value})
+
+
+def test_a_ratio_that_empties_the_minority_fails_before_training():
+    with pytest.raises(ValueError, match="^ratio:"):
+        mnist.plan_runs(**{**PLAN_ARGS, "n_max": 10, "ratios": [100]})
+    with pytest.raises(ValueError, match="^ratio:"):
+        mnist.plan_runs(**{**PLAN_ARGS, "test_n_max": 10, "ratios": [100]})
+
+
+def test_pipeline_trains_evaluates_and_writes_one_csv_per_dataset(tmp_path, monkeypatch):
+    monkeypatch.setenv("PCSM_RESULTS_DIR", str(tmp_path))
+    labels = torch.arange(50000) % 10
+    images = (torch.arange(50000) % 256).to(torch.uint8)[:, None, None].expand(50000, 28, 28)
+    official_x = mnist.to_inputs(images[:20], "mnist")
+    plan = mnist.plan_runs(**{**PLAN_ARGS, "n_max": 10, "test_n_max": 10, "epochs": 1, "ratios": [1, 4],
+                              "seeds": [0]})
+    per_class = mnist.train_and_evaluate({"mnist": (images, labels, official_x, labels[:20])}, plan,
+                                         batch_size=8)
+    assert list(per_class.columns) == mnist.PER_CLASS_COLUMNS
+    assert per_class.groupby(["ratio"]).n_train.first().to_dict() == {1: 100, 4: 60, 10: 55}
+    runs = mnist.experiment_runs(per_class)
+    table2, table2_gains = mnist.table2_tables(runs)
+    assert set(table2.split) == {"balanced", "imbalanced"} and table2.paper_pct.notna().sum() == 4
+    assert (table2_gains[table2_gains.split == "balanced"].mean_pp == 0).all()
+    assert set(mnist.sweep_runs(runs, plan).ratio) == {1, 4}
+    mnist.save_by_dataset(table2_gains, "_gains")
+    assert [p.name for p in tmp_path.glob("*.csv")] == ["mnist_gains.csv"]
