@@ -11,6 +11,10 @@ in torchvision's IDX layout, from a local real copy when one is installed:
 otherwise torchvision downloads them. torchvision's own loader then reads the files, and the arrays
 are checked against pinned sha256 digests (uint8 images, uint8 labels, per split), so damaged data
 stops the run instead of training on it.
+
+The second half holds the MNIST chapter's experiment: ``plan_runs`` validates the notebook's
+parameters into a run plan, ``train_and_evaluate`` trains the three methods per data set, imbalance
+setting and seed, and ``table2_tables`` / ``sweep_runs`` / ``save_by_dataset`` shape and write results.
 """
 
 from __future__ import annotations
