@@ -20,6 +20,7 @@ from pcsm.results import published_results_dir
 REPRODUCED = "reproduced within spread"
 DIFFERS = "differs"
 NOT_HERE = "not reproduced here"
+NOT_RUN = "not run on this profile"
 # Half a unit of the paper's last printed digit: Table 1 accuracies are whole percent, MI two decimals.
 PAPER_ROUNDING = {"accuracy": 0.5, "mi": 0.005, "table2": 0.005}
 TABLE1_ESTIMATES = {"mine": "MINE", "softmax": "softmax (balanced formula)", "pc-softmax": "PC-softmax"}
@@ -56,6 +57,15 @@ def table1_rows(results: pd.DataFrame, seeds: int) -> list[dict]:
     for _, paper in PAPER_TABLE_1.iterrows():
         d = int(paper["dim"])
         setting = f"d = {d}"
+        needed = [(d, e) for e in ("bayes", "softmax", "pc-softmax", "mine")]
+        if not all(key in ours.index for key in needed):
+            quantities = ["accuracy, softmax-trained", "accuracy, pc-softmax-trained", "ground truth I(X;Y)",
+                          *TABLE1_ESTIMATES.values()]
+            values = [paper["acc_softmax"], paper["acc_pc-softmax"], paper["gt"],
+                      *(paper[e] for e in TABLE1_ESTIMATES)]
+            rows += [_row("Table 1", setting, q, float(v), np.nan, np.nan, "%" if q.startswith("acc") else "nats",
+                          seeds, NOT_RUN) for q, v in zip(quantities, values)]
+            continue
         truth = ours.loc[(d, "bayes")]
         gt, gt_se, bayes = float(truth["gt"]), float(truth["gt_se"]), 100 * float(truth["bayes_accuracy"])
         for method in ("softmax", "pc-softmax"):
@@ -95,10 +105,14 @@ def table2_mnist_rows(results: pd.DataFrame, seeds: int, profile: str) -> list[d
               else f"the '{profile}' profile trains a shorter schedule than the authors' (see the chapter)")
     rows = []
     for paper in MNIST_PAPER[MNIST_PAPER.dataset == "mnist"].itertuples(index=False):
+        label = f"avg. per-class accuracy, {paper.method}"
+        if (paper.split, paper.method) not in ours.index:
+            rows.append(_row("Table 2, MNIST", paper.split, label, paper.paper_pct, np.nan, np.nan, "%", seeds,
+                             NOT_RUN))
+            continue
         at = ours.loc[(paper.split, paper.method)]
         mean, std = float(at["mean_pct"]), float(at["std_pct"])
-        rows.append(_row("Table 2, MNIST", paper.split, f"avg. per-class accuracy, {paper.method}",
-                         paper.paper_pct, mean, std, "%", seeds,
+        rows.append(_row("Table 2, MNIST", paper.split, label, paper.paper_pct, mean, std, "%", seeds,
                          verdict(mean - paper.paper_pct, std, PAPER_ROUNDING["table2"], reason)))
     return rows
 
@@ -145,13 +159,16 @@ def claims(summary: pd.DataFrame, folder: Path | None = None) -> pd.DataFrame:
         ours = (part.set_index("setting").ours - truth.ours).abs()
         paper = (part.set_index("setting").paper - truth.paper).abs()
         rows.append(dict(claim=f"{label} estimate: largest absolute error against the ground truth, d = 1 to 10 (nats)",
-                         paper=f"{paper.max():.2f}", ours=f"{ours.max():.3f}",
+                         paper=f"{paper.max():.2f}", ours=_number(ours.max(), "nats"),
                          seeds=int(part.seeds.min())))
     gains = pd.read_csv(folder / "mnist_gains.csv")
     for test_set, where in (("paper split", "the paper's imbalanced test split"),
                             ("official test", "the official balanced test set")):
-        row = gains[(gains.dataset == "mnist") & (gains.split == "imbalanced") & (gains.test_set == test_set)
-                    & (gains.method == "pc-softmax")].iloc[0]
+        found = gains[(gains.dataset == "mnist") & (gains.split == "imbalanced") & (gains.test_set == test_set)
+                      & (gains.method == "pc-softmax")]
+        if found.empty:
+            continue
+        row = found.iloc[0]
         paper = MNIST_PAPER[(MNIST_PAPER.dataset == "mnist") & (MNIST_PAPER.split == "imbalanced")]
         paper_gain = paper.set_index("method").paper_pct
         rows.append(dict(claim=f"MNIST, imbalanced: gain of PC-softmax over softmax on {where} (points)",
@@ -181,8 +198,8 @@ def runtime_table(notebooks: list[str], folder: Path | None = None) -> pd.DataFr
 
 def verdict_counts(summary: pd.DataFrame) -> dict[str, int]:
     """How many rows carry each kind of verdict."""
-    kind = summary.verdict.str.extract(f"^({REPRODUCED}|{DIFFERS}|{NOT_HERE})")[0]
-    return {label: int((kind == label).sum()) for label in (REPRODUCED, DIFFERS, NOT_HERE)}
+    kind = summary.verdict.str.extract(f"^({REPRODUCED}|{DIFFERS}|{NOT_HERE}|{NOT_RUN})")[0]
+    return {label: int((kind == label).sum()) for label in (REPRODUCED, DIFFERS, NOT_HERE, NOT_RUN)}
 
 
 def _number(value: float, unit: str) -> str:

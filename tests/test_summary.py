@@ -38,6 +38,7 @@ def test_every_published_number_appears_once_with_the_papers_value(table):
     assert sorted(table[table.table != "Table 1"].paper) == sorted(
         [*MNIST_PAPER[MNIST_PAPER.dataset == "mnist"].paper_pct, *CUB_PAPER.paper_pct])
     assert table.verdict.str.match(r"^(reproduced within spread|differs: .+|not reproduced here: .+)").all()
+    assert summary.verdict_counts(table)[summary.NOT_RUN] == 0
 
 
 def test_ours_matches_the_chapter_tables(table):
@@ -87,3 +88,16 @@ def test_runtime_table_reads_the_provenance():
     assert list(table.notebook) == ["01-bound", "04-cub"]
     assert (table.profile == "default").all()
     assert (table["wall time (min)"] > 0).all()
+
+
+def test_rows_a_small_profile_did_not_run_are_marked(tmp_path):
+    shutil.copytree(RESULTS, tmp_path, dirs_exist_ok=True)
+    gaussian = pd.read_csv(RESULTS / "gaussian-mi.csv")
+    gaussian[gaussian.dim == 1].to_csv(tmp_path / "gaussian-mi.csv", index=False)
+    mnist = pd.read_csv(RESULTS / "mnist.csv")
+    mnist[mnist.split == "balanced"].to_csv(tmp_path / "mnist.csv", index=False)
+    table = summary.paper_vs_book(tmp_path)
+    assert len(table) == 32
+    assert summary.verdict_counts(table)[summary.NOT_RUN] == 3 * 6 + 2
+    assert (table[table.verdict == summary.NOT_RUN].ours.isna()).all()
+    summary.claims(table, tmp_path)  # still renders
