@@ -8,8 +8,6 @@ from sklearn.feature_selection import mutual_info_classif
 from pcsm.baselines import StatisticsNetwork, bayes_plugin_mi, donsker_varadhan, knn_mi, mine_mi
 from pcsm.gaussian import paper_mixture
 
-torch.set_num_threads(1)
-
 
 @pytest.fixture(scope="module")
 def task_1d():

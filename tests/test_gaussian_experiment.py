@@ -5,12 +5,10 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from pcsm import gaussian_experiment as gx
 from pcsm.bench import target_checks
 
-torch.set_num_threads(1)
 
 GOOD = {"dims": [1, 2], "settings": ["imbalanced"], "estimators": ["bayes", "knn"], "seeds": [0],
         "imbalanced_prior": gx.PAPER_PRIOR}

@@ -10,8 +10,6 @@ from pcsm.gaussian import paper_mixture
 from pcsm.losses import pc_log_softmax
 from pcsm.mi import calibrate_logits, estimate_mi, log_posterior_scores, stratified_folds
 
-torch.set_num_threads(1)
-
 
 @pytest.fixture(scope="module")
 def easy_task():
