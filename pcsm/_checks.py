@@ -6,7 +6,7 @@ so a notebook that fails on bad parameters says which one.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -79,6 +79,17 @@ def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
     if value < minimum:
         raise ValueError(f"{name}: must be >= {minimum}, got {value}")
     return int(value)
+
+
+def check_seeds(seeds: Any, name: str = "seeds") -> list[int]:
+    """Require a non-empty list of distinct non-negative integer seeds."""
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or len(seeds) == 0:
+        raise ValueError(f"{name}: expected a non-empty list of integers, got {seeds!r}")
+    for seed in seeds:
+        check_positive_int(seed, name, minimum=0)
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"{name}: must be distinct, got {list(seeds)}")
+    return [int(s) for s in seeds]
 
 
 def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:

@@ -180,17 +180,6 @@ def resolve_device(name: str) -> torch.device:
     return default_device() if name == "auto" else torch.device(name)
 
 
-def check_seeds(seeds: Any) -> list[int]:
-    """Require a non-empty list of distinct non-negative integer seeds."""
-    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or len(seeds) == 0:
-        raise ValueError(f"seeds: expected a non-empty list of integers, got {seeds!r}")
-    for seed in seeds:
-        check_positive_int(seed, "seeds", minimum=0)
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds: must be distinct, got {list(seeds)}")
-    return [int(s) for s in seeds]
-
-
 def sgd_factory(lr: float, momentum: float) -> Callable[[Any], torch.optim.Optimizer]:
     """Optimiser factory for ``train_classifier``: SGD with learning rate ``lr`` > 0 and momentum in
     [0, 1) (the authors' MNIST code: lr 0.01, momentum 0.5)."""

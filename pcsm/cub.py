@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from pcsm._checks import check_choice, check_positive_int
+from pcsm._checks import check_choice, check_positive_int, check_seeds
 from pcsm.features import check_backbone
 from pcsm.results import REPO_ROOT
 
@@ -434,13 +434,6 @@ of even ones. The authors' backbone was pretrained on ImageNet and then iNat2017
 not in torchvision, so the ImageNet-only weights stand in for it.
 :::
 """
-
-
-def check_seeds(seeds: Any, name: str = "seeds") -> list[int]:
-    """Require a non-empty list of distinct non-negative integers."""
-    if not isinstance(seeds, (list, tuple)) or not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"{name}: expected distinct integers, got {seeds!r}")
-    return [check_positive_int(seed, name, minimum=0) for seed in seeds]
 
 
 def check_config(

@@ -35,8 +35,8 @@ import pandas as pd
 import torch
 from torchvision import datasets
 
-from pcsm._checks import check_choice, check_positive_int
-from pcsm.classification import (average_accuracy, check_seeds, compare_with_paper, evaluate_run, gains,
+from pcsm._checks import check_choice, check_positive_int, check_seeds
+from pcsm.classification import (average_accuracy, compare_with_paper, evaluate_run, gains,
                                  resolve_device, sgd_factory, summarise)
 from pcsm.imbalance import PROTOCOLS, long_tail_sizes, protocol_indices, step_caps
 from pcsm.models import LeNet

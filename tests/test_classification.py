@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
+from pcsm._checks import check_seeds
 from pcsm.classification import (
     PAPER_TABLE2,
     average_accuracy,
-    check_seeds,
     compare_with_paper,
     evaluate_run,
     gains,
