@@ -21,7 +21,6 @@ import pandas as pd
 import torch
 from torch import nn
 
-from pcsm._checks import check_positive_int
 from pcsm.estimators import label_frequencies
 from pcsm.losses import posthoc_corrected_logits
 from pcsm.metrics import per_class_accuracy

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from pcsm._checks import check_choice, check_positive_int, check_seeds
 from pcsm.features import check_backbone
-from pcsm.results import REPO_ROOT
+from pcsm.results import data_root
 
 CUB_URL = "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz"
 CUB_MD5 = "97eceeb196236b17998738112f37df78"
@@ -47,13 +47,7 @@ PAPER_TABLE2 = pd.DataFrame(
         "paper_pct": [89.21, 89.16, 84.63, 87.69],
     }
 )
-DATA_ENV = "PCSM_DATA"
 CHUNK = 1 << 20
-
-
-def data_root() -> Path:
-    """Where datasets live: ``$PCSM_DATA`` or ``<repo>/data``."""
-    return Path(os.environ.get(DATA_ENV) or REPO_ROOT / "data")
 
 
 def file_md5(path: Path) -> str:

@@ -40,11 +40,10 @@ from pcsm.classification import (average_accuracy, compare_with_paper, evaluate_
                                  resolve_device, sgd_factory, summarise)
 from pcsm.imbalance import PROTOCOLS, long_tail_sizes, protocol_indices, step_caps
 from pcsm.models import LeNet
-from pcsm.results import REPO_ROOT, save_table
+from pcsm.results import data_root, save_table
 
 DATASETS = ("mnist", "fashion-mnist")
 SPLITS = ("train", "test")
-DATA_ENV = "PCSM_DATA"
 TORCHVISION_CLASS = {"mnist": datasets.MNIST, "fashion-mnist": datasets.FashionMNIST}
 RAW_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -89,11 +88,6 @@ HOW_TO_GET = {
 
 class DatasetError(RuntimeError):
     """The data set is missing, unreadable or not the pinned one; the message says which file."""
-
-
-def data_root() -> Path:
-    """Where data sets live: ``$PCSM_DATA`` or ``<repo>/data``."""
-    return Path(os.environ.get(DATA_ENV) or REPO_ROOT / "data")
 
 
 def raw_folder(dataset: str, root: Path) -> Path:

@@ -1,4 +1,4 @@
-"""Where notebooks write their result tables, atomically.
+"""Where notebooks write their result tables, atomically, and where data sets live.
 
 The runner points ``PCSM_RESULTS_DIR`` at a staging folder and publishes its contents only when the
 whole notebook succeeded; run by hand, a notebook writes to the repository's ``results/`` folder.
@@ -15,6 +15,12 @@ import pandas as pd
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_ENV = "PCSM_RESULTS_DIR"
 PUBLISHED_ENV = "PCSM_PUBLISHED_RESULTS"
+DATA_ENV = "PCSM_DATA"
+
+
+def data_root() -> Path:
+    """Where data sets are downloaded, generated and cached: ``$PCSM_DATA`` or ``<repo>/data``."""
+    return Path(os.environ.get(DATA_ENV) or REPO_ROOT / "data")
 
 
 def results_dir() -> Path:
