@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pcsm import runner
+from pcsm.book import runner
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,12 +30,12 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as error:
             parser.error(str(error))
     if args.command == "claims":
-        from pcsm import summary
+        from pcsm.book import summary
 
         print(summary.markdown_table(summary.claims(summary.paper_vs_book())), end="")
         return 0
     if args.command == "bench":
-        from pcsm import bench as benchmarks
+        from pcsm.experiments import bench as benchmarks
 
         return benchmarks.main(args.name, args.output)
     return 2

@@ -1,12 +1,12 @@
-"""Tests of pcsm.baselines: the Bayes plug-in, the joint kNN estimator and MINE."""
+"""Tests of pcsm.core.baselines: the Bayes plug-in, the joint kNN estimator and MINE."""
 
 import numpy as np
 import pytest
 import torch
 from sklearn.feature_selection import mutual_info_classif
 
-from pcsm.baselines import StatisticsNetwork, bayes_plugin_mi, donsker_varadhan, knn_mi, mine_mi
-from pcsm.gaussian import paper_mixture
+from pcsm.core.baselines import StatisticsNetwork, bayes_plugin_mi, donsker_varadhan, knn_mi, mine_mi
+from pcsm.core.gaussian import paper_mixture
 
 
 @pytest.fixture(scope="module")

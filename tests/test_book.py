@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pcsm.results import REPO_ROOT
+from pcsm.experiments.results import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 

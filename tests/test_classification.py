@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from pcsm._checks import check_seeds
-from pcsm.classification import (
+from pcsm.core._checks import check_seeds
+from pcsm.experiments.classification import (
     PAPER_TABLE2,
     average_accuracy,
     compare_with_paper,
@@ -27,9 +27,9 @@ from pcsm.classification import (
     table2_glue_values,
     train_methods,
 )
-from pcsm.losses import posthoc_corrected_logits
-from pcsm.models import mlp
-from pcsm.training import predict_logits
+from pcsm.core.losses import posthoc_corrected_logits
+from pcsm.core.models import mlp
+from pcsm.core.training import predict_logits
 
 CPU = torch.device("cpu")
 

@@ -12,24 +12,24 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pcsm import cub
+from pcsm.experiments.cub import data, page
 
 
 @pytest.fixture(scope="module")
-def standin(tmp_path_factory: pytest.TempPathFactory) -> cub.StandIn:
-    return cub.make_standin(tmp_path_factory.mktemp("server"), seed=0)
+def standin(tmp_path_factory: pytest.TempPathFactory) -> data.StandIn:
+    return data.make_standin(tmp_path_factory.mktemp("server"), seed=0)
 
 
 @pytest.fixture(scope="module")
-def index(standin: cub.StandIn, tmp_path_factory: pytest.TempPathFactory):
+def index(standin: data.StandIn, tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("data")
-    folder = cub.prepare(root, url=standin.archive.as_uri(), md5=standin.md5, download_missing=True, progress=False)
-    return cub.load_index(folder)
+    folder = data.prepare(root, url=standin.archive.as_uri(), md5=standin.md5, download_missing=True, progress=False)
+    return data.load_index(folder)
 
 
 def leftovers(root: Path) -> list[str]:
     """Anything extraction may have left: the dataset folder or a temporary extraction folder."""
-    return sorted(p.name for p in root.iterdir() if p.name.startswith((cub.FOLDER, f".{cub.FOLDER}")) and p.is_dir())
+    return sorted(p.name for p in root.iterdir() if p.name.startswith((data.FOLDER, f".{data.FOLDER}")) and p.is_dir())
 
 
 def write_tgz(path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]]) -> Path:
@@ -42,87 +42,87 @@ def write_tgz(path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]]) -
 
 
 def index_members(skip: str = "") -> list[tuple[tarfile.TarInfo, bytes | None]]:
-    return [(tarfile.TarInfo(f"{cub.FOLDER}/{name}"), b"1 x\n") for name in cub.INDEX_FILES if name != skip]
+    return [(tarfile.TarInfo(f"{data.FOLDER}/{name}"), b"1 x\n") for name in data.INDEX_FILES if name != skip]
 
 
-def test_standin_is_deterministic(standin: cub.StandIn, tmp_path: Path) -> None:
-    again = cub.make_standin(tmp_path, seed=0)
-    assert again.md5 == standin.md5 == cub.file_md5(standin.archive)
-    assert cub.make_standin(tmp_path / "other", seed=1).md5 != standin.md5
+def test_standin_is_deterministic(standin: data.StandIn, tmp_path: Path) -> None:
+    again = data.make_standin(tmp_path, seed=0)
+    assert again.md5 == standin.md5 == data.file_md5(standin.archive)
+    assert data.make_standin(tmp_path / "other", seed=1).md5 != standin.md5
 
 
 def test_index_of_the_standin(index) -> None:
-    assert len(index) == cub.STANDIN_CLASSES * cub.STANDIN_IMAGES_PER_CLASS
+    assert len(index) == data.STANDIN_CLASSES * data.STANDIN_IMAGES_PER_CLASS
     assert list(index["image_id"]) == list(range(1, len(index) + 1))
     assert index["class_name"].str.match(r"^\d{3}\.").all()
 
 
 def test_balanced_split_is_the_official_one(index) -> None:
-    split = cub.make_split(index, "balanced")
+    split = data.make_split(index, "balanced")
     assert (len(split.train), len(split.test)) == ((index["is_train"] == 1).sum(), (index["is_train"] == 0).sum())
-    assert split.n_classes == cub.STANDIN_CLASSES
+    assert split.n_classes == data.STANDIN_CLASSES
     assert set(split.train["image_id"]).isdisjoint(split.test["image_id"])
 
 
 def test_imbalanced_split_takes_min_of_quota_and_available(index) -> None:
-    split = cub.make_split(index, "imbalanced", cub.STANDIN_QUOTAS, seed=3)
+    split = data.make_split(index, "imbalanced", data.STANDIN_QUOTAS, seed=3)
     counts = split.counts()
-    (odd_train, odd_test), (even_train, even_test) = cub.STANDIN_QUOTAS
+    (odd_train, odd_test), (even_train, even_test) = data.STANDIN_QUOTAS
     assert list(counts["train"]) == [odd_train, even_train - 1] + [odd_train, even_train] * 3  # class 002 has 11
     assert list(counts["test"]) == [odd_test, even_test] * 4
     assert set(split.train["image_id"]) <= set(index.loc[index["is_train"] == 1, "image_id"])
     assert set(split.test["image_id"]) <= set(index.loc[index["is_train"] == 0, "image_id"])
-    again = cub.make_split(index, "imbalanced", cub.STANDIN_QUOTAS, seed=3)
+    again = data.make_split(index, "imbalanced", data.STANDIN_QUOTAS, seed=3)
     assert again.train.equals(split.train) and again.test.equals(split.test)
-    other = cub.make_split(index, "imbalanced", cub.STANDIN_QUOTAS, seed=4)
+    other = data.make_split(index, "imbalanced", data.STANDIN_QUOTAS, seed=4)
     assert not other.test["image_id"].equals(split.test["image_id"])
 
 
 def test_bad_protocol_is_named(index) -> None:
     with pytest.raises(ValueError, match="protocol"):
-        cub.make_split(index, "long-tailed")
+        data.make_split(index, "long-tailed")
 
 
 def test_missing_dataset_without_download_is_named(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="download"):
-        cub.prepare(tmp_path)
+        data.prepare(tmp_path)
 
 
-def test_tampered_archive_is_refused(standin: cub.StandIn, tmp_path: Path) -> None:
+def test_tampered_archive_is_refused(standin: data.StandIn, tmp_path: Path) -> None:
     tampered = tmp_path / "server" / "CUB_200_2011.tgz"
     tampered.parent.mkdir()
-    data = bytearray(standin.archive.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    tampered.write_bytes(bytes(data))
+    payload = bytearray(standin.archive.read_bytes())
+    payload[len(payload) // 2] ^= 0xFF
+    tampered.write_bytes(bytes(payload))
     root = tmp_path / "data"
     with pytest.raises(ValueError, match="md5"):
-        cub.prepare(root, url=tampered.as_uri(), md5=standin.md5, download_missing=True, progress=False)
+        data.prepare(root, url=tampered.as_uri(), md5=standin.md5, download_missing=True, progress=False)
     assert not any(root.iterdir())  # neither the archive, its .part, nor a dataset folder
 
 
-def test_truncated_archive_is_refused(standin: cub.StandIn, tmp_path: Path) -> None:
+def test_truncated_archive_is_refused(standin: data.StandIn, tmp_path: Path) -> None:
     truncated = tmp_path / "CUB_200_2011.tgz"
     truncated.write_bytes(standin.archive.read_bytes()[:-5000])
     with pytest.raises(ValueError, match="md5"):
-        cub.verify_md5(truncated, standin.md5)
+        data.verify_md5(truncated, standin.md5)
     target = tmp_path / "target"
     with pytest.raises(RuntimeError, match="truncated"):
-        cub.safe_extract(truncated, target)
+        data.safe_extract(truncated, target)
     assert leftovers(target) == []
 
 
-def test_interrupted_download_completes(standin: cub.StandIn, tmp_path: Path) -> None:
+def test_interrupted_download_completes(standin: data.StandIn, tmp_path: Path) -> None:
     dest = tmp_path / "CUB_200_2011.tgz"
     (tmp_path / "CUB_200_2011.tgz.part").write_bytes(standin.archive.read_bytes()[:1000])
-    cub.download(standin.archive.as_uri(), dest, standin.md5, progress=False)
-    assert cub.file_md5(dest) == standin.md5
+    data.download(standin.archive.as_uri(), dest, standin.md5, progress=False)
+    assert data.file_md5(dest) == standin.md5
     assert not (tmp_path / "CUB_200_2011.tgz.part").exists()
 
 
 @pytest.mark.parametrize(
     "evil",
     [
-        (tarfile.TarInfo(f"{cub.FOLDER}/../../escaped.txt"), b"x"),
+        (tarfile.TarInfo(f"{data.FOLDER}/../../escaped.txt"), b"x"),
         (tarfile.TarInfo("/tmp/absolute.txt"), b"x"),
     ],
     ids=["dotdot", "absolute"],
@@ -131,17 +131,17 @@ def test_escaping_member_is_refused(evil, tmp_path: Path) -> None:
     archive = write_tgz(tmp_path / "evil.tgz", index_members() + [evil])
     target = tmp_path / "target"
     with pytest.raises(RuntimeError, match="outside"):
-        cub.safe_extract(archive, target)
+        data.safe_extract(archive, target)
     assert leftovers(target) == [] and not (tmp_path / "escaped.txt").exists()
 
 
 def test_escaping_symlink_is_refused(tmp_path: Path) -> None:
-    link = tarfile.TarInfo(f"{cub.FOLDER}/images")
+    link = tarfile.TarInfo(f"{data.FOLDER}/images")
     link.type, link.linkname = tarfile.SYMTYPE, "../../.."
     archive = write_tgz(tmp_path / "evil.tgz", index_members() + [(link, None)])
     target = tmp_path / "target"
     with pytest.raises(RuntimeError, match="outside"):
-        cub.safe_extract(archive, target)
+        data.safe_extract(archive, target)
     assert leftovers(target) == []
 
 
@@ -149,15 +149,15 @@ def test_missing_index_file_is_named(tmp_path: Path, index) -> None:
     archive = write_tgz(tmp_path / "partial.tgz", index_members(skip="classes.txt"))
     target = tmp_path / "target"
     with pytest.raises(ValueError, match="classes.txt"):
-        cub.safe_extract(archive, target)
+        data.safe_extract(archive, target)
     assert leftovers(target) == []
 
 
-def test_load_index_names_a_missing_file(standin: cub.StandIn, tmp_path: Path) -> None:
-    folder = cub.safe_extract(standin.archive, tmp_path)
+def test_load_index_names_a_missing_file(standin: data.StandIn, tmp_path: Path) -> None:
+    folder = data.safe_extract(standin.archive, tmp_path)
     (folder / "train_test_split.txt").unlink()
     with pytest.raises(ValueError, match="train_test_split.txt"):
-        cub.load_index(folder)
+        data.load_index(folder)
     shutil.rmtree(folder)
 
 
@@ -181,7 +181,7 @@ class RangeHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_download_resumes_with_a_range_request(standin: cub.StandIn, tmp_path: Path) -> None:
+def test_download_resumes_with_a_range_request(standin: data.StandIn, tmp_path: Path) -> None:
     RangeHandler.payload, RangeHandler.ranges = standin.archive.read_bytes(), []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -189,34 +189,34 @@ def test_download_resumes_with_a_range_request(standin: cub.StandIn, tmp_path: P
     try:
         dest = tmp_path / "CUB_200_2011.tgz"
         (tmp_path / "CUB_200_2011.tgz.part").write_bytes(RangeHandler.payload[:1000])
-        cub.download(f"http://127.0.0.1:{server.server_port}/CUB_200_2011.tgz", dest, standin.md5, progress=False)
+        data.download(f"http://127.0.0.1:{server.server_port}/CUB_200_2011.tgz", dest, standin.md5, progress=False)
     finally:
         server.shutdown()
         thread.join()
     assert RangeHandler.ranges == ["bytes=1000-"]
-    assert cub.file_md5(dest) == standin.md5
+    assert data.file_md5(dest) == standin.md5
 
 
 def test_unreachable_url_is_named(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="download failed"):
-        cub.download((tmp_path / "nowhere.tgz").as_uri(), tmp_path / "x.tgz", "0" * 32, progress=False)
+        data.download((tmp_path / "nowhere.tgz").as_uri(), tmp_path / "x.tgz", "0" * 32, progress=False)
 
 
 def test_load_dataset_runs_the_standin_through_the_real_path(tmp_path: Path) -> None:
-    folder, quotas = cub.load_dataset("stand-in", tmp_path, progress=False)
-    assert quotas == cub.STANDIN_QUOTAS and folder.name == cub.FOLDER
+    folder, quotas = data.load_dataset("stand-in", tmp_path, progress=False)
+    assert quotas == data.STANDIN_QUOTAS and folder.name == data.FOLDER
     assert (folder.parent / "CUB_200_2011.tgz").exists()  # fetched from the generated archive's URL
-    assert cub.load_dataset("stand-in", tmp_path, progress=False)[0] == folder
+    assert data.load_dataset("stand-in", tmp_path, progress=False)[0] == folder
     with pytest.raises(ValueError, match="^dataset"):
-        cub.load_dataset("cub", tmp_path)
+        data.load_dataset("cub", tmp_path)
     with pytest.raises(ValueError, match="^download"):
-        cub.load_dataset("CUB-200-2011", tmp_path, download_missing=False)
+        data.load_dataset("CUB-200-2011", tmp_path, download_missing=False)
 
 
-def test_complete_part_file_is_not_fetched_again(standin: cub.StandIn, tmp_path: Path) -> None:
+def test_complete_part_file_is_not_fetched_again(standin: data.StandIn, tmp_path: Path) -> None:
     (tmp_path / "CUB_200_2011.tgz.part").write_bytes(standin.archive.read_bytes())
-    dest = cub.download((tmp_path / "nowhere.tgz").as_uri(), tmp_path / "CUB_200_2011.tgz", standin.md5, progress=False)
-    assert cub.file_md5(dest) == standin.md5
+    dest = data.download((tmp_path / "nowhere.tgz").as_uri(), tmp_path / "CUB_200_2011.tgz", standin.md5, progress=False)
+    assert data.file_md5(dest) == standin.md5
 
 
 GOOD_CONFIG = dict(
@@ -227,7 +227,7 @@ GOOD_CONFIG = dict(
 
 
 def test_good_config_passes() -> None:
-    cub.check_config(**GOOD_CONFIG)
+    page.check_config(**GOOD_CONFIG)
 
 
 @pytest.mark.parametrize(
@@ -253,11 +253,11 @@ def test_good_config_passes() -> None:
 )
 def test_bad_config_is_named(name: str, value) -> None:
     with pytest.raises(ValueError, match=f"^{name}"):
-        cub.check_config(**{**GOOD_CONFIG, name: value})
+        page.check_config(**{**GOOD_CONFIG, name: value})
 
 
 def test_paper_table2_holds_the_cub_numbers() -> None:
-    paper = cub.PAPER_TABLE2.set_index(["protocol", "method"])["paper_pct"]
+    paper = data.PAPER_TABLE2.set_index(["protocol", "method"])["paper_pct"]
     assert paper.to_dict() == {
         ("balanced", "softmax"): 89.21, ("balanced", "pc-softmax"): 89.16,
         ("imbalanced", "softmax"): 84.63, ("imbalanced", "pc-softmax"): 87.69,
@@ -265,25 +265,25 @@ def test_paper_table2_holds_the_cub_numbers() -> None:
 
 
 def test_standin_notice_is_a_warning_with_the_paper_numbers_and_the_command() -> None:
-    notice = cub.data_notice("stand-in", "inception_v3", "random init", 75)
+    notice = page.data_notice("stand-in", "inception_v3", "random init", 75)
     assert notice.startswith(":::{admonition} Stand-in data") and ":class: warning" in notice and notice.rstrip().endswith(":::")
-    assert "not reproduced" in notice and cub.REPRODUCE_COMMAND in notice
-    assert all(f"{pct:.2f}" in notice for pct in cub.PAPER_TABLE2["paper_pct"])
-    assert f"{cub.STANDIN_CLASSES * cub.STANDIN_IMAGES_PER_CLASS}" in notice and "75x75" in notice
-    (odd_train, odd_test), _ = cub.STANDIN_QUOTAS
+    assert "not reproduced" in notice and data.REPRODUCE_COMMAND in notice
+    assert all(f"{pct:.2f}" in notice for pct in data.PAPER_TABLE2["paper_pct"])
+    assert f"{data.STANDIN_CLASSES * data.STANDIN_IMAGES_PER_CLASS}" in notice and "75x75" in notice
+    (odd_train, odd_test), _ = data.STANDIN_QUOTAS
     assert f"odd classes {odd_train} train / {odd_test} test" in notice
 
 
 def test_real_data_notice_is_a_note_without_the_standin_warning() -> None:
-    notice = cub.data_notice("CUB-200-2011", "inception_v3", "IMAGENET1K_V1", 299)
+    notice = page.data_notice("CUB-200-2011", "inception_v3", "IMAGENET1K_V1", 299)
     assert notice.startswith(":::{admonition} Data: CUB-200-2011") and ":class: note" in notice and notice.rstrip().endswith(":::")
     assert "stand-in" not in notice and "not reproduced" not in notice
-    assert f"{cub.REAL_IMAGES} images of {cub.REAL_CLASSES}" in notice and "IMAGENET1K_V1" in notice
+    assert f"{data.REAL_IMAGES} images of {data.REAL_CLASSES}" in notice and "IMAGENET1K_V1" in notice
 
 
 def test_split_summary_counts_each_protocol(index) -> None:
-    splits = {p: cub.make_split(index, p, cub.STANDIN_QUOTAS) for p in cub.PROTOCOLS}
-    summary = cub.split_summary(splits).set_index("protocol")
+    splits = {p: data.make_split(index, p, data.STANDIN_QUOTAS) for p in data.PROTOCOLS}
+    summary = page.split_summary(splits).set_index("protocol")
     assert summary.loc["imbalanced", "train per class"] == "4-12"
     assert summary.loc["balanced", "train"] == (index["is_train"] == 1).sum()
 
@@ -299,15 +299,15 @@ def fake_results() -> pd.DataFrame:
 
 
 def test_accuracy_summary_is_mean_and_std_over_seeds() -> None:
-    summary = cub.accuracy_summary(fake_results()).set_index(["protocol", "method"])
+    summary = page.accuracy_summary(fake_results()).set_index(["protocol", "method"])
     assert summary.loc[("imbalanced", "softmax"), "mean"] == 81.0
     assert summary.loc[("imbalanced", "softmax"), "std"] == 1.0
-    one_seed = cub.accuracy_summary(fake_results().query("seed == 0"))
+    one_seed = page.accuracy_summary(fake_results().query("seed == 0"))
     assert (one_seed["std"] == 0).all()
 
 
 def test_compare_with_paper_on_real_data_gives_the_difference() -> None:
-    table = cub.compare_with_paper(fake_results(), standin=False).set_index(["protocol", "method"])
+    table = page.compare_with_paper(fake_results(), standin=False).set_index(["protocol", "method"])
     assert table.loc[("imbalanced", "pc-softmax")].to_dict() == {
         "ours (%)": "81.00 ± 1.00", "paper (%)": "87.69", "ours − paper": "-6.69",
     }
@@ -316,13 +316,13 @@ def test_compare_with_paper_on_real_data_gives_the_difference() -> None:
 
 
 def test_compare_with_paper_on_the_standin_says_not_reproduced() -> None:
-    table = cub.compare_with_paper(fake_results(), standin=True).set_index(["protocol", "method"])
+    table = page.compare_with_paper(fake_results(), standin=True).set_index(["protocol", "method"])
     assert table.loc[("balanced", "softmax"), "paper (%)"] == "89.21"
     assert table.loc[("balanced", "softmax"), "ours − paper"] == "not reproduced here"
     assert table.loc[("imbalanced", "post-hoc"), "ours − paper"] == "—"
 
 
-def test_download_progress_goes_to_stdout(standin: cub.StandIn, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    cub.download(standin.archive.as_uri(), tmp_path / "CUB_200_2011.tgz", standin.md5, progress=True)
+def test_download_progress_goes_to_stdout(standin: data.StandIn, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    data.download(standin.archive.as_uri(), tmp_path / "CUB_200_2011.tgz", standin.md5, progress=True)
     captured = capsys.readouterr()
     assert "CUB_200_2011.tgz" in captured.out and "CUB_200_2011.tgz" not in captured.err

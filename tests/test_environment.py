@@ -8,7 +8,7 @@ from importlib.metadata import version
 import yaml
 from packaging.requirements import Requirement
 
-from pcsm.results import REPO_ROOT
+from pcsm.experiments.results import REPO_ROOT
 
 
 def pins_from_pyproject() -> dict[str, str]:

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from pcsm.estimators import label_frequencies, mi_from_logits
-from pcsm.gaussian import paper_mixture
+from pcsm.core.estimators import label_frequencies, mi_from_logits
+from pcsm.core.gaussian import paper_mixture
 
 
 def test_uniform_prior_softmax_and_pc_softmax_agree():

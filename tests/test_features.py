@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
-from pcsm import cub, features
-from pcsm.training import set_threads
+from pcsm.experiments.cub import data, features
+from pcsm.core.training import set_threads
 
 set_threads()
 SIZE = features.MIN_INPUT_SIZE["inception_v3"]
@@ -18,9 +18,9 @@ SIZE = features.MIN_INPUT_SIZE["inception_v3"]
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
-    standin = cub.make_standin(tmp_path_factory.mktemp("server"))
-    folder = cub.safe_extract(standin.archive, tmp_path_factory.mktemp("data"))
-    paths = list(cub.load_index(folder)["path"])
+    standin = data.make_standin(tmp_path_factory.mktemp("server"))
+    folder = data.safe_extract(standin.archive, tmp_path_factory.mktemp("data"))
+    paths = list(data.load_index(folder)["path"])
     return folder / "images", paths[:: len(paths) // 6][:6]
 
 
@@ -86,16 +86,16 @@ def imbalanced_gaussians(seed: int) -> tuple[torch.Tensor, ...]:
 
 
 def test_probe_corrections_help_the_minority_classes() -> None:
-    data = imbalanced_gaussians(0)
-    scores = features.evaluate_methods(*data, 3, epochs=30, seed=0, standardize=True)
+    sample = imbalanced_gaussians(0)
+    scores = features.evaluate_methods(*sample, 3, epochs=30, seed=0, standardize=True)
     assert set(scores) == set(features.METHODS)
     assert all(0 <= v <= 100 for v in scores.values())
     assert scores["pc-softmax"] > scores["softmax"] and scores["post-hoc"] > scores["softmax"]
-    assert features.evaluate_methods(*data, 3, epochs=30, seed=0, standardize=True) == scores
+    assert features.evaluate_methods(*sample, 3, epochs=30, seed=0, standardize=True) == scores
 
 
 class FakeSplit:
-    """Rows with ``path`` and ``label`` columns, as ``cub.Split`` has."""
+    """Rows with ``path`` and ``label`` columns, as ``data.Split`` has."""
 
     def __init__(self, train_paths: list[str], test_paths: list[str], label_of: dict[str, int]) -> None:
         self.train = pd.DataFrame({"path": train_paths, "label": [label_of[p] for p in train_paths]})

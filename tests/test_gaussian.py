@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from pcsm.gaussian import GaussianMixture, paper_mixture
+from pcsm.core.gaussian import GaussianMixture, paper_mixture
 
 
 def quadrature_mi(mixture: GaussianMixture) -> float:

@@ -1,4 +1,4 @@
-"""Tests of pcsm.gaussian_experiment and of the benchmark's target checks."""
+"""Tests of pcsm.experiments.gaussian_mi and of the benchmark's target checks."""
 
 import math
 
@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pcsm import gaussian_experiment as gx
-from pcsm.bench import target_checks
+from pcsm.experiments import gaussian_mi as gx
+from pcsm.experiments.bench import target_checks
 
 
 GOOD = {"dims": [1, 2], "settings": ["imbalanced"], "estimators": ["bayes", "knn"], "seeds": [0],

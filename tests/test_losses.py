@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from pcsm.losses import (
+from pcsm.core.losses import (
     logit_adjusted_cross_entropy,
     make_loss,
     pc_log_softmax,

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pcsm.metrics import average_per_class_accuracy, per_class_accuracy
+from pcsm.core.metrics import average_per_class_accuracy, per_class_accuracy
 
 
 def test_mean_per_class_recall_differs_from_accuracy_under_imbalance():

@@ -1,4 +1,4 @@
-"""Tests of pcsm.mi: calibration, folds and the classifier-based MI estimate."""
+"""Tests of pcsm.core.mi: calibration, folds and the classifier-based MI estimate."""
 
 import math
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from pcsm.gaussian import paper_mixture
-from pcsm.losses import pc_log_softmax
-from pcsm.mi import calibrate_logits, estimate_mi, log_posterior_scores, stratified_folds
+from pcsm.core.gaussian import paper_mixture
+from pcsm.core.losses import pc_log_softmax
+from pcsm.core.mi import calibrate_logits, estimate_mi, log_posterior_scores, stratified_folds
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from pcsm import mnist
-from pcsm.mnist import DatasetError, RAW_FILES
+from pcsm.experiments import mnist
+from pcsm.experiments.mnist import DatasetError, RAW_FILES
 
 RNG = np.random.default_rng(0)
 TINY = {

@@ -12,8 +12,8 @@ import nbformat
 import pytest
 import yaml
 
-from pcsm import runner
-from pcsm.results import REPO_ROOT
+from pcsm.book import runner
+from pcsm.experiments.results import REPO_ROOT
 
 PLAN = runner.load_plan()
 

@@ -9,9 +9,9 @@ import sys
 import nbformat
 import pytest
 
-from pcsm import runner
-from pcsm.results import REPO_ROOT
-from pcsm.validate import compare_result_files
+from pcsm.book import runner
+from pcsm.experiments.results import REPO_ROOT
+from pcsm.book.validate import compare_result_files
 
 PLAN = runner.load_plan()
 pytestmark = pytest.mark.slow

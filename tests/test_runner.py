@@ -10,14 +10,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from pcsm import runner
+from pcsm.book import runner
 
 pytestmark = pytest.mark.slow
 
 NOTEBOOK = """\
 import json, os
 from pathlib import Path
-from pcsm.results import results_dir
+from pcsm.experiments.results import results_dir
 if fail:
     raise RuntimeError("boom from the notebook")
 (results_dir() / "answer.csv").write_text(f"value\\n{value}\\n")

@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pcsm import summary
-from pcsm.classification import PAPER_TABLE2 as MNIST_PAPER
-from pcsm.cub import PAPER_TABLE2 as CUB_PAPER
-from pcsm.gaussian_experiment import PAPER_TABLE_1
-from pcsm.results import REPO_ROOT
+from pcsm.book import summary
+from pcsm.experiments.classification import PAPER_TABLE2 as MNIST_PAPER
+from pcsm.experiments.cub.data import PAPER_TABLE2 as CUB_PAPER
+from pcsm.experiments.gaussian_mi import PAPER_TABLE_1
+from pcsm.experiments.results import REPO_ROOT
 
 RESULTS = REPO_ROOT / "results"
 

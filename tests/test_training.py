@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from pcsm.estimators import mi_from_logits
-from pcsm.gaussian import paper_mixture
-from pcsm.models import LeNet, mlp
-from pcsm.training import predict_logits, seed_everything, train_classifier
+from pcsm.core.estimators import mi_from_logits
+from pcsm.core.gaussian import paper_mixture
+from pcsm.core.models import LeNet, mlp
+from pcsm.core.training import predict_logits, seed_everything, train_classifier
 
 
 def gaussian_data(n: int, seed: int):

@@ -1,6 +1,6 @@
 import pandas as pd
 
-from pcsm.validate import compare_result_files, compare_tables, tolerance_for
+from pcsm.book.validate import compare_result_files, compare_tables, tolerance_for
 
 COMMITTED = pd.DataFrame({"d": [1, 2], "method": ["pc", "pc"], "mi": [1.02, 1.24], "wall_s": [3.0, 4.0]})
 TOL = {"mi": 0.01, "wall_*": -1}

@@ -16,9 +16,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from pcsm import gaussian_experiment as gx
-from pcsm.results import REPO_ROOT, atomic_write_text
-from pcsm.training import set_threads
+from pcsm.experiments import gaussian_mi as gx
+from pcsm.experiments.results import REPO_ROOT, atomic_write_text
+from pcsm.core.training import set_threads
 
 DIMS = (1, 2, 5, 10)
 SEEDS = (0,)

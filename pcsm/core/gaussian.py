@@ -14,7 +14,7 @@ import numpy as np
 from scipy.linalg import solve_triangular
 from scipy.special import logsumexp
 
-from pcsm._checks import check_positive_int, check_prior
+from pcsm.core._checks import check_positive_int, check_prior
 
 CHUNK = 100_000
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 RESULTS_ENV = "PCSM_RESULTS_DIR"
 PUBLISHED_ENV = "PCSM_PUBLISHED_RESULTS"
 DATA_ENV = "PCSM_DATA"

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pcsm.classification import PAPER_TABLE2 as MNIST_PAPER
-from pcsm.cub import PAPER_TABLE2 as CUB_PAPER
-from pcsm.gaussian_experiment import PAPER_TABLE_1
-from pcsm.results import published_results_dir
+from pcsm.experiments.classification import PAPER_TABLE2 as MNIST_PAPER
+from pcsm.experiments.cub.data import PAPER_TABLE2 as CUB_PAPER
+from pcsm.experiments.gaussian_mi import PAPER_TABLE_1
+from pcsm.experiments.results import published_results_dir
 
 REPRODUCED = "reproduced within spread"
 DIFFERS = "differs"

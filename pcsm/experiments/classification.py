@@ -21,10 +21,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from pcsm.estimators import label_frequencies
-from pcsm.losses import posthoc_corrected_logits
-from pcsm.metrics import per_class_accuracy
-from pcsm.training import default_device, predict_logits, seed_everything, train_classifier
+from pcsm.core.estimators import label_frequencies
+from pcsm.core.losses import posthoc_corrected_logits
+from pcsm.core.metrics import per_class_accuracy
+from pcsm.core.training import default_device, predict_logits, seed_everything, train_classifier
 
 METHODS = ("softmax", "pc-softmax", "post-hoc")
 # Short names of test sets and methods in glue names.

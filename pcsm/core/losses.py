@@ -14,7 +14,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from pcsm._checks import as_label_tensor, check_choice, check_logits, check_prior
+from pcsm.core._checks import as_label_tensor, check_choice, check_logits, check_prior
 
 LOSSES = ("softmax", "pc-softmax")
 

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from pcsm._checks import as_float_tensor, as_label_tensor, check_choice, check_logits
-from pcsm.losses import pc_log_softmax
+from pcsm.core._checks import as_float_tensor, as_label_tensor, check_choice, check_logits
+from pcsm.core.losses import pc_log_softmax
 
 MI_METHODS = ("pc-softmax", "softmax")
 

@@ -14,10 +14,10 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from pcsm._checks import check_choice, check_positive_int, check_prior
-from pcsm.baselines import bayes_plugin_mi, knn_mi, mine_mi
-from pcsm.gaussian import GaussianMixture, paper_mixture
-from pcsm.mi import estimate_mi
+from pcsm.core._checks import check_choice, check_positive_int, check_prior
+from pcsm.core.baselines import bayes_plugin_mi, knn_mi, mine_mi
+from pcsm.core.gaussian import GaussianMixture, paper_mixture
+from pcsm.core.mi import estimate_mi
 
 SETTINGS = ("imbalanced", "balanced")
 ESTIMATORS = ("bayes", "pc-softmax", "softmax", "mine", "knn")

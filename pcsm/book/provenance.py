@@ -13,7 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from pcsm.results import REPO_ROOT
+from pcsm.experiments.results import REPO_ROOT
 
 PACKAGES = ("torch", "torchvision", "numpy", "scipy", "pandas", "scikit-learn", "papermill", "myst-nb")
 

@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,14 +20,13 @@ import torchvision
 from torch import nn
 from tqdm import tqdm
 
-from pcsm._checks import check_choice, check_positive_int
-from pcsm.estimators import label_frequencies
-from pcsm.losses import posthoc_corrected_logits
-from pcsm.metrics import average_per_class_accuracy
-from pcsm.training import default_device, predict_logits, train_classifier
+from pcsm.core._checks import check_choice, check_positive_int
+from pcsm.core.estimators import label_frequencies
+from pcsm.core.losses import posthoc_corrected_logits
+from pcsm.core.metrics import average_per_class_accuracy
+from pcsm.core.training import default_device, predict_logits, train_classifier
+from pcsm.experiments.cub.data import Split
 
-if TYPE_CHECKING:
-    from pcsm.cub import Split
 
 BACKBONES = ("inception_v3", "resnet50")
 WEIGHTS = ("imagenet", "random")

@@ -35,12 +35,12 @@ import pandas as pd
 import torch
 from torchvision import datasets
 
-from pcsm._checks import check_choice, check_positive_int, check_seeds
-from pcsm.classification import (average_accuracy, compare_with_paper, evaluate_run, gains,
+from pcsm.core._checks import check_choice, check_positive_int, check_seeds
+from pcsm.experiments.classification import (average_accuracy, compare_with_paper, evaluate_run, gains,
                                  resolve_device, sgd_factory, summarise)
-from pcsm.imbalance import PROTOCOLS, long_tail_sizes, protocol_indices, step_caps
-from pcsm.models import LeNet
-from pcsm.results import data_root, save_table
+from pcsm.experiments.imbalance import PROTOCOLS, long_tail_sizes, protocol_indices, step_caps
+from pcsm.core.models import LeNet
+from pcsm.experiments.results import data_root, save_table
 
 DATASETS = ("mnist", "fashion-mnist")
 SPLITS = ("train", "test")

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from pcsm._checks import as_label_tensor, check_choice, check_positive_int
+from pcsm.core._checks import as_label_tensor, check_choice, check_positive_int
 
 PROTOCOLS = ("step", "long-tail")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from pcsm._checks import check_positive_int
+from pcsm.core._checks import check_positive_int
 
 
 def mlp(in_dim: int, n_classes: int, hidden: tuple[int, ...] = (100, 100, 100)) -> nn.Sequential:

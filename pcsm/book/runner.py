@@ -23,8 +23,8 @@ from typing import Any
 
 import nbformat
 
-from pcsm import provenance
-from pcsm.results import PUBLISHED_ENV, REPO_ROOT, RESULTS_ENV, atomic_write_text, results_dir
+from pcsm.book import provenance
+from pcsm.experiments.results import PUBLISHED_ENV, REPO_ROOT, RESULTS_ENV, atomic_write_text, results_dir
 
 PROFILES = ("smoke", "default", "paper")
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -39,7 +39,7 @@ GENERATED_TAGS = {"injected-parameters", PROVENANCE_TAG}
 @dataclass(frozen=True)
 class NotebookSpec:
     """One notebook of the book: its file, its per-cell timeout, its parameters per profile, the result
-    tables it writes and the tolerances a re-execution must meet (see ``pcsm.validate``)."""
+    tables it writes and the tolerances a re-execution must meet (see ``pcsm.book.validate``)."""
 
     name: str
     path: Path

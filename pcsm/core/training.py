@@ -18,8 +18,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from pcsm._checks import check_positive_int
-from pcsm.losses import make_loss
+from pcsm.core._checks import check_positive_int
+from pcsm.core.losses import make_loss
 
 
 def set_threads(n: int | None = None) -> int:

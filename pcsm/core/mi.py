@@ -22,11 +22,11 @@ import torch
 from scipy.optimize import minimize
 from scipy.special import logsumexp
 
-from pcsm._checks import as_float_tensor, as_label_tensor, check_choice, check_positive_int, check_prior
-from pcsm.estimators import MI_METHODS, label_frequencies, mi_from_logits
-from pcsm.losses import pc_log_softmax
-from pcsm.models import mlp
-from pcsm.training import TrainingHistory, predict_logits, seed_everything, train_classifier
+from pcsm.core._checks import as_float_tensor, as_label_tensor, check_choice, check_positive_int, check_prior
+from pcsm.core.estimators import MI_METHODS, label_frequencies, mi_from_logits
+from pcsm.core.losses import pc_log_softmax
+from pcsm.core.models import mlp
+from pcsm.core.training import TrainingHistory, predict_logits, seed_everything, train_classifier
 
 
 @dataclass

@@ -16,11 +16,11 @@ from scipy.special import digamma
 from sklearn.neighbors import KDTree, NearestNeighbors
 from torch import nn
 
-from pcsm._checks import as_label_tensor, check_positive_int
-from pcsm.estimators import label_frequencies, mi_from_logits
-from pcsm.gaussian import GaussianMixture
-from pcsm.mi import default_batch_size, stratified_folds
-from pcsm.training import seed_everything
+from pcsm.core._checks import as_label_tensor, check_positive_int
+from pcsm.core.estimators import label_frequencies, mi_from_logits
+from pcsm.core.gaussian import GaussianMixture
+from pcsm.core.mi import default_batch_size, stratified_folds
+from pcsm.core.training import seed_everything
 
 
 def _as_samples(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:

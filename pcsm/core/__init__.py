@@ -1,0 +1,8 @@
+"""The estimator library: what ``estimate_mi`` needs, and nothing of the book.
+
+``losses`` (softmax and PC-softmax cross-entropy), ``estimators`` (the MI lower bound from logits),
+``mi`` (``estimate_mi``: a trained classifier as an MI estimator), ``baselines`` (MINE, kNN, Bayes
+plug-in), ``gaussian`` (mixtures with known MI), ``metrics``, ``models`` and ``training``.
+Imports torch, numpy and scipy only (the kNN baseline: scikit-learn); never ``pcsm.experiments`` or
+``pcsm.book``.
+"""
