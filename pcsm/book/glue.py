@@ -1,10 +1,14 @@
-"""Helpers for the book's notebooks."""
+"""Helpers the book's pages share: numbers glued into the prose and one plotting style."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
+
+#: seaborn settings every chapter's figures use (one look across the book).
+BOOK_STYLE: dict[str, Any] = {"style": "whitegrid", "context": "notebook", "palette": "colorblind",
+                              "rc": {"figure.dpi": 100, "figure.figsize": (7.0, 4.0)}}
 
 
 def glue_value(name: str, value: Any) -> None:
@@ -18,3 +22,10 @@ def glue_value(name: str, value: Any) -> None:
     if isinstance(value, np.generic):
         value = value.item()
     glue(name, value, display=False)
+
+
+def use_book_style() -> None:
+    """Apply the book's plotting style (:data:`BOOK_STYLE`) to matplotlib through seaborn."""
+    import seaborn as sns
+
+    sns.set_theme(**BOOK_STYLE)
