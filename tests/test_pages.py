@@ -1,0 +1,43 @@
+"""How the chapters read: code that fits the page, parameters and imports out of the way, one style."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from pcsm.book import runner
+
+PLAN = runner.load_plan()
+MAX_CODE_LINE = 100
+
+
+def code_cells(name: str) -> list[nbformat.NotebookNode]:
+    notebook = nbformat.read(PLAN[name].path, as_version=4)
+    return [cell for cell in notebook.cells if cell.cell_type == "code"]
+
+
+@pytest.mark.parametrize("name", PLAN)
+def test_no_code_line_scrolls_sideways(name: str) -> None:
+    long = [
+        f"cell {index}: {len(line)} characters: {line[:60]}..."
+        for index, cell in enumerate(code_cells(name))
+        for line in cell.source.splitlines()
+        if len(line) > MAX_CODE_LINE
+    ]
+    assert not long, f"{name}: code lines over {MAX_CODE_LINE} characters:\n" + "\n".join(long)
+
+
+@pytest.mark.parametrize("name", PLAN)
+def test_imports_are_collapsed(name: str) -> None:
+    """The first code cell that imports pcsm is shown behind a toggle (tag hide-input or hide-cell)."""
+    importing = [cell for cell in code_cells(name) if "from pcsm" in cell.source or "import pcsm" in cell.source]
+    assert importing, f"{name}: no cell imports pcsm"
+    tags = set(importing[0].metadata.get("tags", []))
+    assert tags & {"hide-input", "hide-cell"}, f"{name}: tag the imports cell hide-input (it has {sorted(tags)})"
+
+
+@pytest.mark.parametrize("name", PLAN)
+def test_figures_share_the_book_style(name: str) -> None:
+    sources = "\n".join(cell.source for cell in code_cells(name))
+    if "plt." in sources or "sns." in sources:
+        assert "use_book_style()" in sources, f"{name} draws figures without pcsm.book.glue.use_book_style()"
