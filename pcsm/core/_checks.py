@@ -6,6 +6,7 @@ so a notebook that fails on bad parameters says which one.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -27,7 +28,13 @@ def as_float_tensor(value: Any, name: str) -> torch.Tensor:
 
 def as_label_tensor(value: Any, name: str, n_classes: int) -> torch.Tensor:
     """Return integer labels in ``[0, n_classes)`` as a 1-D ``int64`` tensor."""
-    labels = value if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value))
+    if isinstance(value, torch.Tensor):
+        labels = value
+    else:
+        array = np.asarray(value)
+        if array.dtype.kind not in "biuf":
+            raise ValueError(f"{name}: labels must be integers, got dtype {array.dtype}")
+        labels = torch.as_tensor(array)
     if labels.ndim != 1:
         raise ValueError(f"{name}: expected a 1-D array of labels, got shape {tuple(labels.shape)}")
     if labels.is_floating_point():
@@ -51,6 +58,24 @@ def check_logits(logits: torch.Tensor, name: str = "logits") -> torch.Tensor:
     if not torch.isfinite(logits).all():
         raise ValueError(f"{name}: contains NaN or infinite values")
     return logits
+
+
+def check_positive_float(value: Any, name: str) -> float:
+    """Require a finite real number > 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name}: expected a number, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name}: must be a finite number > 0, got {value}")
+    return float(value)
+
+
+def check_prior_covers(prior: np.ndarray, labels: torch.Tensor, name: str = "prior") -> np.ndarray:
+    """Require ``prior`` (already a probability vector) to give mass to every class present in ``labels``."""
+    present = np.unique(labels.cpu().numpy())
+    zero = [int(k) for k in present if prior[k] <= 0]
+    if zero:
+        raise ValueError(f"{name}: zero probability for class(es) {zero} present in the labels")
+    return prior
 
 
 def check_prior(prior: Any, n_classes: int | None = None, name: str = "prior") -> np.ndarray:

@@ -14,9 +14,10 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from pcsm.core._checks import as_label_tensor, check_choice, check_logits, check_prior
+from pcsm.core._checks import as_float_tensor, as_label_tensor, check_choice, check_logits, check_prior
 
 LOSSES = ("softmax", "pc-softmax")
+REDUCTIONS = ("mean", "sum", "none")
 
 
 def log_prior_tensor(prior: Any, logits: torch.Tensor) -> torch.Tensor:
@@ -26,8 +27,11 @@ def log_prior_tensor(prior: Any, logits: torch.Tensor) -> torch.Tensor:
 
 
 def pc_log_softmax(logits: torch.Tensor, prior: Any) -> torch.Tensor:
-    """log PC-softmax: f_y - logsumexp_{y'}(f_{y'} + log P(y')), for every class y. Shape (n, M)."""
-    check_logits(logits)
+    """log PC-softmax: f_y - logsumexp_{y'}(f_{y'} + log P(y')), for every class y. Shape (n, M).
+
+    Floating-point tensors keep their dtype; integer tensors, arrays and lists become float64.
+    """
+    logits = check_logits(as_float_tensor(logits, "logits"))
     return logits - torch.logsumexp(logits + log_prior_tensor(prior, logits), dim=1, keepdim=True)
 
 
@@ -35,6 +39,8 @@ def pc_softmax_cross_entropy(
     logits: torch.Tensor, labels: Any, prior: Any, reduction: str = "mean"
 ) -> torch.Tensor:
     """Cross-entropy with PC-softmax: -log PC-softmax_y(f), averaged over the batch by default."""
+    check_choice(reduction, "reduction", REDUCTIONS)
+    logits = as_float_tensor(logits, "logits")
     labels = as_label_tensor(labels, "labels", logits.shape[-1]).to(logits.device)
     if labels.shape[0] != logits.shape[0]:
         raise ValueError(f"labels: expected {logits.shape[0]} labels, got {labels.shape[0]}")
@@ -49,8 +55,11 @@ def logit_adjusted_cross_entropy(
     For tau = 1 it equals ``pc_softmax_cross_entropy`` minus the label-only constant -log P(y), so both
     losses have the same gradients with respect to the logits.
     """
-    check_logits(logits)
+    check_choice(reduction, "reduction", REDUCTIONS)
+    logits = check_logits(as_float_tensor(logits, "logits"))
     labels = as_label_tensor(labels, "labels", logits.shape[-1]).to(logits.device)
+    if labels.shape[0] != logits.shape[0]:
+        raise ValueError(f"labels: expected {logits.shape[0]} labels, got {labels.shape[0]}")
     return F.cross_entropy(logits + tau * log_prior_tensor(prior, logits), labels, reduction=reduction)
 
 
@@ -78,5 +87,5 @@ def make_loss(loss: str, prior: Any = None) -> Callable[[torch.Tensor, torch.Ten
 def posthoc_corrected_logits(logits: torch.Tensor, prior: Any) -> torch.Tensor:
     """f - log P(y): turns a softmax-trained classifier (logits ~ log p(y|x)) into PC-softmax logits
     (~ log p(x|y)), the same correction PC-softmax training applies, here at test time."""
-    check_logits(logits)
+    logits = check_logits(as_float_tensor(logits, "logits"))
     return logits - log_prior_tensor(prior, logits)

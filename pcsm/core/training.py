@@ -40,7 +40,8 @@ def default_device() -> torch.device:
 
 
 def seed_everything(seed: int) -> torch.Generator:
-    """Seed torch and numpy globally; return a CPU generator for data shuffling."""
+    """Seed torch and numpy globally; return a CPU generator for data shuffling. ``seed`` >= 0."""
+    check_positive_int(seed, "seed", minimum=0)
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
     return torch.Generator().manual_seed(seed)
@@ -96,6 +97,8 @@ def train_classifier(
     check_positive_int(batch_size, "batch_size")
     if len(x) != len(y):
         raise ValueError(f"y: expected {len(x)} labels, got {len(y)}")
+    if patience is not None:
+        check_positive_int(patience, "patience")
     if patience is not None and validation is None:
         raise ValueError("patience: early stopping needs a validation split")
     generator = seed_everything(seed)
