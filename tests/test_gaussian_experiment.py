@@ -113,3 +113,58 @@ def test_target_checks_pass_and_fail():
     failed = target_checks(fake_summary(pc_error=0.03, knn_error=0.001, pc_accuracy=0.70))
     assert failed == {"pc_within_0.02": False, "pc_accuracy_within_0.5pt_of_bayes": False,
                       "pc_beats_mine": True, "pc_no_worse_than_knn_at_max_dim": False}
+
+
+def test_parallel_run_equals_serial_run_in_task_order(capsys):
+    tasks = gx.make_tasks(["imbalanced"], [1, 2], [0], ["pc-softmax", "knn", "bayes"], 200)
+    options = {"training": {"epochs": 2, "batch_size": 50}}
+    serial = gx.run_tasks(tasks, n_jobs=1, progress=False, **options)
+    parallel = gx.run_tasks(tasks, n_jobs=2, **options)
+    assert list(zip(parallel.dim, parallel.estimator)) == [(t.dim, t.estimator) for t in tasks]
+    pd.testing.assert_series_equal(parallel["mi"], serial["mi"])
+    assert capsys.readouterr().out.count("nats in") == len(tasks)
+
+
+def test_tasks_of_one_draw_see_the_same_samples():
+    rows = gx.run_tasks(gx.make_tasks(["balanced"], [1], [3], ["bayes", "knn"], 300), n_jobs=1,
+                        progress=False)
+    together = gx.run_task("balanced", 1, 300, 3, ["bayes", "knn"])
+    assert rows["mi"].tolist() == [r["mi"] for r in together]
+
+
+def test_jobs_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("PCSM_JOBS", "3")
+    assert gx.default_jobs() == 3
+    monkeypatch.setenv("PCSM_JOBS", "two")
+    with pytest.raises(ValueError, match="^PCSM_JOBS"):
+        gx.default_jobs()
+    with pytest.raises(ValueError, match="^n_jobs"):
+        gx.run_tasks(gx.make_tasks(["balanced"], [1], [0], ["bayes"], 100), n_jobs=0)
+
+
+@pytest.mark.parametrize("setting", ["imbalanced", "balanced"])
+def test_line_quadrature_agrees_with_monte_carlo_in_every_dimension(setting):
+    g = gx.mixture(setting, 7)
+    positions = gx.line_projection(g)
+    assert positions is not None
+    mi, accuracy = gx.line_mi(positions, g.priors)
+    mc, se = g.mutual_information(200_000, seed=5)
+    assert mi == pytest.approx(mc, abs=4 * se)
+    assert accuracy == pytest.approx(g.bayes_accuracy(200_000, seed=5), abs=0.004)
+    assert gx.ground_truth(setting, 7, gx.PAPER_PRIOR, 10)["gt_method"] == "quadrature"
+
+
+def test_long_tail_mixture_needs_monte_carlo_and_has_the_declared_ratio():
+    g = gx.mixture("long-tail", 20)
+    assert gx.line_projection(g) is None
+    assert g.priors.max() / g.priors.min() == pytest.approx(gx.LONG_TAIL_RATIO)
+    truth = gx.ground_truth("long-tail", 20, gx.PAPER_PRIOR, 20_000)
+    assert truth["gt_method"] == "monte carlo" and truth["gt_se"] > 0
+
+
+def test_zipf_prior_is_uniform_at_zero_and_refuses_negative_exponents():
+    assert np.allclose(gx.zipf_prior(4, 0.0), 0.25)
+    p = gx.zipf_prior(3, 1.0)
+    assert p[0] / p[2] == pytest.approx(3.0)
+    with pytest.raises(ValueError, match="^exponent"):
+        gx.zipf_prior(3, -1.0)
