@@ -4,6 +4,7 @@ import gzip
 import pickle
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -194,3 +195,41 @@ def test_pipeline_trains_evaluates_and_writes_one_csv_per_dataset(tmp_path, monk
     assert set(mnist.sweep_runs(runs, plan).ratio) == {1, 4}
     mnist.save_by_dataset(table2_gains, "_gains")
     assert [p.name for p in tmp_path.glob("*.csv")] == ["mnist_gains.csv"]
+
+
+def tiny_experiment(**plan_args):
+    labels = torch.arange(50000) % 10
+    images = (torch.arange(50000) % 256).to(torch.uint8)[:, None, None].expand(50000, 28, 28).contiguous()
+    plan = mnist.plan_runs(**{**PLAN_ARGS, "n_max": 10, "test_n_max": 10, "epochs": 1, "ratios": [1, 4],
+                              "seeds": [0, 1], **plan_args})
+    return {"mnist": (images, labels, mnist.to_inputs(images[:20], "mnist"), labels[:20])}, plan
+
+
+def test_parallel_runs_match_the_serial_path_bit_for_bit(capsys):
+    data, serial = tiny_experiment(n_jobs=1)
+    _, parallel = tiny_experiment(n_jobs=2)
+    assert (serial.n_jobs, parallel.n_jobs) == (1, 2)
+    one = mnist.train_and_evaluate(data, serial, batch_size=8)
+    two = mnist.train_and_evaluate(data, parallel, batch_size=8)
+    pd.testing.assert_frame_equal(one, two, check_exact=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 * 2 * 3 and lines[0].startswith("[1/6] mnist step r=") and lines[-1].endswith(" s")
+
+
+def test_jobs_come_from_the_parameter_then_pcsm_jobs_and_one_on_a_gpu(monkeypatch):
+    monkeypatch.delenv("PCSM_JOBS", raising=False)
+    assert mnist.resolve_jobs(0, torch.device("cpu")) == 2
+    monkeypatch.setenv("PCSM_JOBS", "3")
+    assert mnist.resolve_jobs(0, torch.device("cpu")) == 3 and mnist.resolve_jobs(4, torch.device("cpu")) == 4
+    assert mnist.resolve_jobs(4, torch.device("cuda")) == 1
+    monkeypatch.setenv("PCSM_JOBS", "many")
+    with pytest.raises(ValueError, match="^PCSM_JOBS"):
+        mnist.resolve_jobs(0, torch.device("cpu"))
+    with pytest.raises(ValueError, match="^n_jobs"):
+        mnist.resolve_jobs(-1, torch.device("cpu"))
+
+
+def test_data_missing_for_a_planned_dataset_is_named():
+    data, plan = tiny_experiment(datasets=["mnist", "fashion-mnist"])
+    with pytest.raises(ValueError, match="^data: .*fashion-mnist"):
+        mnist.train_and_evaluate(data, plan)

@@ -14,7 +14,8 @@ stops the run instead of training on it.
 
 The second half holds the MNIST chapter's experiment: ``plan_runs`` validates the notebook's
 parameters into a run plan, ``train_and_evaluate`` trains the three methods per data set, imbalance
-setting and seed, and ``table2_tables`` / ``sweep_runs`` / ``save_by_dataset`` shape and write results.
+setting and seed (each an independent run, dispatched through joblib to worker processes, serially on a
+GPU), and ``table2_tables`` / ``sweep_runs`` / ``save_by_dataset`` shape and write results.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import os
 import pickle
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -33,6 +35,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 import torch
+from joblib import Parallel, delayed
 from torchvision import datasets
 
 from pcsm.core._checks import check_choice, check_positive_int, check_seeds
@@ -40,6 +43,7 @@ from pcsm.experiments.classification import (average_accuracy, compare_with_pape
                                  resolve_device, sgd_factory, summarise)
 from pcsm.experiments.imbalance import PROTOCOLS, long_tail_sizes, protocol_indices, step_caps
 from pcsm.core.models import LeNet
+from pcsm.core.training import set_threads
 from pcsm.experiments.results import data_root, save_table
 
 DATASETS = ("mnist", "fashion-mnist")
@@ -307,6 +311,20 @@ class RunPlan:
     optimizer: Callable[[Any], torch.optim.Optimizer]
     seeds: list[int]
     device: torch.device
+    n_jobs: int = 1
+
+
+@dataclass(frozen=True)
+class Run:
+    """One independent run of the page: a data set, an imbalance setting and a seed."""
+
+    dataset: str
+    protocol: str
+    ratio: Any
+    seed: int
+
+    def __str__(self) -> str:
+        return f"{self.dataset} {self.protocol} r={self.ratio} seed {self.seed}"
 
 
 def imbalance_settings(protocol: str, ratios: Sequence[Any]) -> list[tuple[str, Any]]:
@@ -334,8 +352,10 @@ def plan_runs(
     momentum: float,
     seeds: object,
     device: str,
+    n_jobs: int = 0,
 ) -> RunPlan:
-    """Check the MNIST page's parameters (a ValueError names the bad one) before any training."""
+    """Check the MNIST page's parameters (a ValueError names the bad one) before any training;
+    ``n_jobs`` as in ``resolve_jobs``."""
     names = check_datasets(datasets)
     check_choice(protocol, "protocol", PROTOCOLS)
     ratios = check_ratios(ratios)
@@ -347,8 +367,22 @@ def plan_runs(
         for largest in (n_max, test_n_max):
             step_caps(largest, ratio) if setting_protocol == "step" else long_tail_sizes(largest, ratio)
     optimizer = sgd_factory(lr, momentum)
+    torch_device = resolve_device(device)
     return RunPlan(names, settings, protocol, ratios, n_max, test_n_max, epochs, optimizer, check_seeds(seeds),
-                   resolve_device(device))
+                   torch_device, resolve_jobs(n_jobs, torch_device))
+
+
+def resolve_jobs(n_jobs: int, device: torch.device) -> int:
+    """Worker processes for the independent runs: ``n_jobs`` >= 1, or 0 for the environment variable
+    ``PCSM_JOBS`` (default 2); always 1 on a GPU, where the runs go one after another on the device."""
+    check_positive_int(n_jobs, "n_jobs", minimum=0)
+    if n_jobs == 0:
+        text = os.environ.get("PCSM_JOBS", "2")
+        try:
+            n_jobs = check_positive_int(int(text), "PCSM_JOBS")
+        except ValueError as error:
+            raise ValueError(f"PCSM_JOBS: expected a positive integer, got {text!r}") from error
+    return 1 if device.type == "cuda" else n_jobs
 
 
 def load_experiment_data(names: Sequence[str], official_test_size: int) -> Data:
@@ -367,22 +401,52 @@ PER_CLASS_COLUMNS = ["dataset", "protocol", "ratio", "seed", "n_train", "test_se
                      "n_test", "accuracy_pct"]
 
 
+def plan_tasks(plan: RunPlan) -> list[Run]:
+    """Every run of ``plan``, data set by data set, seed by seed, setting by setting."""
+    return [Run(name, protocol, ratio, seed) for name in plan.datasets for seed in plan.seeds
+            for protocol, ratio in plan.settings]
+
+
+def run_one(run: Run, arrays: tuple[np.ndarray, ...], plan: RunPlan, batch_size: int = 64
+            ) -> tuple[Run, pd.DataFrame, float]:
+    """Train and evaluate one run on one torch thread (the same in a worker process and in this one):
+    ``arrays`` are the data set's (train images, train labels, official x, official y) as numpy arrays,
+    which joblib hands to worker processes as shared memory maps. Returns the run, its per-class rows
+    and its wall time in seconds."""
+    start = time.perf_counter()
+    set_threads(1)
+    images, labels, official_x, official_y = (torch.from_numpy(np.array(a)) for a in arrays)
+    train, paper_test = paper_splits(images, labels, run.dataset, run.protocol, run.ratio, plan.n_max,
+                                     plan.test_n_max, seed=run.seed)
+    rows = evaluate_run(
+        LeNet, train, {"paper split": paper_test, "official test": (official_x, official_y)}, n_classes=10,
+        seed=run.seed, optimizer=plan.optimizer, epochs=plan.epochs, batch_size=batch_size, device=plan.device,
+    )
+    rows = rows.assign(dataset=run.dataset, protocol=run.protocol, ratio=run.ratio)
+    return run, rows, time.perf_counter() - start
+
+
 def train_and_evaluate(data: Data, plan: RunPlan, batch_size: int = 64) -> pd.DataFrame:
     """Train LeNet for every data set, seed and setting of ``plan`` and return the tidy per-class
-    accuracy of the three methods on the paper split and the official test set."""
-    tables = []
-    for name, (images, labels, official_x, official_y) in data.items():
-        for seed in plan.seeds:
-            for protocol, ratio in plan.settings:
-                train, paper_test = paper_splits(images, labels, name, protocol, ratio, plan.n_max,
-                                                 plan.test_n_max, seed=seed)
-                rows = evaluate_run(
-                    LeNet, train, {"paper split": paper_test, "official test": (official_x, official_y)},
-                    n_classes=10, seed=seed, optimizer=plan.optimizer, epochs=plan.epochs, batch_size=batch_size,
-                    device=plan.device, progress=f"{name} {protocol} r={ratio} seed {seed}",
-                )
-                tables.append(rows.assign(dataset=name, protocol=protocol, ratio=ratio))
-    return pd.concat(tables, ignore_index=True)[PER_CLASS_COLUMNS]
+    accuracy of the three methods on the paper split and the official test set.
+
+    The runs are independent: joblib runs them in ``plan.n_jobs`` worker processes (its default loky
+    backend, or any backend set with ``joblib.parallel_config``), printing a line as each finishes. Each
+    run seeds itself, so the table is the same, bit for bit, whatever ``n_jobs`` is.
+    """
+    missing = [name for name in plan.datasets if name not in data]
+    if missing:
+        raise ValueError(f"data: no arrays for {missing}; load them with load_experiment_data")
+    arrays = {name: tuple(t.numpy() for t in tensors) for name, tensors in data.items()}
+    runs = plan_tasks(plan)
+    jobs = Parallel(n_jobs=plan.n_jobs, return_as="generator_unordered")(
+        delayed(run_one)(run, arrays[run.dataset], plan, batch_size) for run in runs
+    )
+    tables = {}
+    for done, (run, rows, seconds) in enumerate(jobs, 1):
+        print(f"[{done}/{len(runs)}] {run}: {seconds:.1f} s", flush=True)
+        tables[run] = rows
+    return pd.concat([tables[run] for run in runs], ignore_index=True)[PER_CLASS_COLUMNS]
 
 
 def save_by_dataset(table: pd.DataFrame, suffix: str = "") -> None:
