@@ -101,3 +101,28 @@ def test_rows_a_small_profile_did_not_run_are_marked(tmp_path):
     assert summary.verdict_counts(table)[summary.NOT_RUN] == 3 * 6 + 2
     assert (table[table.verdict == summary.NOT_RUN].ours.isna()).all()
     summary.claims(table, tmp_path)  # still renders
+
+
+def test_side_is_computed_from_the_error_and_its_standard_error():
+    assert summary.side(0.05, 0.01) == "above"
+    assert summary.side(-0.05, 0.01) == "below"
+    assert summary.side(0.015, 0.01) == "within 2 SE of"
+
+
+def test_softmax_verdict_follows_the_signs_of_the_errors(table):
+    """The paper's softmax values at d = 5 and 10 lie below the truth; the verdict must say so,
+    whichever side ours lands on (issue 10: no fixed 'both overestimate')."""
+    softmax = table[table.quantity == "softmax (balanced formula)"].set_index("setting")
+    for d in (5, 10):
+        assert "the paper's value lies below the truth" in softmax.verdict[f"d = {d}"]
+    assert "the paper's value lies above the truth" in softmax.verdict["d = 1"]
+    text = summary.mi_reason(paper_error=0.09, error=-0.05, stderr=0.01, expected_bias=0.12)
+    assert "above the truth by 0.09" in text and "ours below it by 0.050 ± 0.010" in text
+    assert "0.120" in text
+
+
+def test_headline_errors_carry_their_standard_error(table):
+    headline = summary.claims(table, RESULTS).set_index("claim")
+    pc = headline.filter(like="PC-softmax estimate", axis=0).ours.iloc[0]
+    value, stderr = (float(v) for v in pc.split(" ± "))
+    assert value >= 0 and stderr > 0

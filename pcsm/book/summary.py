@@ -24,6 +24,7 @@ NOT_RUN = "not run on this profile"
 # Half a unit of the paper's last printed digit: Table 1 accuracies are whole percent, MI two decimals.
 PAPER_ROUNDING = {"accuracy": 0.5, "mi": 0.005, "table2": 0.005}
 TABLE1_ESTIMATES = {"mine": "MINE", "softmax": "softmax (balanced formula)", "pc-softmax": "PC-softmax"}
+N_CLASSES = 5  # Table 1's mixture
 SOURCES = {
     "Table 1": ("02-gaussian-mi", "gaussian-mi.csv"),
     "Table 2, MNIST": ("03-mnist", "mnist.csv"),
@@ -50,8 +51,32 @@ def _row(table: str, setting: str, quantity: str, paper: float, mean: float, std
                 verdict=verdict_text)
 
 
+def side(error: float, stderr: float) -> str:
+    """Where an estimate lies against the truth, computed: 'above'/'below' by |error|, or 'within
+    2 SE of' when |error| <= 2 * stderr."""
+    if not np.isfinite(error):
+        return "not computed"
+    if abs(error) <= 2 * stderr:
+        return "within 2 SE of"
+    return "above" if error > 0 else "below"
+
+
+def mi_reason(paper_error: float, error: float, stderr: float, expected_bias: float | None = None) -> str:
+    """Verdict reason for an MI estimate, from the numbers: where the paper's and our values lie
+    against each one's ground truth, by how much, and (softmax) beside the bias log M - H(Y)."""
+    ours = f"ours {side(error, stderr)} it by {abs(error):.3f} ± {stderr:.3f}"
+    if side(error, stderr).startswith("within"):
+        ours = f"ours {error:+.3f} ± {stderr:.3f}, within 2 SE of it"
+    where = "above" if paper_error > 0 else "below"
+    text = f"the paper's value lies {where} the truth by {abs(paper_error):.2f}; {ours}"
+    if expected_bias is not None:
+        text += f" (log M - H(Y) = {expected_bias:.3f} for the exact posterior)"
+    return text
+
+
 def table1_rows(results: pd.DataFrame, seeds: int) -> list[dict]:
-    """Table 1 (imbalanced Gaussian mixtures): accuracies, ground truth and the three MI estimates."""
+    """Table 1 (imbalanced Gaussian mixtures): accuracies, ground truth and the three MI estimates.
+    Every 'differs' reason is computed from the numbers (signs and sizes of the errors)."""
     ours = results[results.setting == "imbalanced"].set_index(["dim", "estimator"])
     rows = []
     for _, paper in PAPER_TABLE_1.iterrows():
@@ -72,13 +97,14 @@ def table1_rows(results: pd.DataFrame, seeds: int) -> list[dict]:
             at = ours.loc[(d, method)]
             mean, std = 100 * float(at["accuracy_mean"]), 100 * float(at["accuracy_std"])
             paper_acc = float(paper[f"acc_{method}"])
-            closer = abs(mean - bayes) < abs(paper_acc - bayes)
+            ours_nearer = abs(mean - bayes) < abs(paper_acc - bayes)
+            nearer = "ours is nearer" if ours_nearer else "the paper's is nearer"
+            reason = (f"{nearer} the Bayes accuracy {bayes:.1f} % (ours {mean - bayes:+.1f}, "
+                      f"paper {paper_acc - bayes:+.1f} points)")
             rows.append(_row("Table 1", setting, f"accuracy, {method}-trained", paper_acc, mean, std, "%",
-                             seeds, verdict(mean - paper_acc, std, PAPER_ROUNDING["accuracy"],
-                                            "ours is nearer the Bayes accuracy" if closer
-                                            else "ours is further from the Bayes accuracy")))
+                             seeds, verdict(mean - paper_acc, std, PAPER_ROUNDING["accuracy"], reason)))
         gt_verdict = verdict(gt - paper["gt"], gt_se, PAPER_ROUNDING["mi"],
-                             "the paper's value is off by more than its rounding")
+                             f"the paper's value is {paper['gt'] - gt:+.3f} off ours, beyond its rounding")
         if gt_verdict != REPRODUCED and np.floor(gt * 100) / 100 == paper["gt"]:
             gt_verdict = f"{REPRODUCED} (the paper truncates to two decimals)"
         rows.append(_row("Table 1", setting, "ground truth I(X;Y)", paper["gt"], gt, gt_se, "nats", seeds,
@@ -86,12 +112,12 @@ def table1_rows(results: pd.DataFrame, seeds: int) -> list[dict]:
         for estimator, label in TABLE1_ESTIMATES.items():
             at = ours.loc[(d, estimator)]
             mean, std = float(at["mi_mean"]), float(at["mi_std"])
+            stderr = float(np.hypot(std / np.sqrt(max(int(at["n_seeds"]), 1)), gt_se))
             paper_value = float(paper[estimator])
-            closer = abs(mean - gt) < abs(paper_value - paper["gt"])
-            reason = ("ours is closer to the ground truth" if closer
-                      else "ours is further from the ground truth")
-            if estimator == "softmax":
-                reason = "both overestimate; ours by log M - H(Y), as derived"
+            bias = None
+            if estimator == "softmax" and "label_entropy" in at.index:
+                bias = float(np.log(N_CLASSES) - at["label_entropy"])
+            reason = mi_reason(paper_value - float(paper["gt"]), mean - gt, stderr, bias)
             rows.append(_row("Table 1", setting, label, paper_value, mean, std, "nats", seeds,
                              verdict(mean - paper_value, std, PAPER_ROUNDING["mi"], reason)))
     return rows
@@ -101,8 +127,8 @@ def table2_mnist_rows(results: pd.DataFrame, seeds: int, profile: str) -> list[d
     """Table 2, MNIST: average per-class accuracy on the paper's own test split."""
     ours = results[(results.dataset == "mnist") & (results.test_set == "paper split")]
     ours = ours.set_index(["split", "method"])
-    reason = ("ours is beyond the seed spread under the authors' protocol" if profile == "paper"
-              else f"the '{profile}' profile trains a shorter schedule than the authors' (see the chapter)")
+    why = ("under the authors' protocol" if profile == "paper"
+           else f"on the '{profile}' profile, a shorter schedule than the authors' (see the chapter)")
     rows = []
     for paper in MNIST_PAPER[MNIST_PAPER.dataset == "mnist"].itertuples(index=False):
         label = f"avg. per-class accuracy, {paper.method}"
@@ -112,6 +138,9 @@ def table2_mnist_rows(results: pd.DataFrame, seeds: int, profile: str) -> list[d
             continue
         at = ours.loc[(paper.split, paper.method)]
         mean, std = float(at["mean_pct"]), float(at["std_pct"])
+        gap = mean - paper.paper_pct
+        reason = (f"ours is {'higher' if gap > 0 else 'lower'} by {abs(gap):.2f} points, "
+                  f"{abs(gap) / std if std > 0 else np.inf:.1f} seed SDs, {why}")
         rows.append(_row("Table 2, MNIST", paper.split, label, paper.paper_pct, mean, std, "%", seeds,
                          verdict(mean - paper.paper_pct, std, PAPER_ROUNDING["table2"], reason)))
     return rows
@@ -154,12 +183,15 @@ def claims(summary: pd.DataFrame, folder: Path | None = None) -> pd.DataFrame:
     t1 = summary[summary.table == "Table 1"]
     rows = []
     for label, quantity in (("PC-softmax", "PC-softmax"), ("MINE", "MINE")):
-        part = t1[t1.quantity == quantity]
+        part = t1[t1.quantity == quantity].set_index("setting")
         truth = t1[t1.quantity == "ground truth I(X;Y)"].set_index("setting")
-        ours = (part.set_index("setting").ours - truth.ours).abs()
-        paper = (part.set_index("setting").paper - truth.paper).abs()
+        ours = (part.ours - truth.ours).abs()
+        paper = (part.paper - truth.paper).abs()
+        worst = ours.idxmax() if ours.notna().any() else None
+        stderr = (np.hypot(part.ours_std[worst] / np.sqrt(part.seeds[worst]), truth.ours_std[worst])
+                  if worst is not None else np.nan)
         rows.append(dict(claim=f"{label} estimate: largest absolute error against the ground truth, d = 1 to 10 (nats)",
-                         paper=f"{paper.max():.2f}", ours=_number(ours.max(), "nats"),
+                         paper=f"{paper.max():.2f}", ours=_with_se(ours.max(), stderr),
                          seeds=int(part.seeds.min())))
     gains = pd.read_csv(folder / "mnist_gains.csv")
     for test_set, where in (("paper split", "the paper's imbalanced test split"),
@@ -200,6 +232,11 @@ def verdict_counts(summary: pd.DataFrame) -> dict[str, int]:
     """How many rows carry each kind of verdict."""
     kind = summary.verdict.str.extract(f"^({REPRODUCED}|{DIFFERS}|{NOT_HERE}|{NOT_RUN})")[0]
     return {label: int((kind == label).sum()) for label in (REPRODUCED, DIFFERS, NOT_HERE, NOT_RUN)}
+
+
+def _with_se(value: float, stderr: float) -> str:
+    """'0.004 ± 0.002' (nats, with its standard error), or '—' when not computed."""
+    return "—" if not np.isfinite(value) else f"{value:.3f} ± {stderr:.3f}"
 
 
 def _number(value: float, unit: str) -> str:

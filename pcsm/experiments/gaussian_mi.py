@@ -238,7 +238,8 @@ def make_tasks(
 ) -> list[Task]:
     """Every (setting, dim, seed, estimator), with ``n_samples`` per setting (an int for all)."""
     sizes = n_samples if isinstance(n_samples, dict) else {s: n_samples for s in settings}
-    return [Task(s, d, sizes[s], seed, e) for s in settings for d in dims for seed in seeds for e in estimators]
+    return [Task(s, d, sizes[s], seed, e)
+            for s in settings for d in dims for seed in seeds for e in estimators]
 
 
 def default_jobs() -> int:
