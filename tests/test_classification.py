@@ -98,6 +98,33 @@ def test_aggregation_over_classes_seeds_and_against_softmax():
     assert "softmax" not in gain.index
 
 
+
+def seed_runs(softmax, pc):
+    """Average accuracies of softmax and PC-softmax, one pair per seed, on one imbalanced split."""
+    return pd.DataFrame(
+        [{"split": "imbalanced", "seed": seed, "test_set": "paper split", "method": method, "accuracy_pct": acc}
+         for seed, pair in enumerate(zip(softmax, pc)) for method, acc in zip(("softmax", "pc-softmax"), pair)]
+    )
+
+
+def test_gain_interval_is_the_student_t_interval_over_seeds():
+    gain = gains(seed_runs([90.0] * 5, [91.0, 92.0, 93.0, 94.0, 95.0]), ["split"]).iloc[0]
+    half = 2.776445 * math.sqrt(2.5) / math.sqrt(5)  # t_{0.975, 4} from a printed table
+    assert gain.mean_pp == 3.0 and gain.n_seeds == 5
+    assert gain.ci95_low_pp == pytest.approx(3.0 - half, abs=1e-5)
+    assert gain.ci95_high_pp == pytest.approx(3.0 + half, abs=1e-5)
+
+
+def test_gains_are_paired_so_seed_noise_shared_by_both_methods_cancels():
+    softmax = [85.0, 95.0, 88.0]
+    gain = gains(seed_runs(softmax, [a + 1.0 for a in softmax]), ["split"]).iloc[0]
+    assert gain.ci95_low_pp == pytest.approx(1.0) and gain.ci95_high_pp == pytest.approx(1.0)
+
+
+def test_one_seed_has_no_interval():
+    gain = gains(seed_runs([90.0], [92.0]), ["split"]).iloc[0]
+    assert gain.mean_pp == 2.0 and np.isnan(gain.ci95_low_pp) and np.isnan(gain.ci95_high_pp)
+
 def test_paper_numbers_sit_beside_the_paper_split_only():
     summary = pd.DataFrame(
         {"dataset": "mnist", "split": "imbalanced", "test_set": ["paper split", "official test"],
@@ -190,6 +217,9 @@ def test_gains_display_keeps_the_imbalanced_rows_as_text():
     assert len(display) == 2 * 2 * 2
     assert display.loc[("mnist", "paper split", "pc-softmax"), "gain, mean ± std (pp)"] == "+2.00 ± 1.41"
     assert display.loc[("mnist", "paper split", "post-hoc"), "min .. max (pp)"] == "+1.50 .. +4.50"
+    half = 12.706205 * math.sqrt(2) / math.sqrt(2)  # gains 1 and 3: std sqrt(2), t_{0.975, 1}
+    assert display.loc[("mnist", "paper split", "pc-softmax"), "95 % CI (pp)"] == f"[{2 - half:+.2f}, {2 + half:+.2f}]"
+    assert (display["seeds"] == 2).all()
     with pytest.raises(ValueError, match="^split:"):
         gains_display(table2_gains, "tiny")
 
@@ -202,4 +232,6 @@ def test_glue_values_cover_the_prose_numbers():
     assert values["acc_pc_split"] == pytest.approx(92.0) and values["acc_softmax_official"] == pytest.approx(90.0)
     assert values["gain_posthoc_official_min"] == pytest.approx(1.5)
     assert values["gain_pc_split_mean"] == pytest.approx(2.0)
+    assert values["gain_pc_split_ci95_low"] < 2.0 < values["gain_pc_split_ci95_high"]
+    assert values["n_seeds_gain"] == 2
     assert all(isinstance(v, float) for v in values.values())

@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 from torch import nn
 
 from pcsm.core.estimators import label_frequencies
@@ -149,9 +150,19 @@ def summarise(averages: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     return grouped.agg(mean_pct="mean", std_pct="std", n_seeds="count").reset_index()
 
 
+def student_ci95(mean: pd.Series, std: pd.Series, n: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """95 % confidence interval of a mean over n paired seeds (Student t):
+    mean ± t_{0.975, n-1} · std / sqrt(n); NaN for n < 2."""
+    n = n.astype(float)
+    half = pd.Series(stats.t.ppf(0.975, n - 1), index=n.index) * std / np.sqrt(n)
+    half[n < 2] = np.nan
+    return mean - half, mean + half
+
+
 def gains(averages: pd.DataFrame, keys: Sequence[str], baseline: str = "softmax") -> pd.DataFrame:
-    """Per-seed gain of each method over ``baseline`` (percentage points), then mean, std, min and
-    max over seeds per ``keys`` + (test_set, method)."""
+    """Per-seed gain of each method over ``baseline`` (percentage points), paired on the same seed and
+    split, then mean, std, min, max over seeds and the 95 % Student-t interval of the mean gain
+    (``ci95_low_pp``, ``ci95_high_pp``) per ``keys`` + (test_set, method)."""
     by = [*keys, "seed", "test_set"]
     base = averages[averages["method"] == baseline].set_index(by)["accuracy_pct"]
     others = averages[averages["method"] != baseline].copy()
@@ -159,7 +170,9 @@ def gains(averages: pd.DataFrame, keys: Sequence[str], baseline: str = "softmax"
         pd.MultiIndex.from_frame(others[by])
     ].to_numpy()
     grouped = others.groupby([*keys, "test_set", "method"], sort=False)["gain_pp"]
-    return grouped.agg(mean_pp="mean", std_pp="std", min_pp="min", max_pp="max", n_seeds="count").reset_index()
+    table = grouped.agg(mean_pp="mean", std_pp="std", min_pp="min", max_pp="max", n_seeds="count").reset_index()
+    low, high = student_ci95(table["mean_pp"], table["std_pp"], table["n_seeds"])
+    return table.assign(ci95_low_pp=low, ci95_high_pp=high)
 
 
 def compare_with_paper(summary: pd.DataFrame, paper: pd.DataFrame = PAPER_TABLE2) -> pd.DataFrame:
@@ -241,15 +254,18 @@ def table2_display(table2: pd.DataFrame, dataset: str = "mnist") -> pd.DataFrame
 
 def gains_display(table2_gains: pd.DataFrame, split: str = "imbalanced") -> pd.DataFrame:
     """Compact gains over softmax on ``split``: one row per (dataset, test_set, method) with the
-    per-seed gain as "mean ± std" and "min .. max" text (percentage points)."""
+    per-seed gain as "mean ± std", its 95 % interval "[low, high]" and "min .. max" text (percentage
+    points), and the number of seeds."""
     rows = table2_gains[table2_gains["split"] == split]
     if rows.empty:
         raise ValueError(f"split: no gains for {split!r}")
     index = pd.MultiIndex.from_frame(rows[["dataset", "test_set", "method"]])
     mean_std = [mean_std_text(m, s, signed=True) for m, s in zip(rows["mean_pp"], rows["std_pp"])]
+    ci = ["" if pd.isna(lo) else f"[{lo:+.2f}, {hi:+.2f}]"
+          for lo, hi in zip(rows["ci95_low_pp"], rows["ci95_high_pp"])]
     span = [f"{lo:+.2f} .. {hi:+.2f}" for lo, hi in zip(rows["min_pp"], rows["max_pp"])]
-    return pd.DataFrame({"gain, mean ± std (pp)": mean_std, "min .. max (pp)": span}, index=index)
-
+    return pd.DataFrame({"gain, mean ± std (pp)": mean_std, "95 % CI (pp)": ci, "min .. max (pp)": span,
+                         "seeds": rows["n_seeds"].to_numpy()}, index=index)
 
 
 def table2_glue_values(
@@ -257,7 +273,8 @@ def table2_glue_values(
 ) -> dict[str, float]:
     """The numbers the page's prose cites, by glue name: the paper's ``paper_acc_<method>`` (%) and
     ``paper_gain`` (pp); ours ``acc_<method>_<test>`` and ``acc_<method>_<test>_std`` (mean and std, %)
-    and ``gain_<method>_<test>_<mean|std|min|max>`` (pp), <test> "split" (paper split) or "official"."""
+    and ``gain_<method>_<test>_<mean|std|min|max|ci95_low|ci95_high>`` (pp), <test> "split" (paper
+    split) or "official"; ``n_seeds_gain``, the seeds behind the gains."""
     paper = PAPER_TABLE2[PAPER_TABLE2["split"] == split]
     values = {f"paper_acc_{METHOD_KEYS[m]}": select_value(paper, "paper_pct", method=m)
               for m in paper["method"]}
@@ -269,7 +286,9 @@ def table2_glue_values(
             values[name] = select_value(table2, "mean_pct", method=method, **keys)
             values[f"{name}_std"] = select_value(table2, "std_pct", method=method, **keys)
         for method in ("pc-softmax", "post-hoc"):
-            for stat in ("mean", "std", "min", "max"):
+            for stat in ("mean", "std", "min", "max", "ci95_low", "ci95_high"):
                 name = f"gain_{METHOD_KEYS[method]}_{test_key}_{stat}"
                 values[name] = select_value(table2_gains, f"{stat}_pp", method=method, **keys)
+    values["n_seeds_gain"] = select_value(table2_gains, "n_seeds", method="pc-softmax", dataset=dataset,
+                                          split=split, test_set="paper split")
     return values
