@@ -48,6 +48,42 @@ def test_second_extraction_is_a_cache_hit(images, tmp_path: Path, monkeypatch: p
     assert len(list(tmp_path.glob("inception_v3-*.pt"))) == 2
 
 
+
+def tiny_backbone(*args, **kwargs) -> torch.nn.Module:
+    """Mean colour per channel: a fast stand-in for the backbone when only the cache is under test."""
+    return torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+
+
+def _good(key: str, n: int) -> dict:
+    return {"key": key, "features": torch.ones(n, 3)}
+
+
+BAD_CACHES = {
+    "truncated": lambda file, key, n: file.write_bytes(file.read_bytes()[:40]),
+    "empty": lambda file, key, n: file.write_bytes(b""),
+    "garbage": lambda file, key, n: file.write_bytes(b"not a torch file \x00\xff" * 10),
+    "wrong rows": lambda file, key, n: torch.save(_good(key, n + 1), file),
+    "NaN": lambda file, key, n: torch.save({"key": key, "features": torch.full((n, 3), float("nan"))}, file),
+    "a list": lambda file, key, n: torch.save([key, torch.ones(n, 3)], file),
+    "wrong dtype": lambda file, key, n: torch.save({"key": key, "features": torch.ones(n, 3).double()}, file),
+    "wrong key": lambda file, key, n: torch.save(_good("another key", n), file),
+}
+
+
+@pytest.mark.parametrize("damage", list(BAD_CACHES))
+def test_a_bad_cache_is_rebuilt_with_a_warning_naming_it(images, tmp_path, monkeypatch, damage) -> None:
+    image_dir, paths = images
+    monkeypatch.setattr(features, "build_backbone", tiny_backbone)
+    options = dict(backbone="inception_v3", weights="random", input_size=SIZE, cache_dir=tmp_path, progress=False)
+    fresh = features.extract_features(image_dir, paths, **options)
+    cache_file = features.cache_path(tmp_path, paths, "inception_v3", "random", SIZE)
+    key = features.cache_key(paths, "inception_v3", "random", SIZE, 0)
+    BAD_CACHES[damage](cache_file, key, len(paths))
+    with pytest.warns(UserWarning, match=f"features cache {cache_file}"):
+        rebuilt = features.extract_features(image_dir, paths, **options)
+    assert torch.equal(rebuilt, fresh)
+    assert torch.equal(features.load_cached_features(cache_file, key, len(paths)), fresh)
+
 def test_cache_key_names_what_the_features_depend_on() -> None:
     key = features.cache_key(["a.jpg"], "inception_v3", "random", 75, 0)
     assert key != features.cache_key(["b.jpg"], "inception_v3", "random", 75, 0)

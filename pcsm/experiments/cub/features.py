@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -126,6 +127,39 @@ def cache_path(cache_dir: Path, paths: Sequence[str], backbone: str, weights: st
     return Path(cache_dir) / f"{backbone}-{cache_key(paths, backbone, weights, input_size, seed)[:20]}.pt"
 
 
+def cache_problem(cached: object, key: str, n_rows: int) -> str | None:
+    """What is wrong with a loaded cache (None when nothing): it must be a dict whose ``key`` is
+    ``key`` and whose ``features`` are a finite float32 tensor of shape (``n_rows``, d), d >= 1."""
+    if not isinstance(cached, dict) or set(cached) != {"key", "features"}:
+        return f"expected a dict with 'key' and 'features', found {type(cached).__name__}"
+    if cached["key"] != key:
+        return "its key does not match the image list, backbone, weights and input size"
+    x = cached["features"]
+    if not isinstance(x, torch.Tensor):
+        return f"features are a {type(x).__name__}, not a tensor"
+    if x.dtype != torch.float32 or x.ndim != 2 or x.shape[0] != n_rows or x.shape[1] < 1:
+        return f"features are {x.dtype} of shape {tuple(x.shape)}, expected float32 of shape ({n_rows}, d)"
+    if not torch.isfinite(x).all():
+        return "features hold NaN or infinite values"
+    return None
+
+
+def load_cached_features(cache_file: Path, key: str, n_rows: int) -> torch.Tensor | None:
+    """The cached features of ``cache_file`` when it exists and passes ``cache_problem``'s checks;
+    otherwise None, with a warning naming the file when it exists but is unreadable or wrong."""
+    if not cache_file.exists():
+        return None
+    try:
+        cached = torch.load(cache_file, weights_only=True)
+        problem = cache_problem(cached, key, n_rows)
+    except Exception as error:  # torch raises RuntimeError, EOFError, UnpicklingError, ... on bad files
+        problem = f"unreadable ({type(error).__name__})"
+    if problem is None:
+        return cached["features"]
+    warnings.warn(f"features cache {cache_file}: {problem}; rebuilding it", stacklevel=3)
+    return None
+
+
 def extract_features(
     image_dir: Path,
     paths: Sequence[str],
@@ -141,16 +175,16 @@ def extract_features(
 ) -> torch.Tensor:
     """Pooled features (n, d) of the images ``image_dir / path``, from the cache when present.
 
-    The cache file ``cache_dir/<backbone>-<hash>.pt`` is written atomically after a complete pass.
+    The cache file ``cache_dir/<backbone>-<hash>.pt`` is written atomically after a complete pass; a
+    cache that fails ``load_cached_features``'s checks is rebuilt, with a warning naming it.
     """
     check_backbone(backbone, weights, input_size)
     check_positive_int(batch_size, "batch_size")
     key = cache_key(paths, backbone, weights, input_size, seed)
     cache_file = cache_path(cache_dir, paths, backbone, weights, input_size, seed)
-    if cache_file.exists():
-        cached = torch.load(cache_file, weights_only=True)
-        if cached["key"] == key:
-            return cached["features"]
+    cached = load_cached_features(cache_file, key, len(paths))
+    if cached is not None:
+        return cached
     from PIL import Image
 
     device = device or default_device()
