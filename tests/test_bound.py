@@ -1,0 +1,62 @@
+"""Tests of pcsm.experiments.bound: the derivation chapter's identities, checked statistically."""
+
+import numpy as np
+import pytest
+
+from pcsm.experiments import bound as b
+from pcsm.experiments import gaussian_mi as gx
+
+
+@pytest.fixture(scope="module")
+def sample():
+    g = gx.mixture("imbalanced", 2)
+    x, y = g.sample(40_000, seed=0)
+    return g, x, y, gx.line_mi(gx.line_projection(g), g.priors)[0]
+
+
+@pytest.mark.parametrize("pi", [None, "true", "reversed"])
+def test_prior_mismatch_identity_holds_for_an_imperfect_classifier(sample, pi):
+    g, x, y, mi = sample
+    prior = {None: np.full(5, 0.2), "true": g.priors, "reversed": g.priors[::-1]}[pi]
+    logits = b.noisy_logits(g, x, 1.5, seed=1)
+    r = b.prior_mismatch(g, x, y, logits, prior, mi)
+    assert r["expected_kl"] > 0.05
+    assert r["lhs"] == pytest.approx(r["rhs"], abs=4 * np.hypot(r["lhs_se"], r["rhs_se"]))
+    assert r["prior_kl"] == pytest.approx(np.sum(g.priors * np.log(g.priors / prior)))
+
+
+def test_noisy_classifier_reaches_the_target_accuracy_and_flips_the_sign(sample):
+    g, x, y, mi = sample
+    sigma = b.sigma_for_accuracy(g, x, y, 0.80, seed=2)
+    assert b.accuracy(b.noisy_logits(g, x, sigma, seed=2), y) == pytest.approx(0.80, abs=0.002)
+    assert b.balanced_formula(g.log_posteriors(x), y) > mi  # exact posterior: above by log M - H(Y)
+    assert b.balanced_formula(b.noisy_logits(g, x, sigma, seed=2), y) < mi  # poor classifier: below
+    with pytest.raises(ValueError, match="^target"):
+        b.sigma_for_accuracy(g, x, y, 1.5, seed=0)
+
+
+def test_pc_softmax_bound_is_at_least_donsker_varadhan_for_the_same_critic(sample):
+    g, x, y, mi = sample
+    for logits in (g.log_likelihoods(x), b.noisy_logits(g, x, 2.0, seed=3)):
+        assert b.pc_softmax_bound(logits, y, g.priors) >= b.donsker_varadhan(logits, y, g.priors)
+
+
+def test_likelihood_rule_maximises_average_per_class_accuracy(sample):
+    g, x, y, _ = sample
+    taus = np.linspace(-1, 2, 13)
+    scores = b.per_class_accuracy_vs_tau(g, x, y, taus)
+    assert abs(taus[scores.argmax()]) <= 0.25
+    assert scores[taus == 0][0] > scores[taus == 1][0] + 0.01
+
+
+def test_average_per_class_accuracy_weights_classes_equally():
+    y = np.array([0, 0, 0, 1])
+    assert b.average_per_class_accuracy(np.array([0, 0, 0, 0]), y, 2) == pytest.approx(0.5)
+
+
+def test_zipf_sweep_bias_tracks_log_m_minus_h_for_the_exact_posterior():
+    rows = b.zipf_sweep([0.0, 1.0, 2.0], dim=1, n_samples=20_000, seed=0)
+    assert rows[0]["log_m_minus_h"] == pytest.approx(0.0, abs=1e-12)
+    for row in rows:
+        assert row["bayes_error"] == pytest.approx(row["log_m_minus_h"], abs=0.03)
+        assert row["noisy_error"] < row["bayes_error"]
