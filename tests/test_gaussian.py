@@ -109,3 +109,33 @@ def test_bad_inputs_are_refused_by_name():
         paper_mixture(2, balanced=True).sample(0, seed=0)
     with pytest.raises(ValueError, match="counts: expected 5 non-negative integers"):
         paper_mixture(2, balanced=True).sample_per_class([1, 2], seed=0)
+
+
+def test_core_quadrature_matches_the_reference_quadrature():
+    for balanced in (True, False):
+        mixture = paper_mixture(1, balanced=balanced)
+        assert mixture.quadrature_mutual_information() == pytest.approx(quadrature_mi(mixture), abs=1e-7)
+
+
+def test_quadrature_refuses_more_than_one_dimension():
+    with pytest.raises(ValueError, match="^dim"):
+        paper_mixture(2, balanced=True).quadrature_mutual_information()
+
+
+def test_a_class_of_prior_zero_adds_nothing():
+    """Dropping a zero-prior class leaves I(X;Y), H(Y) and the samples' law unchanged (no NaN)."""
+    with_zero = GaussianMixture([[0.0], [1.0], [2.0]], priors=[0.5, 0.0, 0.5])
+    without = GaussianMixture([[0.0], [2.0]], priors=[0.5, 0.5])
+    assert with_zero.mutual_information(20_000, 0)[0] == pytest.approx(without.mutual_information(20_000, 0)[0])
+    assert with_zero.quadrature_mutual_information() == pytest.approx(without.quadrature_mutual_information())
+    assert with_zero.label_entropy() == pytest.approx(math.log(2))
+    assert 1 not in with_zero.sample(1000, seed=0)[1]
+    assert GaussianMixture([[0.0], [1.0]], priors=[1.0, 0.0]).mutual_information(1000, 0) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_non_finite_means_and_covariances_are_refused_by_name(bad):
+    with pytest.raises(ValueError, match="^means"):
+        GaussianMixture([[0.0], [bad]])
+    with pytest.raises(ValueError, match="^covariances"):
+        GaussianMixture([[0.0], [1.0]], [[[1.0]], [[bad]]])

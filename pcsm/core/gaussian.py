@@ -11,8 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.integrate import quad
 from scipy.linalg import solve_triangular
 from scipy.special import logsumexp
+from scipy.stats import norm
 
 from pcsm.core._checks import check_positive_int, check_prior
 
@@ -22,7 +24,8 @@ CHUNK = 100_000
 class GaussianMixture:
     """Mixture of M Gaussians in R^d with class prior ``priors`` (uniform by default).
 
-    ``means`` has shape (M, d); ``covariances`` has shape (M, d, d) and defaults to identities.
+    ``means`` has shape (M, d); ``covariances`` has shape (M, d, d) and defaults to identities. A class
+    with prior 0 is never sampled and has posterior 0 everywhere (it adds nothing to I or H).
     """
 
     def __init__(self, means: Any, covariances: Any = None, priors: Any = None) -> None:
@@ -38,6 +41,8 @@ class GaussianMixture:
             cov = np.asarray(covariances, dtype=np.float64)
             if cov.shape != (m, d, d):
                 raise ValueError(f"covariances: expected shape {(m, d, d)}, got {cov.shape}")
+            if not np.all(np.isfinite(cov)):
+                raise ValueError("covariances: contains NaN or infinite values")
         try:
             chol = np.linalg.cholesky(cov)
         except np.linalg.LinAlgError as error:
@@ -100,8 +105,9 @@ class GaussianMixture:
         return out
 
     def log_posteriors(self, x: Any) -> np.ndarray:
-        """log p(y|x) = log P(y) + log p(x|y) - log p(x): shape (n, M)."""
-        joint = self.log_likelihoods(x) + np.log(self.priors)
+        """log p(y|x) = log P(y) + log p(x|y) - log p(x): shape (n, M); -inf for a class of prior 0."""
+        with np.errstate(divide="ignore"):
+            joint = self.log_likelihoods(x) + np.log(self.priors)
         return joint - logsumexp(joint, axis=1, keepdims=True)
 
     def _rao_blackwell(self, n_samples: int, seed: int, statistic) -> tuple[float, float]:
@@ -124,9 +130,26 @@ class GaussianMixture:
             log_prior = np.where(self.priors > 0, np.log(self.priors), 0.0)
 
         def pointwise(log_post: np.ndarray) -> np.ndarray:
-            return (np.exp(log_post) * (log_post - log_prior)).sum(axis=1)
+            ratio = np.where(self.priors > 0, log_post - log_prior, 0.0)
+            return (np.exp(log_post) * ratio).sum(axis=1)
 
         return self._rao_blackwell(n_samples, seed, pointwise)
+
+    def quadrature_mutual_information(self) -> float:
+        """I(X;Y) of a 1-D mixture by adaptive quadrature of sum_y P(y) p(x|y) log(p(x|y) / p(x)) dx,
+        over mean +- 12 sd (the tails beyond add under 1e-30)."""
+        if self.dim != 1:
+            raise ValueError(f"dim: quadrature needs a 1-D mixture, got d = {self.dim}")
+        means, sds = self.means[:, 0], np.sqrt(self.covariances[:, 0, 0])
+        keep = self.priors > 0
+
+        def integrand(x: float) -> float:
+            log_lik = norm.logpdf(x, means[keep], sds[keep])
+            log_px = logsumexp(log_lik, b=self.priors[keep])
+            return float((self.priors[keep] * np.exp(log_lik) * (log_lik - log_px)).sum())
+
+        lo, hi = (means - 12 * sds).min(), (means + 12 * sds).max()
+        return float(quad(integrand, lo, hi, limit=400, points=list(np.unique(means)))[0])
 
     def bayes_accuracy(self, n_samples: int = 1_000_000, seed: int = 0) -> float:
         """Accuracy of the Bayes classifier argmax_y p(y|x): E_x max_y p(y|x)."""
