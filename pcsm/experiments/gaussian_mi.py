@@ -191,7 +191,8 @@ def run_task(
     n_neighbors: int = 3,
 ) -> list[dict[str, Any]]:
     """Draw one task's samples and run every estimator on them: one row per estimator with the MI
-    estimate (nats), the classifier accuracy (NaN for estimators without one) and the wall time."""
+    estimate (nats), its standard error where the estimator gives one (Bayes plug-in, classifiers),
+    the classifier accuracy (NaN for estimators without one) and the wall time."""
     g = mixture(setting, dim, imbalanced_prior)
     x, y = g.sample_per_class(class_counts(g.priors, n_samples), seed=seed)
     rows = []
@@ -204,7 +205,7 @@ def run_task(
             accuracy = float((g.log_posteriors(x).argmax(1) == y).mean())
         elif name in ("pc-softmax", "softmax"):
             fit = estimate_mi(x, y, name, prior=g.priors, seed=seed, **(training or {}))
-            value, accuracy = fit.value, fit.accuracy
+            value, accuracy, stderr = fit.value, fit.accuracy, fit.stderr
         elif name == "mine":
             value = mine_mi(x, y, seed=seed, **(mine or {})).value
         else:
