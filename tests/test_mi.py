@@ -8,7 +8,15 @@ import torch
 
 from pcsm.core.gaussian import paper_mixture
 from pcsm.core.losses import pc_log_softmax
-from pcsm.core.mi import calibrate_logits, estimate_mi, log_posterior_scores, stratified_folds
+from pcsm.core.mi import (
+    MIEstimate,
+    calibrate_logits,
+    check_bounds,
+    confidence_interval,
+    estimate_mi,
+    log_posterior_scores,
+    stratified_folds,
+)
 
 
 @pytest.fixture(scope="module")
@@ -75,19 +83,44 @@ def test_softmax_formula_overestimates_by_log_m_minus_label_entropy(easy_task):
     assert soft.value - pc.value == pytest.approx(bias, abs=0.03)
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "name"),
-    [
-        ({"method": "mine"}, "method"),
-        ({"n_folds": 1}, "n_folds"),
-        ({"prior": [0.5, 0.6]}, "prior"),
-        ({"seed": -1}, "seed"),
-    ],
-)
+BAD_ARGUMENTS = [
+    ({"method": "mine"}, "method"),
+    ({"n_folds": 1}, "n_folds"),
+    ({"n_folds": 0}, "n_folds"),
+    ({"n_folds": -2}, "n_folds"),
+    ({"n_folds": 2.0}, "n_folds"),
+    ({"level": 0}, "level"),
+    ({"level": 1}, "level"),
+    ({"level": 1.5}, "level"),
+    ({"level": -0.1}, "level"),
+    ({"level": float("nan")}, "level"),
+    ({"val_fraction": 0.0}, "val_fraction"),
+    ({"prior": [0.5, 0.6]}, "prior"),
+    ({"prior": [0.3, 0.3, 0.4]}, "prior"),
+    ({"prior": [1.0, 0.0]}, "prior"),
+    ({"prior": [0.99, 0.01]}, "prior"),
+    ({"seed": -1}, "seed"),
+    ({"batch_size": 0}, "batch_size"),
+    ({"patience": 0}, "patience"),
+    ({"patience": -2}, "patience"),
+    ({"lr": -1.0}, "lr"),
+    ({"lr": 0.0}, "lr"),
+    ({"lr": float("nan")}, "lr"),
+    ({"epochs": 0}, "epochs"),
+    ({"device": "bogus"}, "device"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "name"), BAD_ARGUMENTS, ids=[str(k) for k, _ in BAD_ARGUMENTS])
 def test_estimate_mi_rejects_bad_arguments(kwargs, name):
-    x, y = np.zeros((10, 1)), np.array([0, 1] * 5)
-    with pytest.raises(ValueError, match=f"^{name}"):
+    x, y = np.zeros((40, 1)), np.array([0, 1] * 20)
+    with pytest.raises(ValueError, match=f"^{name}:"):
         estimate_mi(x, y, **kwargs)
+
+
+def test_estimate_mi_rejects_string_labels():
+    with pytest.raises(ValueError, match="^y:"):
+        estimate_mi(np.zeros((4, 1)), np.array(["a", "b", "a", "b"]))
 
 
 def test_estimate_mi_rejects_bad_data():
@@ -97,3 +130,94 @@ def test_estimate_mi_rejects_bad_data():
         estimate_mi(np.full((10, 1), np.nan), np.array([0, 1] * 5))
     with pytest.raises(ValueError, match="^y"):
         estimate_mi(np.zeros((10, 1)), np.array([0] * 9 + [1]))
+
+
+def test_estimate_carries_its_standard_error_and_interval(easy_task):
+    g, x, y = easy_task
+    fit = estimate_mi(x, y, seed=1, epochs=10)
+    assert fit.value == pytest.approx(fit.scores.mean())
+    assert fit.stderr == pytest.approx(fit.scores.std(ddof=1) / math.sqrt(len(y)))
+    low, high = fit.ci95
+    assert low == pytest.approx(fit.value - 1.959964 * fit.stderr)
+    assert high == pytest.approx(fit.value + 1.959964 * fit.stderr)
+    narrow = estimate_mi(x, y, seed=1, epochs=10, level=0.5)
+    assert narrow.value == fit.value and narrow.ci95 == fit.ci95
+    assert narrow.ci[1] - narrow.ci[0] < high - low
+    assert fit.upper_bound == pytest.approx(g.label_entropy(), abs=0.01) and fit.in_bounds
+
+
+@pytest.mark.parametrize("cross_fit", [True, False])
+def test_cross_fitting_never_fits_on_the_scored_fold(easy_task, monkeypatch, cross_fit):
+    """With cross_fit, training, early stopping and calibration see only the other folds' samples."""
+    import pcsm.core.mi as mi_module
+
+    _, x, y = easy_task
+    seen: list[set[float]] = []
+    train = mi_module.train_classifier
+
+    def recording_train(model, xs, ys, **kwargs):
+        seen.append({float(v) for v in xs[:, 0]} | {float(v) for v in kwargs["validation"][0][:, 0]})
+        return train(model, xs, ys, **kwargs)
+
+    monkeypatch.setattr(mi_module, "train_classifier", recording_train)
+    fit = estimate_mi(x, y, seed=2, epochs=2, cross_fit=cross_fit)
+    xs = (x[:, 0] - x[:, 0].mean()) / x[:, 0].std(ddof=1)
+    folds = stratified_folds(y, 2, seed=2)
+    for fold, used in enumerate(seen):
+        scored = {float(v) for v in torch.as_tensor(xs[folds == fold], dtype=torch.float32)}
+        assert (len(used & scored) == 0) == cross_fit
+    assert fit.cross_fit == cross_fit
+
+
+def test_cross_fitting_removes_the_self_scoring_optimism_on_a_label_free_task():
+    """x independent of y: I = 0. Fitting calibration on the scored fold makes the mean estimate
+    positive by about (M + 1) / (2 n_fold); scoring fresh samples keeps it at or below 0."""
+    rng = np.random.default_rng(0)
+    honest, optimistic = [], []
+    for seed in range(6):
+        x, y = rng.standard_normal((400, 1)), rng.integers(0, 4, 400)
+        honest.append(estimate_mi(x, y, seed=seed, epochs=3, hidden=(8,)).value)
+        optimistic.append(estimate_mi(x, y, seed=seed, epochs=3, hidden=(8,), cross_fit=False).value)
+    assert np.mean(optimistic) > np.mean(honest)
+    assert np.mean(honest) < 0.005
+
+
+@pytest.mark.filterwarnings("ignore:estimate_mi")
+def test_calibration_temperature_stays_positive_on_tiny_data():
+    rng = np.random.default_rng(1)
+    for seed in range(5):
+        x, y = rng.standard_normal((40, 2)), rng.integers(0, 2, 40)
+        fit = estimate_mi(x, y, seed=seed, epochs=2)
+        assert all(t > 0 for t in fit.temperatures)
+        assert -1.0 < fit.value <= fit.upper_bound
+
+
+def test_calibration_of_anti_correlated_logits_gives_positive_temperature():
+    labels = torch.tensor([0, 1] * 50)
+    logits = torch.stack([labels.double(), 1 - labels.double()], 1) * 3.0
+    temperature, _ = calibrate_logits(logits, labels, "pc-softmax", [0.5, 0.5])
+    assert temperature > 0
+
+
+def test_an_interval_wholly_outside_the_range_warns_and_is_flagged():
+    estimate = MIEstimate(value=-0.5, stderr=0.01, ci=(0.0, 0.0), level=0.95, method="pc-softmax",
+                          accuracy=0.5, prior=np.array([0.5, 0.5]), upper_bound=math.log(2), in_bounds=True,
+                          cross_fit=True, calibrate=True, device="cpu")
+    with pytest.warns(RuntimeWarning, match="outside"):
+        assert not check_bounds(estimate).in_bounds
+    assert confidence_interval(-0.5, 0.01, 0.95) == (0.0, 0.0)
+
+
+def test_prior_with_a_trailing_absent_class_is_refused_but_a_close_prior_is_kept(easy_task):
+    g, x, y = easy_task
+    fit = estimate_mi(x[:500], y[:500], prior=g.priors, epochs=1)
+    assert np.array_equal(fit.prior, g.priors)
+
+
+def test_device_cpu_equals_auto_on_a_cpu_machine(easy_task):
+    _, x, y = easy_task
+    if torch.cuda.is_available():
+        pytest.skip("auto picks the GPU here")
+    a = estimate_mi(x[:600], y[:600], epochs=2, device="cpu")
+    b = estimate_mi(x[:600], y[:600], epochs=2)
+    assert a.value == b.value and a.device == b.device == "cpu"

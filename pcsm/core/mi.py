@@ -44,7 +44,7 @@ from pcsm.core.training import (
 )
 
 PRIOR_MISMATCH_P = 1e-6
-LOG_SCALE_BOUNDS = (math.log(1e-6), math.log(1e6))
+LOG_SCALE_BOUNDS = (math.log(1e-6), math.log(1e2))
 
 
 @dataclass
@@ -106,9 +106,10 @@ def calibrate_logits(
     """Temperature T > 0 and class bias b minimising the mean cross-entropy -log q_y(f / T + b).
 
     The loss is PC-softmax cross-entropy (``method="pc-softmax"``: q_y(z) = e^{z_y} / sum P(y') e^{z_y'})
-    or softmax cross-entropy. T = e^{-s} is optimised through s in [log 1e-6, log 1e6], so it is always
-    positive (an uninformative classifier gets T = 1e6, i.e. flat logits). Returns T and b; the
-    calibrated logits are ``logits / T + b``. L-BFGS-B on the analytic gradient.
+    or softmax cross-entropy, plus the ridge (s^2 + |b|^2) / (2 n), one pseudo-sample's worth, that
+    keeps a few separable validation samples from sending T to 0. T = e^{-s} with s in
+    [log 1e-6, log 1e2], so 0.01 <= T <= 1e6 (an uninformative classifier gets a large T, flat logits).
+    Returns T and b; the calibrated logits are ``logits / T + b``. L-BFGS-B on the analytic gradient.
     """
     check_choice(method, "method", MI_METHODS)
     f = logits.detach().double().cpu().numpy()
@@ -123,8 +124,9 @@ def calibrate_logits(
         z = scale * f + params[1:]
         log_norm = logsumexp(z + shift, axis=1)
         g = np.exp(z + shift - log_norm[:, None]) - onehot
-        loss = float(np.mean(log_norm - z[np.arange(n), y]))
-        return loss, np.concatenate([[scale * np.mean((g * f).sum(axis=1))], g.mean(axis=0)])
+        loss = float(np.mean(log_norm - z[np.arange(n), y]) + params @ params / (2 * n))
+        grad = np.concatenate([[scale * np.mean((g * f).sum(axis=1))], g.mean(axis=0)])
+        return loss, grad + params / n
 
     bounds = [LOG_SCALE_BOUNDS] + [(None, None)] * m
     fit = minimize(loss_and_grad, np.zeros(m + 1), jac=True, method="L-BFGS-B", bounds=bounds)
