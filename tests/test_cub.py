@@ -162,39 +162,77 @@ def test_load_index_names_a_missing_file(standin: data.StandIn, tmp_path: Path) 
 
 
 class RangeHandler(http.server.BaseHTTPRequestHandler):
-    """Serves one payload, honouring ``Range: bytes=N-`` with 206 Partial Content; records the header."""
+    """Serves one payload, honouring ``Range: bytes=N-`` with 206 Partial Content (416 when N is not
+    inside the payload); records the header. While ``cuts`` holds numbers, each response announces the
+    full length but sends only that many bytes and closes the connection."""
 
     payload = b""
     ranges: list[str | None] = []
+    cuts: list[int] = []
 
     def do_GET(self) -> None:
         requested = self.headers.get("Range")
         RangeHandler.ranges.append(requested)
         start = int(requested.removeprefix("bytes=").rstrip("-")) if requested else 0
+        if start >= len(self.payload):
+            self.send_response(416)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         body = self.payload[start:]
         self.send_response(206 if requested else 200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        self.wfile.write(body[: RangeHandler.cuts.pop(0)] if RangeHandler.cuts else body)
+        self.close_connection = True
 
     def log_message(self, *args) -> None:
         pass
 
 
-def test_download_resumes_with_a_range_request(standin: data.StandIn, tmp_path: Path) -> None:
-    RangeHandler.payload, RangeHandler.ranges = standin.archive.read_bytes(), []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+@pytest.fixture
+def server(standin: data.StandIn):
+    """A local HTTP server of the stand-in archive; yields its URL."""
+    RangeHandler.payload, RangeHandler.ranges, RangeHandler.cuts = standin.archive.read_bytes(), [], []
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    try:
-        dest = tmp_path / "CUB_200_2011.tgz"
-        (tmp_path / "CUB_200_2011.tgz.part").write_bytes(RangeHandler.payload[:1000])
-        data.download(f"http://127.0.0.1:{server.server_port}/CUB_200_2011.tgz", dest, standin.md5, progress=False)
-    finally:
-        server.shutdown()
-        thread.join()
+    yield f"http://127.0.0.1:{httpd.server_port}/CUB_200_2011.tgz"
+    httpd.shutdown()
+    thread.join()
+
+
+def test_download_resumes_with_a_range_request(standin: data.StandIn, server: str, tmp_path: Path) -> None:
+    dest = tmp_path / "CUB_200_2011.tgz"
+    (tmp_path / "CUB_200_2011.tgz.part").write_bytes(RangeHandler.payload[:1000])
+    data.download(server, dest, standin.md5, progress=False)
     assert RangeHandler.ranges == ["bytes=1000-"]
     assert data.file_md5(dest) == standin.md5
+
+
+@pytest.mark.parametrize("extra", [b"", b"trailing bytes"], ids=["full-size", "oversized"])
+def test_a_corrupt_part_the_server_cannot_extend_is_fetched_again(standin, server, tmp_path, extra) -> None:
+    corrupt = bytearray(RangeHandler.payload + extra)
+    corrupt[100] ^= 0xFF
+    (tmp_path / "CUB_200_2011.tgz.part").write_bytes(bytes(corrupt))
+    dest = data.download(server, tmp_path / "CUB_200_2011.tgz", standin.md5, progress=False)
+    assert RangeHandler.ranges == [f"bytes={len(corrupt)}-", None]  # one 416, then the whole file
+    assert data.file_md5(dest) == standin.md5 and not (tmp_path / "CUB_200_2011.tgz.part").exists()
+
+
+def test_a_connection_that_ends_early_is_resumed(standin: data.StandIn, server: str, tmp_path: Path) -> None:
+    RangeHandler.cuts = [3000, 2000]
+    dest = data.download(server, tmp_path / "CUB_200_2011.tgz", standin.md5, progress=False)
+    assert RangeHandler.ranges == [None, "bytes=3000-", "bytes=5000-"]
+    assert data.file_md5(dest) == standin.md5
+
+
+def test_a_download_that_keeps_ending_early_stops_and_keeps_its_part(standin, server, tmp_path) -> None:
+    RangeHandler.cuts = [1000] * 5
+    with pytest.raises(RuntimeError, match="ended early 3 times; run again to resume"):
+        data.download(server, tmp_path / "CUB_200_2011.tgz", standin.md5, progress=False)
+    assert len(RangeHandler.ranges) == 3
+    assert (tmp_path / "CUB_200_2011.tgz.part").stat().st_size == 3000
 
 
 def test_unreachable_url_is_named(tmp_path: Path) -> None:
@@ -326,3 +364,48 @@ def test_download_progress_goes_to_stdout(standin: data.StandIn, tmp_path: Path,
     data.download(standin.archive.as_uri(), tmp_path / "CUB_200_2011.tgz", standin.md5, progress=True)
     captured = capsys.readouterr()
     assert "CUB_200_2011.tgz" in captured.out and "CUB_200_2011.tgz" not in captured.err
+
+
+def test_extraction_never_deletes_a_users_file_in_an_existing_folder(standin, tmp_path: Path) -> None:
+    folder = data.safe_extract(standin.archive, tmp_path)
+    notes = folder / "images" / "my-notes.txt"
+    notes.write_text("mine")
+    with pytest.raises(RuntimeError, match=f"^{notes}: not part of the dataset archive"):
+        data.safe_extract(standin.archive, tmp_path)
+    assert notes.read_text() == "mine" and leftovers(tmp_path) == [data.FOLDER]
+    notes.unlink()
+    assert data.safe_extract(standin.archive, tmp_path) == folder  # an earlier extraction is replaced
+
+
+def test_an_existing_file_in_place_of_the_folder_is_named(standin, tmp_path: Path) -> None:
+    (tmp_path / data.FOLDER).write_text("not a folder")
+    with pytest.raises(RuntimeError, match="exists and is not a folder"):
+        data.safe_extract(standin.archive, tmp_path)
+    assert (tmp_path / data.FOLDER).read_text() == "not a folder"
+
+
+def test_an_archive_whose_folder_is_a_symlink_is_refused(tmp_path: Path) -> None:
+    inner = [(tarfile.TarInfo(f"real/{name}"), b"1 x\n") for name in data.INDEX_FILES]
+    link = tarfile.TarInfo(data.FOLDER)
+    link.type, link.linkname = tarfile.SYMTYPE, "real"
+    archive = write_tgz(tmp_path / "linked.tgz", inner + [(link, None)])
+    target = tmp_path / "target"
+    with pytest.raises(RuntimeError, match=f"{data.FOLDER} is a link, not a folder"):
+        data.safe_extract(archive, target)
+    assert leftovers(target) == []
+
+
+@pytest.mark.parametrize("inside", [False, True], ids=["file", "below-a-file"])
+def test_pcsm_data_pointing_at_a_file_is_named(tmp_path: Path, monkeypatch, inside: bool) -> None:
+    a_file = tmp_path / "data.txt"
+    a_file.write_text("x")
+    monkeypatch.setenv("PCSM_DATA", str(a_file / "sub" if inside else a_file))
+    with pytest.raises(ValueError, match="^PCSM_DATA: "):
+        data.load_dataset("stand-in", progress=False)
+
+
+def test_an_index_file_that_is_not_utf8_is_named(standin, tmp_path: Path) -> None:
+    folder = data.safe_extract(standin.archive, tmp_path)
+    (folder / "classes.txt").write_bytes(b"1 \xff\xfeBird\n")
+    with pytest.raises(ValueError, match=f"^{folder / 'classes.txt'}: not UTF-8"):
+        data.load_index(folder)

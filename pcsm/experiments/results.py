@@ -19,8 +19,14 @@ DATA_ENV = "PCSM_DATA"
 
 
 def data_root() -> Path:
-    """Where data sets are downloaded, generated and cached: ``$PCSM_DATA`` or ``<repo>/data``."""
-    return Path(os.environ.get(DATA_ENV) or REPO_ROOT / "data")
+    """Where data sets are downloaded, generated and cached: ``$PCSM_DATA`` or ``<repo>/data``; a
+    root that is (or lies inside) a file raises ``ValueError`` naming ``PCSM_DATA``."""
+    root = Path(os.environ.get(DATA_ENV) or REPO_ROOT / "data")
+    existing = next(path for path in (root, *root.parents) if path.exists())
+    if not existing.is_dir():
+        raise ValueError(f"{DATA_ENV}: {root} cannot be a folder ({existing} is a file); "
+                         f"point {DATA_ENV} at a folder for the data sets")
+    return root
 
 
 def results_dir() -> Path:

@@ -9,11 +9,13 @@ the 1.1 GB download.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import shutil
 import sys
 import tarfile
 import tempfile
+import urllib.error
 import urllib.request
 import zlib
 from dataclasses import dataclass
@@ -57,40 +59,31 @@ def file_md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def download(url: str, dest: Path, md5: str, progress: bool = True) -> Path:
+def download(url: str, dest: Path, md5: str, progress: bool = True, attempts: int = 3) -> Path:
     """Fetch ``url`` to ``dest`` unless it is already there with the right md5.
 
-    Bytes go to ``dest.part``; an interrupted download resumes with an HTTP Range request (a server
-    that ignores it makes the download start over). ``dest`` appears only once the md5 matches; a
-    mismatch deletes the partial file and raises ``ValueError``.
+    Bytes go to ``dest.part``. A connection that ends early keeps the partial file and resumes it
+    with an HTTP Range request, up to ``attempts`` connections in all; a partial file the server
+    refuses to extend (HTTP 416: it is as long as the file or longer, yet its md5 is wrong) cannot be
+    right and is fetched again from the start, as when the server ignores the Range request. ``dest``
+    appears only once the md5 matches; a complete download with another md5 deletes the partial file
+    and raises ``ValueError``. Never loops: at most ``attempts`` requests per call.
     """
+    check_positive_int(attempts, "attempts")
     dest = Path(dest)
     if dest.exists():
         verify_md5(dest, md5)
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    offset = part.stat().st_size if part.exists() else 0
-    if offset and file_md5(part) == md5.lower():  # complete already: a Range request would get 416
+    if part.is_file() and part.stat().st_size and file_md5(part) == md5.lower():  # a Range request gets 416
         os.replace(part, dest)
         return dest
-    request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
-    try:
-        with urllib.request.urlopen(request) as response:
-            resumed = offset > 0 and getattr(response, "status", None) == 206
-            if not resumed:
-                offset = 0
-            length = response.headers.get("Content-Length")
-            total = offset + int(length) if length else None
-            with open(part, "ab" if resumed else "wb") as out, tqdm(
-                total=total, initial=offset, unit="B", unit_scale=True, desc=dest.name, disable=not progress,
-                file=sys.stdout,
-            ) as bar:
-                for block in iter(lambda: response.read(CHUNK), b""):
-                    out.write(block)
-                    bar.update(len(block))
-    except OSError as error:  # URLError, connection resets, timeouts
-        raise RuntimeError(f"{url}: download failed ({error}); run again to resume from {part}") from error
+    for _ in range(attempts):
+        if _fetch(url, part, dest.name, progress):
+            break
+    else:
+        raise RuntimeError(f"{url}: the connection ended early {attempts} times; run again to resume from {part}")
     try:
         verify_md5(part, md5)
     except ValueError:
@@ -98,6 +91,38 @@ def download(url: str, dest: Path, md5: str, progress: bool = True) -> Path:
         raise
     os.replace(part, dest)
     return dest
+
+
+def _fetch(url: str, part: Path, name: str, progress: bool) -> bool:
+    """One request for the rest of ``part`` (all of it when absent); True when the server sent the whole
+    file, False when ``part`` must be fetched again (connection ended early, or HTTP 416)."""
+    offset = part.stat().st_size if part.is_file() else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
+    try:
+        response = urllib.request.urlopen(request)
+    except urllib.error.HTTPError as error:
+        if error.code == 416 and offset:  # the partial file is not shorter than the file: start over
+            part.unlink()
+            return False
+        raise RuntimeError(f"{url}: download failed ({error})") from error
+    except OSError as error:  # URLError: no network, unknown host, missing file
+        raise RuntimeError(f"{url}: download failed ({error}); run again to resume from {part}") from error
+    with response:
+        resumed = offset > 0 and getattr(response, "status", None) == 206
+        offset = offset if resumed else 0
+        length = response.headers.get("Content-Length")
+        total = offset + int(length) if length else None
+        with open(part, "ab" if resumed else "wb") as out, tqdm(
+            total=total, initial=offset, unit="B", unit_scale=True, desc=name, disable=not progress,
+            file=sys.stdout,
+        ) as bar:
+            try:
+                for block in iter(lambda: response.read(CHUNK), b""):
+                    out.write(block)
+                    bar.update(len(block))
+            except (OSError, http.client.HTTPException):  # reset, timed out or cut mid-way: resume it
+                return False
+    return total is None or part.stat().st_size >= total
 
 
 def verify_md5(path: Path, md5: str) -> None:
@@ -140,9 +165,12 @@ def safe_extract(archive: Path, target: Path, folder: str = FOLDER) -> Path:
     Every member is checked before anything is written; extraction goes to a temporary folder beside
     the target (with ``tarfile``'s ``"data"`` filter as a second guard) that is renamed into place only
     after it completed and holds the index files, so no half-extracted folder is ever left behind.
-    A truncated or unreadable archive raises ``RuntimeError`` naming it.
+    A truncated or unreadable archive, an archive whose ``folder`` is not a folder (e.g. a symlink), or
+    an existing ``target / folder`` holding a file the archive does not (a user's file, never deleted)
+    raises ``RuntimeError`` naming it.
     """
     target = Path(target)
+    final = target / folder
     target.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=target, prefix=f".{folder}.extracting-"))
     try:
@@ -150,17 +178,41 @@ def safe_extract(archive: Path, target: Path, folder: str = FOLDER) -> Path:
             with tarfile.open(archive, "r:*") as tar:
                 members = tar.getmembers()
                 check_members(archive, members)
+                check_top_folder(archive, members, folder)
                 tar.extractall(scratch, members=members, filter="data")
         except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
             raise RuntimeError(f"{archive}: cannot read the archive (truncated or corrupt): {error}") from error
+        if (scratch / folder).is_symlink() or not (scratch / folder).is_dir():
+            raise RuntimeError(f"{archive}: {folder} is not a folder in the archive")
         check_index_files(scratch / folder)
-        final = target / folder
-        if final.exists():
+        if final.exists() or final.is_symlink():
+            check_replaceable(final, scratch / folder)
             shutil.rmtree(final)
         os.replace(scratch / folder, final)
         return final
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def check_top_folder(archive: Path, members: list[tarfile.TarInfo], folder: str) -> None:
+    """Refuse (``RuntimeError``) an archive whose ``folder`` entry is a link or a file, not a folder."""
+    for member in members:
+        if PurePosixPath(member.name) == PurePosixPath(folder) and not member.isdir():
+            raise RuntimeError(f"{archive}: {folder} is a {'link' if member.issym() or member.islnk() else 'file'}, "
+                               "not a folder")
+
+
+def check_replaceable(existing: Path, extracted: Path) -> None:
+    """Refuse (``RuntimeError`` naming the path) to replace ``existing`` unless it is a real folder
+    whose every file is also in the fresh extraction ``extracted`` (an earlier extraction)."""
+    if existing.is_symlink() or not existing.is_dir():
+        raise RuntimeError(f"{existing}: exists and is not a folder; move it away to extract the dataset")
+    for path in sorted(existing.rglob("*")):
+        relative = path.relative_to(existing)
+        fresh = extracted / relative
+        if path.is_symlink() or (path.is_dir() and not fresh.is_dir()) or (not path.is_dir() and not fresh.is_file()):
+            raise RuntimeError(f"{path}: not part of the dataset archive; move it out of {existing} "
+                               "before extracting (nothing was changed)")
 
 
 def check_index_files(folder: Path) -> None:
@@ -192,7 +244,11 @@ def _read_columns(folder: Path, name: str, columns: list[str]) -> pd.DataFrame:
     path = Path(folder) / name
     if not path.is_file():
         raise ValueError(f"{path}: missing CUB index file {name}")
-    rows = [line.split(maxsplit=len(columns) - 1) for line in path.read_text().splitlines() if line.strip()]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from error
+    rows = [line.split(maxsplit=len(columns) - 1) for line in text.splitlines() if line.strip()]
     if any(len(row) != len(columns) for row in rows):
         raise ValueError(f"{path}: expected {len(columns)} columns per line")
     table = pd.DataFrame(rows, columns=columns)
