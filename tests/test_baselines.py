@@ -54,6 +54,7 @@ def test_knn_rejects_bad_arguments():
 def test_donsker_varadhan_of_a_constant_statistic_is_zero():
     net = StatisticsNetwork(2, 3, (4,))
     torch.nn.init.zeros_(net.net[-1].weight)
+    torch.nn.init.constant_(net.net[-1].bias, 0.7)
     x, y = torch.randn(50, 2), torch.randint(0, 3, (50,))
     assert donsker_varadhan(net, x, y, np.full(3, 1 / 3)) == pytest.approx(0.0, abs=1e-9)
 
@@ -66,9 +67,35 @@ def test_mine_gives_a_sane_lower_estimate_on_an_easy_task(task_1d):
     assert len(fit.fold_values) == 2 and all(len(c) >= 1 for c in fit.val_curves)
 
 
-def test_mine_rejects_bad_arguments(task_1d):
+def test_statistics_network_scores_every_label_in_one_pass():
+    """T(x, y) = g(x)_y: one forward pass of an M-output network gives all labels' values."""
+    net = StatisticsNetwork(2, 3, (8,))
+    x = torch.randn(5, 2)
+    scores = net.all_labels(x)
+    assert scores.shape == (5, 3)
+    for label in range(3):
+        torch.testing.assert_close(net(x, torch.full((5,), label)), scores[:, label])
+
+
+def test_donsker_varadhan_averages_the_marginal_exactly_over_the_prior():
+    """With T(x, y) = log p(y|x) - log P(y) (the optimal critic) the marginal term is exactly 0."""
+    from pcsm.core.baselines import dv_terms
+
+    g = paper_mixture(1, balanced=False)
+    x, y = g.sample(5000, seed=0)
+    scores = torch.as_tensor(g.log_posteriors(x) - np.log(g.priors))
+    joint, log_marginal = dv_terms(scores, torch.as_tensor(y), torch.as_tensor(np.log(g.priors)))
+    assert float(log_marginal) == pytest.approx(0.0, abs=1e-9)
+    assert float(joint) == pytest.approx(bayes_plugin_mi(g, x, y), abs=1e-9)
+
+
+MINE_BAD = [({"ema": 0.0}, "ema"), ({"ema": 1.5}, "ema"), ({"n_folds": 1}, "n_folds"), ({"lr": -1.0}, "lr"),
+            ({"lr": float("nan")}, "lr"), ({"patience": 0}, "patience"), ({"batch_size": 0}, "batch_size"),
+            ({"seed": -1}, "seed"), ({"val_fraction": 1.0}, "val_fraction"), ({"device": "bogus"}, "device")]
+
+
+@pytest.mark.parametrize(("kwargs", "name"), MINE_BAD, ids=[str(k) for k, _ in MINE_BAD])
+def test_mine_rejects_bad_arguments(task_1d, kwargs, name):
     _, x, y = task_1d
-    with pytest.raises(ValueError, match="^ema"):
-        mine_mi(x, y, ema=0.0)
-    with pytest.raises(ValueError, match="^n_folds"):
-        mine_mi(x, y, n_folds=1)
+    with pytest.raises(ValueError, match=f"^{name}:"):
+        mine_mi(x, y, **kwargs)

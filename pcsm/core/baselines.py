@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,10 +17,11 @@ from scipy.special import digamma
 from sklearn.neighbors import KDTree, NearestNeighbors
 from torch import nn
 
-from pcsm.core._checks import as_label_tensor, check_positive_int
+from pcsm.core._checks import as_label_tensor, check_positive_float, check_positive_int
 from pcsm.core.estimators import label_frequencies, mi_from_logits
 from pcsm.core.gaussian import GaussianMixture
-from pcsm.core.mi import default_batch_size, stratified_folds
+from pcsm.core.mi import default_batch_size, resolve_device, stratified_folds, stratified_holdout
+from pcsm.core.models import mlp
 from pcsm.core.training import seed_everything
 
 
@@ -86,38 +88,43 @@ def knn_mi(x: Any, y: Any, n_neighbors: int = 3, standardize: bool = True) -> fl
 
 
 class StatisticsNetwork(nn.Module):
-    """T(x, y): an MLP on the concatenation of x and the one-hot label, one output."""
+    """T(x, y) = g(x)_y: an MLP x -> M values that scores every label in one forward pass."""
 
     def __init__(self, in_dim: int, n_classes: int, hidden: tuple[int, ...]) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        width = in_dim + n_classes
-        for h in hidden:
-            layers += [nn.Linear(width, check_positive_int(h, "hidden")), nn.ReLU()]
-            width = h
-        self.net = nn.Sequential(*layers, nn.Linear(width, 1))
+        self.net = mlp(in_dim, n_classes, hidden)
         self.n_classes = n_classes
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # noqa: D102 - (n,) values
-        onehot = nn.functional.one_hot(y, self.n_classes).to(x.dtype)
-        return self.net(torch.cat([x, onehot], dim=1)).squeeze(1)
+        return self.net(x).gather(1, y[:, None]).squeeze(1)
 
     def all_labels(self, x: torch.Tensor) -> torch.Tensor:
         """T(x, y) for every label y: shape (n, M)."""
-        n = x.shape[0]
-        labels = torch.arange(self.n_classes).repeat(n)
-        return self.forward(x.repeat_interleave(self.n_classes, dim=0), labels).view(n, self.n_classes)
+        return self.net(x)
+
+
+def dv_terms(
+    scores: torch.Tensor, y: torch.Tensor, log_prior: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two halves of the DV bound from all-label scores (n, M): E_{p(x,y)} T and
+    log E_{p(x)P(y)} e^T = logsumexp_{i,y}(T(x_i, y) + log P(y)) - log n (exact average over y)."""
+    joint = scores.gather(1, y[:, None]).mean()
+    log_marginal = torch.logsumexp((scores + log_prior).flatten(), 0) - math.log(scores.shape[0])
+    return joint, log_marginal
 
 
 @torch.no_grad()
 def donsker_varadhan(net: StatisticsNetwork, x: torch.Tensor, y: torch.Tensor, prior: np.ndarray) -> float:
     """DV bound E_{p(x,y)} T - log E_{p(x)P(y)} e^T, the product of marginals averaged exactly over y."""
     net.eval()
-    scores = net.all_labels(x).double()
-    joint = scores.gather(1, y[:, None]).mean()
-    log_prior = torch.as_tensor(np.log(np.maximum(prior, 1e-300)))
-    log_marginal = torch.logsumexp((scores + log_prior).flatten(), 0) - np.log(x.shape[0])
+    scores = torch.cat([net.all_labels(x[i : i + 8192]) for i in range(0, len(x), 8192)]).double().cpu()
+    joint, log_marginal = dv_terms(scores, y.cpu(), _log_prior(prior))
     return float(joint - log_marginal)
+
+
+def _log_prior(prior: np.ndarray) -> torch.Tensor:
+    with np.errstate(divide="ignore"):
+        return torch.as_tensor(np.log(prior))
 
 
 @dataclass
@@ -135,22 +142,23 @@ def train_mine(
 ) -> list[float]:
     """Maximise the DV bound on (x, y) with Adam and MINE's bias-corrected gradient
     grad E T - grad E_marg e^T / a, where a is a moving average of E_marg e^T (rate ``ema``);
-    y is shuffled within the batch for the marginal samples. Keeps the weights with the best DV bound on
+    E_marg averages e^{T(x_i, y)} over the batch's x and exactly over y ~ P(y), from the one forward
+    pass that scores all M labels (the cost of a classifier step). Keeps the weights with the best DV bound on
     ``validation``, stopping after ``patience`` epochs without improvement. Returns the validation curve.
     """
     generator = seed_everything(seed)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
+    log_prior = _log_prior(prior).to(device=x.device, dtype=x.dtype)
     moving, curve, best, best_state, stale = None, [], -np.inf, None, 0
     for _ in range(epochs):
         net.train()
-        order = torch.randperm(len(x), generator=generator)
+        order = torch.randperm(len(x), generator=generator).to(x.device)
         for start in range(0, len(x), batch_size):
             idx = order[start : start + batch_size]
-            xb, yb = x[idx], y[idx]
-            shuffled = yb[torch.randperm(len(idx), generator=generator)]
-            mean_exp = torch.exp(net(xb, shuffled)).mean()
+            joint, log_marginal = dv_terms(net.all_labels(x[idx]), y[idx], log_prior)
+            mean_exp = torch.exp(log_marginal)
             moving = mean_exp.detach() if moving is None else (1 - ema) * moving + ema * mean_exp.detach()
-            loss = -(net(xb, yb).mean() - mean_exp / moving)
+            loss = -(joint - mean_exp / moving)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -178,31 +186,44 @@ def mine_mi(
     lr: float = 1e-3,
     ema: float = 0.01,
     patience: int = 15,
+    val_fraction: float = 0.2,
+    device: Any = "auto",
 ) -> MINEEstimate:
     """MINE estimate of I(X;Y) in nats, cross-fitted like ``estimate_mi``: x is standardised, the data
-    split in ``n_folds`` stratified folds, and for each a statistics network trained on the others (with
-    early stopping on this fold) scores this fold's DV bound; the folds' values are averaged.
-    ``batch_size`` defaults to ``default_batch_size`` of the training-fold size, as in ``estimate_mi``."""
+    split in ``n_folds`` stratified folds, and for each a statistics network trained on the others
+    (early stopping on a stratified ``val_fraction`` of them) scores this fold's DV bound; the folds'
+    values are averaged. The network has M outputs, T(x, y) = g(x)_y, so a step costs what a
+    classifier's does. ``batch_size`` defaults to ``default_batch_size`` of the training size;
+    ``device`` "auto" uses the GPU when present."""
     check_positive_int(n_folds, "n_folds", minimum=2)
     check_positive_int(epochs, "epochs")
+    check_positive_int(patience, "patience")
+    check_positive_int(seed, "seed", minimum=0)
+    check_positive_float(lr, "lr")
     if batch_size is not None:
         check_positive_int(batch_size, "batch_size")
-    if not 0 < ema <= 1:
-        raise ValueError(f"ema: must lie in (0, 1], got {ema}")
+    if isinstance(ema, bool) or not isinstance(ema, (int, float)) or not 0 < ema <= 1:
+        raise ValueError(f"ema: must lie in (0, 1], got {ema!r}")
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, float) or not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction: must lie in (0, 1), got {val_fraction!r}")
+    torch_device = resolve_device(device)
     xs, labels = _as_samples(x, y)
     n_classes = max(int(labels.max()) + 1, 2)
     prior = label_frequencies(labels, n_classes)
     xs = (xs - xs.mean(axis=0)) / np.where(xs.std(axis=0) > 0, xs.std(axis=0), 1.0)
-    xt, yt = torch.as_tensor(xs, dtype=torch.float32), torch.as_tensor(labels, dtype=torch.int64)
+    xt = torch.as_tensor(xs, dtype=torch.float32, device=torch_device)
+    yt = torch.as_tensor(labels, dtype=torch.int64, device=torch_device)
     folds = stratified_folds(labels, n_folds, seed)
     result = MINEEstimate(value=0.0)
     for fold in range(n_folds):
-        train, held = torch.as_tensor(folds != fold), torch.as_tensor(folds == fold)
+        train = np.flatnonzero(folds != fold)
+        inner = stratified_holdout(labels[train], val_fraction, seed + fold)
+        fit, val, held = train[~inner], train[inner], np.flatnonzero(folds == fold)
         seed_everything(seed + fold)
-        net = StatisticsNetwork(xs.shape[1], n_classes, hidden)
+        net = StatisticsNetwork(xs.shape[1], n_classes, hidden).to(torch_device)
         curve = train_mine(
-            net, xt[train], yt[train], (xt[held], yt[held]), prior,
-            epochs=epochs, batch_size=batch_size or default_batch_size(int(train.sum())),
+            net, xt[fit], yt[fit], (xt[val], yt[val]), prior,
+            epochs=epochs, batch_size=batch_size or default_batch_size(fit.shape[0]),
             lr=lr, ema=ema, patience=patience, seed=seed + fold,
         )
         result.fold_values.append(donsker_varadhan(net, xt[held], yt[held], prior))
