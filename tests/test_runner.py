@@ -10,7 +10,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from pcsm.book import runner
+from pcsm.book import publish, runner
+from pcsm.book.dependencies import dependency_files
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +26,7 @@ print("value is", value)
 """
 
 
-def write_plan(folder: Path, value: int, fail: bool = False) -> Path:
+def write_plan(folder: Path, value: int, fail: bool = False, extra: str = "") -> Path:
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         nbformat.v4.new_code_cell(f"value = {value}\nfail = {fail}", metadata={"tags": ["parameters"]}),
@@ -34,12 +35,9 @@ def write_plan(folder: Path, value: int, fail: bool = False) -> Path:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, folder / "toy.ipynb")
     plan = folder / "profiles.toml"
-    plan.write_text(
-        "[notebooks.toy]\ntimeout = 60\n"
-        f"smoke = {{ value = {value}, fail = {str(fail).lower()} }}\n"
-        f"default = {{ value = {value}, fail = {str(fail).lower()} }}\n"
-        f"paper = {{ value = {value}, fail = {str(fail).lower()} }}\n"
-    )
+    profiles = "".join(f"[notebooks.toy.{p}]\nvalue = {value}\nfail = {str(fail).lower()}\n{extra}\n"
+                       for p in runner.PROFILES)
+    plan.write_text(f'[notebooks.toy]\ntimeout = 60\nresults = ["answer"]\n\n{profiles}')
     return plan
 
 
@@ -93,7 +91,7 @@ def test_failure_names_the_cell_and_leaves_previous_outputs(tmp_path, capsys):
     assert sorted(p.name for p in results.iterdir()) == ["answer.csv", "toy.provenance.json"]
 
 
-def test_cache_key_tracks_parameters_code_and_inputs(monkeypatch, tmp_path):
+def test_cache_key_tracks_parameters_and_inputs(monkeypatch, tmp_path):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
     params = {p: {"a": 1} for p in runner.PROFILES}
     spec = runner.NotebookSpec("toy", tmp_path / "toy.ipynb", 60, params)
@@ -107,12 +105,41 @@ def test_cache_key_tracks_parameters_code_and_inputs(monkeypatch, tmp_path):
     (tmp_path / "table.csv").write_text("a\n1\n")
     collector = runner.NotebookSpec("toy", spec.path, 60, params, inputs=("*.csv",))
     with_input = runner.cache_key(collector, nb, "smoke")
-    assert with_input != key
+    assert with_input != runner.cache_key(spec, nb, "smoke")
     (tmp_path / "table.csv").write_text("a\n2\n")
     assert runner.cache_key(collector, nb, "smoke") != with_input
 
-    monkeypatch.setattr(runner, "package_digest", lambda: "changed")
-    assert key != runner.cache_key(spec, nb, "smoke")
+
+def write_package(root: Path) -> None:
+    files = {
+        "pcsm/__init__.py": "",
+        "pcsm/lib/__init__.py": "from .used import f\n",
+        "pcsm/lib/used.py": "import math\nfrom pcsm.lib import helper\ndef f():\n    return 1\n",
+        "pcsm/lib/helper.py": "X = 1\n",
+        "pcsm/lib/unused.py": "Y = 1\n",
+        "pcsm/book.py": "def lazy():\n    from pcsm import lazy_dep\n",
+        "pcsm/lazy_dep.py": "Z = 1\n",
+    }
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
+def test_cache_key_follows_the_notebooks_pcsm_imports_transitively(monkeypatch, tmp_path):
+    write_package(tmp_path)
+    monkeypatch.setattr(runner, "REPO_ROOT", tmp_path)
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("%matplotlib inline\nfrom pcsm.lib.used import f\nimport pcsm.book as b"),
+    ])
+    found = [str(p.relative_to(tmp_path)) for p in dependency_files(nb, tmp_path)]
+    assert found == ["pcsm/__init__.py", "pcsm/book.py", "pcsm/lazy_dep.py", "pcsm/lib/__init__.py",
+                     "pcsm/lib/helper.py", "pcsm/lib/used.py"]
+    spec = runner.NotebookSpec("toy", tmp_path / "toy.ipynb", 60, {p: {} for p in runner.PROFILES})
+    key = runner.cache_key(spec, nb, "smoke")
+    (tmp_path / "pcsm/lib/unused.py").write_text("Y = 2\n")  # not imported: still up to date
+    assert runner.cache_key(spec, nb, "smoke") == key
+    (tmp_path / "pcsm/lib/helper.py").write_text("X = 2\n")  # imported through used.py: stale
+    assert runner.cache_key(spec, nb, "smoke") != key
 
 
 def test_injected_parameters_do_not_change_the_source_digest():

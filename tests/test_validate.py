@@ -1,45 +1,123 @@
+"""Statistical validation: a fresh run within the committed seed spread passes; a committed table
+whose effect is lost (PC-softmax and softmax swapped, gain 0) or that lacks a column is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
 import pandas as pd
+import pytest
 
-from pcsm.book.validate import compare_result_files, compare_tables, tolerance_for
+from pcsm.book.plan import Metric, NotebookSpec, load_plan
+from pcsm.book.validate import check_subset, compare_metric, compare_results
 
-COMMITTED = pd.DataFrame({"d": [1, 2], "method": ["pc", "pc"], "mi": [1.02, 1.24], "wall_s": [3.0, 4.0]})
-TOL = {"mi": 0.01, "wall_*": -1}
-
-
-def test_equal_within_tolerance():
-    fresh = COMMITTED.assign(mi=[1.025, 1.235], wall_s=[30.0, 1.0])
-    assert compare_tables(fresh, COMMITTED, TOL) == []
-
-
-def test_difference_names_row_column_and_both_values():
-    fresh = COMMITTED.assign(mi=[1.02, 1.30])
-    (message,) = compare_tables(fresh, COMMITTED, TOL)
-    assert message == "d=2, method=pc: mi fresh 1.3 vs committed 1.24 (tolerance 0.01)"
-
-
-def test_text_and_integers_must_match_exactly():
-    fresh = COMMITTED.assign(method=["pc", "softmax"])
-    assert compare_tables(fresh, COMMITTED, TOL) == [
-        "d=2, method=pc: method fresh 'softmax' vs committed 'pc'"
-    ]
-
-
-def test_shape_changes_are_reported():
-    assert "row count differs" in compare_tables(COMMITTED.head(1), COMMITTED, TOL)[0]
-    assert "columns differ" in compare_tables(COMMITTED.drop(columns="mi"), COMMITTED, TOL)[0]
+KEYS = ("dataset", "split", "test_set", "method")
+# shaped like results/mnist.csv and results/mnist_gains.csv (3 seeds of the default profile)
+COMMITTED = pd.DataFrame({
+    "dataset": "mnist", "split": ["balanced"] * 2 + ["imbalanced"] * 3, "test_set": "paper split",
+    "method": ["softmax", "pc-softmax", "softmax", "pc-softmax", "post-hoc"],
+    "mean_pct": [95.37, 95.37, 87.46, 90.14, 91.97], "std_pct": [0.92, 0.92, 0.74, 0.43, 0.34], "n_seeds": 3,
+    "paper_pct": [97.95, 97.91, 95.05, 96.3, None], "diff_pp": [-2.58, -2.54, -7.59, -6.16, None],
+})
+GAINS = pd.DataFrame({
+    "dataset": "mnist", "split": ["balanced", "imbalanced", "imbalanced"], "test_set": "paper split",
+    "method": ["pc-softmax", "pc-softmax", "post-hoc"], "mean_pp": [0.0, 2.68, 4.51],
+    "std_pp": [0.0, 0.75, 1.04],
+    "min_pp": [0.0, 2.13, 3.32], "max_pp": [0.0, 3.53, 5.24], "n_seeds": 3,
+})
+# the metrics profiles.toml declares, so the test checks the declared k and floor
+METRICS = {(m.table, m.value): m for m in load_plan()["03-mnist"].metrics}
+ACCURACY, GAIN = METRICS["mnist", "mean_pct"], METRICS["mnist_gains", "mean_pp"]
 
 
-def test_first_matching_glob_wins():
-    assert tolerance_for("acc_softmax", {"acc_*": 0.5, "*": 0.1}) == 0.5
-    assert tolerance_for("other", {"acc_*": 0.5}) == 1e-9
+def one_seed(table: pd.DataFrame, value: str, std: str, shift: dict[str, float]) -> pd.DataFrame:
+    """A fresh single-seed run of the imbalanced split: the committed means moved by ``shift``."""
+    fresh = table[table["split"] == "imbalanced"].copy()
+    fresh[value] += fresh["method"].map(shift).fillna(0.0)
+    return fresh.assign(**{std: float("nan"), "n_seeds": 1})
 
 
-def test_missing_files_are_reported(tmp_path):
-    (tmp_path / "old").mkdir()
-    (tmp_path / "new").mkdir()
-    COMMITTED.to_csv(tmp_path / "old" / "t.csv", index=False)
-    assert compare_result_files(tmp_path / "new", tmp_path / "old", ["t"], TOL) == [
-        "t.csv: the fresh execution did not write it"
-    ]
-    COMMITTED.to_csv(tmp_path / "new" / "t.csv", index=False)
-    assert compare_result_files(tmp_path / "new", tmp_path / "old", ["t"], TOL) == []
+def test_fresh_run_within_the_seed_spread_passes():
+    fresh = one_seed(COMMITTED, "mean_pct", "std_pct", {"softmax": -1.5, "pc-softmax": 1.0})
+    outcome = compare_metric("03-mnist", ACCURACY, fresh, COMMITTED)
+    assert outcome.failures == () and outcome.compared == 3
+    fresh_gain = one_seed(GAINS, "mean_pp", "std_pp", {"pc-softmax": 1.5, "post-hoc": -2.0})
+    assert compare_metric("03-mnist", GAIN, fresh_gain, GAINS).failures == ()
+
+
+def test_swapped_softmax_and_pc_softmax_rows_are_rejected():
+    fresh = one_seed(COMMITTED, "mean_pct", "std_pct", {})
+    swap = {"softmax": "pc-softmax", "pc-softmax": "softmax"}
+    swapped = COMMITTED.assign(method=COMMITTED["method"].replace(swap))
+    failures = compare_metric("03-mnist", ACCURACY, fresh, swapped).failures
+    assert failures and failures[0].startswith(
+        "03-mnist: mnist.csv [dataset=mnist, split=imbalanced, test_set=paper split, method=softmax] "
+        "mean_pct: "
+        "fresh 87.46 vs committed 90.14 ± 0.43 (3 seeds); |difference| 2.68 > bound")
+
+
+def test_a_lost_gain_is_rejected():
+    fresh = one_seed(GAINS, "mean_pp", "std_pp", {})
+    lost = GAINS.assign(mean_pp=0.0, std_pp=0.0, min_pp=0.0, max_pp=0.0)
+    failures = compare_metric("03-mnist", GAIN, fresh, lost).failures
+    assert [f.split("] ")[0].split("method=")[1] for f in failures] == ["pc-softmax", "post-hoc"]
+    assert "fresh 2.68 vs committed 0 ± 0 (3 seeds)" in failures[0]
+
+
+def test_per_seed_rows_are_aggregated_before_comparing():
+    committed = pd.DataFrame({"protocol": "imbalanced", "seed": [0, 1, 2], "method": "softmax",
+                              "accuracy": [30.0, 34.0, 38.0]})
+    metric = Metric("cub", ("protocol", "method"), "accuracy", k=1.0, floor=0.5, reason="test")
+    near = committed.head(1).assign(accuracy=37.0)  # 3 from the mean 34, std 4: inside 1 * 4 + 0.5
+    assert compare_metric("04-cub", metric, near, committed).failures == ()
+    far = committed.head(1).assign(accuracy=39.0)
+    (failure,) = compare_metric("04-cub", metric, far, committed).failures
+    assert "fresh 39 vs committed 34 ± 4 (3 seeds)" in failure
+
+
+def test_a_group_missing_from_the_committed_table_fails():
+    fresh = one_seed(COMMITTED, "mean_pct", "std_pct", {}).assign(dataset="fashion-mnist")
+    failures = compare_metric("03-mnist", ACCURACY, fresh, COMMITTED).failures
+    assert len(failures) == 3 and "the committed table has no such row" in failures[0]
+
+
+def test_a_missing_declared_column_names_notebook_and_column():
+    fresh = one_seed(COMMITTED, "mean_pct", "std_pct", {})
+    with pytest.raises(ValueError, match=r"03-mnist: the committed mnist.csv lacks column\(s\) std_pct"):
+        compare_metric("03-mnist", ACCURACY, fresh, COMMITTED.drop(columns="std_pct"))
+
+
+def test_compare_results_skips_tables_outside_the_subset_but_must_compare_something(tmp_path: Path):
+    committed, fresh = tmp_path / "committed", tmp_path / "fresh"
+    committed.mkdir()
+    fresh.mkdir()
+    COMMITTED.to_csv(committed / "mnist.csv", index=False)
+    GAINS.to_csv(committed / "mnist_gains.csv", index=False)
+    spec = NotebookSpec("03-mnist", tmp_path / "03-mnist.ipynb", 60, {}, metrics=(ACCURACY, GAIN))
+    one_seed(COMMITTED, "mean_pct", "std_pct", {}).to_csv(fresh / "mnist.csv", index=False)
+    outcome = compare_results(spec, fresh, committed)
+    assert outcome.failures == () and outcome.skipped == ("mnist_gains.csv mean_pp",)
+    (fresh / "mnist.csv").unlink()
+    assert "compared nothing" in compare_results(spec, fresh, committed).failures[0]
+
+
+def test_every_notebook_declares_metrics_that_hold_on_its_committed_tables():
+    """The committed tables compared with themselves pass, so every declared column exists."""
+    results = Path(__file__).resolve().parents[1] / "results"
+    for spec in load_plan().values():
+        assert spec.metrics, f"{spec.name}: declare [[notebooks.{spec.name}.metric]] in profiles.toml"
+        assert all(m.reason for m in spec.metrics)
+        outcome = compare_results(spec, results, results)
+        assert outcome.failures == () and outcome.compared > 0, spec.name
+
+
+@pytest.mark.parametrize("subset, message", [
+    ({"sead": [0]}, r"\[notebooks.03-mnist.validate\] sead: unknown parameter"),
+    ({"datasets": ["mnist", "cifar"]}, r"validate\] datasets: \['cifar'\] not in the published profile"),
+    ({"seeds": 0}, r"validate\] seeds: expected list"),
+])
+def test_a_bad_validation_subset_is_refused_by_name(subset, message):
+    spec = load_plan()["03-mnist"]
+    bad = NotebookSpec(**{**spec.__dict__, "validate": subset})
+    with pytest.raises(ValueError, match=message):
+        check_subset(bad)

@@ -13,21 +13,43 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import nbformat
+
+from pcsm.book.dependencies import source_digest
 from pcsm.experiments.results import REPO_ROOT
 
 PACKAGES = ("torch", "torchvision", "numpy", "scipy", "pandas", "scikit-learn", "papermill", "myst-nb")
+CODE_PATHS = ("pcsm", "notebooks/profiles.toml")
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout
 
 
 def git_commit(repo: Path = REPO_ROOT) -> str:
-    """HEAD's commit hash, with ``+dirty`` when tracked files differ from it; ``unknown`` without git."""
+    """HEAD's commit hash; ``unknown`` without git."""
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        return _git(repo, "rev-parse", "HEAD").strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-    return head + ("+dirty" if dirty else "")
+
+
+def code_changes(repo: Path = REPO_ROOT) -> list[str] | None:
+    """Code that differs from HEAD: files of ``pcsm/`` and ``profiles.toml`` (tracked or not), and
+    notebooks whose cells' sources differ (their outputs, which the runner rewrites, do not count).
+    None without git."""
+    try:
+        changed = [line[3:] for line in _git(repo, "status", "--porcelain", "--", *CODE_PATHS).splitlines()]
+        notebooks = _git(repo, "status", "--porcelain", "--untracked-files=no", "--", "notebooks/*.ipynb")
+        for name in (line[3:] for line in notebooks.splitlines()):
+            path = repo / name
+            committed = _git(repo, "show", f"HEAD:{name}")
+            if not path.exists() or source_digest(nbformat.reads(committed, as_version=4)) != source_digest(
+                    nbformat.read(path, as_version=4)):
+                changed.append(name)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return sorted(changed)
 
 
 def cpu_model() -> str:
@@ -62,8 +84,10 @@ def package_versions() -> dict[str, str]:
 
 
 def collect(notebook: str, profile: str, parameters: dict[str, Any], wall_time_s: float,
-            code_digest: str) -> dict[str, Any]:
-    """Everything a reader needs to know about one execution of a notebook."""
+            code_digest: str, changes: list[str] | None = None) -> dict[str, Any]:
+    """Everything a reader needs to know about one execution of a notebook. ``changes``: the code
+    that differed from the commit when the run started (``code_changes()``, taken before any output
+    was written)."""
     return {
         "notebook": notebook,
         "profile": profile,
@@ -71,11 +95,20 @@ def collect(notebook: str, profile: str, parameters: dict[str, Any], wall_time_s
         "wall_time_s": round(wall_time_s, 1),
         "executed_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "git_commit": git_commit(),
+        "code_changes": code_changes() if changes is None else changes,
         "pcsm_code_sha256": code_digest,
         "cpu": cpu_model(),
         "device": device_description(),
         "packages": package_versions(),
     }
+
+
+def _changes_text(changes: list[str] | None) -> str:
+    if changes is None:
+        return "no git: changes unknown"
+    if not changes:
+        return "code as committed"
+    return "code changed since: " + ", ".join(f"`{c}`" for c in changes)
 
 
 def as_markdown(record: dict[str, Any]) -> str:
@@ -87,7 +120,8 @@ def as_markdown(record: dict[str, Any]) -> str:
         ("Parameters", params or "none"),
         ("Wall time", f"{record['wall_time_s']:.1f} s"),
         ("Executed", record["executed_at"]),
-        ("Code", f"git `{record['git_commit']}`, pcsm sha256 `{record['pcsm_code_sha256'][:16]}`"),
+        ("Code", f"git `{record['git_commit']}` ({_changes_text(record.get('code_changes'))}), "
+                 f"pcsm sha256 `{record['pcsm_code_sha256'][:16]}`"),
         ("Machine", f"{record['cpu']}; {record['device']}"),
         ("Packages", packages),
     ]

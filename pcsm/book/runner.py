@@ -1,9 +1,12 @@
 """Execute the book's notebooks with papermill, one profile at a time, skipping what is up to date.
 
-The notebooks and their parameters per profile are declared in ``notebooks/profiles.toml``. A notebook
-is re-executed when its code cells, its parameters or any file of the ``pcsm`` package changed since
-the executed copy was written (a hash kept in the notebook's metadata). Outputs are published only on
-success: the executed notebook by an atomic rename, the result tables from a staging folder.
+The notebooks and their parameters per profile are declared in ``notebooks/profiles.toml``
+(``pcsm.book.plan``); without a profile each notebook runs on its ``published`` one. Before executing,
+the profile is checked against the notebook's parameters cell and the notebook's own parameter check,
+and the output folders are checked. A notebook is re-executed when its cells, its parameters, its
+declared inputs or the ``pcsm`` modules it imports (transitively) changed since the executed copy was
+written (a hash kept in the notebook's metadata). The executed notebook, its result tables and its
+provenance are published together or not at all (``pcsm.book.publish``).
 """
 
 from __future__ import annotations
@@ -12,100 +15,64 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import sys
 import tempfile
 import time
-import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
 from pcsm.book import provenance
-from pcsm.experiments.results import PUBLISHED_ENV, REPO_ROOT, RESULTS_ENV, atomic_write_text, results_dir
+from pcsm.book.dependencies import GENERATED_TAGS, PROVENANCE_TAG, dependency_files, source_digest
+from pcsm.book.plan import (
+    PLAN_FILE,
+    PROFILES,
+    NotebookSpec,
+    check_parameters,
+    load_plan,
+    notebook_defaults,
+    run_check,
+)
+from pcsm.book.publish import check_destinations, publish
+from pcsm.experiments.results import PUBLISHED_ENV, REPO_ROOT, RESULTS_ENV, results_dir
 
-PROFILES = ("smoke", "default", "paper")
-NOTEBOOK_DIR = REPO_ROOT / "notebooks"
-PLAN_FILE = NOTEBOOK_DIR / "profiles.toml"
-PACKAGE_DIR = REPO_ROOT / "pcsm"
+__all__ = ["PROFILES", "PLAN_FILE", "NotebookSpec", "load_plan", "run", "execute", "cache_key",
+           "source_digest", "GENERATED_TAGS"]
+
 KERNEL = "python3"
-PROVENANCE_TAG = "pcsm-provenance"
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
-GENERATED_TAGS = {"injected-parameters", PROVENANCE_TAG}
-
-
-@dataclass(frozen=True)
-class NotebookSpec:
-    """One notebook of the book: its file, its per-cell timeout, its parameters per profile, the result
-    tables it writes and the tolerances a re-execution must meet (see ``pcsm.book.validate``)."""
-
-    name: str
-    path: Path
-    timeout: int
-    parameters: dict[str, dict[str, Any]]
-    results: tuple[str, ...] = ()
-    tolerance: dict[str, float] = field(default_factory=dict)
-    inputs: tuple[str, ...] = ()
-
-
-def load_plan(plan_file: Path = PLAN_FILE) -> dict[str, NotebookSpec]:
-    """Read the notebooks and their profile parameters from the TOML plan, in file order."""
-    with open(plan_file, "rb") as handle:
-        raw = tomllib.load(handle)
-    plan = {}
-    for name, entry in raw["notebooks"].items():
-        missing = [p for p in PROFILES if p not in entry]
-        if missing:
-            raise ValueError(f"{plan_file}: notebook {name!r} lacks profile(s) {', '.join(missing)}")
-        plan[name] = NotebookSpec(
-            name=name,
-            path=plan_file.parent / f"{name}.ipynb",
-            timeout=int(entry["timeout"]),
-            parameters={p: dict(entry[p]) for p in PROFILES},
-            results=tuple(entry.get("results", ())),
-            tolerance=dict(entry.get("tolerance", {})),
-            inputs=tuple(entry.get("inputs", ())),
-        )
-    return plan
+HIDDEN_TAG = "hide-cell"  # Jupyter Book shows such a cell behind a toggle
+HIDDEN_CELLS = {"parameters", "injected-parameters"}
 
 
 def files_digest(root: Path, patterns: tuple[str, ...]) -> str:
     """Hash of the files under ``root`` matching the glob ``patterns`` (content and relative path)."""
+    return paths_digest(root, sorted({p for pattern in patterns for p in root.glob(pattern) if p.is_file()}))
+
+
+def paths_digest(root: Path, paths: list[Path]) -> str:
+    """Hash of the given files' relative paths and contents."""
     digest = hashlib.sha256()
-    for path in sorted({p for pattern in patterns for p in root.glob(pattern) if p.is_file()}):
+    for path in paths:
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
-def package_digest() -> str:
-    """Hash of every Python file of the pcsm package."""
-    return files_digest(PACKAGE_DIR, ("**/*.py",))
-
-
-def code_digest(spec: NotebookSpec) -> str:
-    """What a notebook's outputs depend on besides its own cells: the pcsm code and, for a notebook
-    that collects other notebooks' results, the files named in its ``inputs``."""
+def code_digest(spec: NotebookSpec, notebook: nbformat.NotebookNode) -> str:
+    """What a notebook's outputs depend on besides its own cells: the pcsm modules it imports
+    (transitively) and the files named in its ``inputs``."""
+    modules = paths_digest(REPO_ROOT, dependency_files(notebook, REPO_ROOT))
     if not spec.inputs:
-        return package_digest()
-    return hashlib.sha256((package_digest() + files_digest(REPO_ROOT, spec.inputs)).encode()).hexdigest()
-
-
-def source_digest(notebook: nbformat.NotebookNode) -> str:
-    """Hash of the notebook's cells (type and source), ignoring the cells papermill and the runner add."""
-    cells = [
-        [cell.cell_type, cell.source]
-        for cell in notebook.cells
-        if not GENERATED_TAGS & set(cell.get("metadata", {}).get("tags", []))
-    ]
-    return hashlib.sha256(json.dumps(cells).encode()).hexdigest()
+        return modules
+    return hashlib.sha256((modules + files_digest(REPO_ROOT, spec.inputs)).encode()).hexdigest()
 
 
 def cache_key(spec: NotebookSpec, notebook: nbformat.NotebookNode, profile: str) -> str:
-    """What an executed notebook depends on: its source, profile, parameters, the pcsm code and inputs."""
-    return cache_key_for(source_digest(notebook), profile, spec.parameters[profile], code_digest(spec))
+    """What an executed notebook depends on: its source, profile, parameters, pcsm code and inputs."""
+    code = code_digest(spec, notebook)
+    return cache_key_for(source_digest(notebook), profile, spec.parameters[profile], code)
 
 
 def cache_key_for(source: str, profile: str, parameters: dict[str, Any], code: str) -> str:
@@ -116,7 +83,7 @@ def cache_key_for(source: str, profile: str, parameters: dict[str, Any], code: s
 
 def stored_key(path: Path) -> str | None:
     """The cache key kept in an executed notebook's metadata, if any."""
-    if not path.exists():
+    if not path.is_file():
         return None
     return nbformat.read(path, as_version=4).metadata.get("pcsm", {}).get("cache_key")
 
@@ -143,18 +110,36 @@ def tidy_streams(notebook: nbformat.NotebookNode) -> None:
         cell.outputs = merged
 
 
-def publish_results(staging: Path, target: Path) -> list[Path]:
-    """Move every file of ``staging`` into ``target``, each by an atomic rename."""
-    target.mkdir(parents=True, exist_ok=True)
-    moved = []
-    for source in sorted(p for p in staging.rglob("*") if p.is_file()):
-        dest = target / source.relative_to(staging)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.incoming")
-        shutil.copy2(source, tmp)
-        os.replace(tmp, dest)
-        moved.append(dest)
-    return moved
+def hide_parameter_cells(notebook: nbformat.NotebookNode) -> None:
+    """Tag the parameters cell and papermill's injected cell ``hide-cell`` (shown behind a toggle)."""
+    for cell in notebook.cells:
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if HIDDEN_CELLS & set(tags) and HIDDEN_TAG not in tags:
+            tags.append(HIDDEN_TAG)
+
+
+def check_outputs(spec: NotebookSpec, output_dir: Path, results_target: Path) -> None:
+    """Refuse output folders that are files, and destinations that are folders, before executing."""
+    for folder, what in ((output_dir, "--output-dir"), (results_target, "--results-dir")):
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"{what} {folder}: is not a folder")
+    check_destinations([output_dir / spec.path.name, results_target / f"{spec.name}.provenance.json",
+                        *(results_target / f"{table}.csv" for table in spec.results)])
+
+
+def prepare(spec: NotebookSpec, profile: str, overrides: dict[str, Any] | None = None,
+            plan_file: Path = PLAN_FILE) -> dict[str, Any]:
+    """The parameters to inject (profile, then ``overrides``), checked against the notebook's
+    parameters cell and its declared check; ValueError names the parameter and the plan."""
+    source = nbformat.read(spec.path, as_version=4)
+    defaults = notebook_defaults(source, spec.path)
+    check_parameters(spec, profile, spec.parameters[profile], defaults, plan_file)
+    parameters = dict(spec.parameters[profile])
+    if overrides:
+        check_parameters(spec, "validate", overrides, defaults, plan_file)
+        parameters.update(overrides)
+    run_check(spec, {**defaults, **parameters})
+    return parameters
 
 
 def execute(
@@ -163,29 +148,34 @@ def execute(
     output_dir: Path,
     results_target: Path,
     force: bool = False,
+    parameters: dict[str, Any] | None = None,
+    published_dir: Path | None = None,
 ) -> str:
     """Execute one notebook unless up to date; return "executed" or "up to date".
 
-    Raises papermill's ``PapermillExecutionError`` (naming the failing cell) when a cell fails; the
-    previous executed notebook and results are then left untouched.
+    ``parameters`` replaces the profile's (already checked by ``prepare``); ``published_dir`` is where
+    a collecting notebook reads the other notebooks' tables (default: ``results_target``). Raises
+    papermill's ``PapermillExecutionError`` (naming the failing cell) when a cell fails; the previous
+    executed notebook, tables and provenance are then left untouched, and no temporary file remains.
     """
     import papermill
 
-    parameters = spec.parameters[profile]
+    parameters = spec.parameters[profile] if parameters is None else parameters
+    check_outputs(spec, output_dir, results_target)
+    changes = provenance.code_changes()
     source = nbformat.read(spec.path, as_version=4)
-    code = code_digest(spec)
+    code = code_digest(spec, source)
     key = cache_key_for(source_digest(source), profile, parameters, code)
     output = output_dir / spec.path.name
     if not force and stored_key(output) == key:
         return "up to date"
-    output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"pcsm-{spec.name}-") as scratch:
         staging = Path(scratch) / "results"
         staging.mkdir()
         executed_path = Path(scratch) / output.name
         previous = {name: os.environ.get(name) for name in (RESULTS_ENV, PUBLISHED_ENV)}
         os.environ[RESULTS_ENV] = str(staging)
-        os.environ[PUBLISHED_ENV] = str(results_target)
+        os.environ[PUBLISHED_ENV] = str(published_dir or results_target)
         started = time.perf_counter()
         try:
             papermill.execute_notebook(
@@ -204,9 +194,11 @@ def execute(
                     os.environ.pop(name, None)
                 else:
                     os.environ[name] = value
-        record = provenance.collect(spec.name, profile, parameters, time.perf_counter() - started, code)
+        record = provenance.collect(spec.name, profile, parameters, time.perf_counter() - started, code,
+                                    changes)
         executed = nbformat.read(executed_path, as_version=4)
         tidy_streams(executed)
+        hide_parameter_cells(executed)
         executed.cells = [
             c for c in executed.cells if PROVENANCE_TAG not in c.get("metadata", {}).get("tags", [])
         ]
@@ -214,47 +206,65 @@ def execute(
             nbformat.v4.new_markdown_cell(provenance.as_markdown(record), metadata={"tags": [PROVENANCE_TAG]})
         )
         executed.metadata["pcsm"] = {"cache_key": key, "profile": profile, "parameters": parameters}
-        atomic_write_text(staging / f"{spec.name}.provenance.json", json.dumps(record, indent=1) + "\n")
-        tmp = output.with_name(f".{output.name}.incoming")
-        nbformat.write(executed, tmp)
-        publish_results(staging, results_target)
-        os.replace(tmp, output)
+        (staging / f"{spec.name}.provenance.json").write_text(json.dumps(record, indent=1) + "\n")
+        nbformat.write(executed, executed_path)
+        staged = sorted(p for p in staging.rglob("*") if p.is_file())
+        files = {p: results_target / p.relative_to(staging) for p in staged}
+        publish({**files, executed_path: output})
     return "executed"
+
+
+def select(plan: dict[str, NotebookSpec], names: list[str]) -> list[NotebookSpec]:
+    """The named notebooks (file names or paths accepted), all when ``names`` is empty."""
+    stems = [n.removesuffix(".ipynb").split("/")[-1] for n in names]
+    unknown = [n for n, stem in zip(names, stems) if stem not in plan]
+    if unknown:
+        raise ValueError(f"notebook: unknown {', '.join(unknown)}; known: {', '.join(plan)}")
+    return [plan[stem] for stem in stems] or list(plan.values())
+
+
+def report_failure(spec: NotebookSpec, error: Exception, started: float) -> None:
+    """Print papermill's failure: the cell, the exception and the end of its traceback."""
+    print(f"FAILED after {time.perf_counter() - started:.1f}s", flush=True)
+    traceback = getattr(error, "traceback", None)
+    trace = ANSI_ESCAPE.sub("", "\n".join(traceback[-3:])) if traceback else ""
+    print(
+        f"\n{spec.name}: cell {getattr(error, 'exec_count', '?')} raised {getattr(error, 'ename', '')}: "
+        f"{getattr(error, 'evalue', error)}\n{trace}\nPrevious outputs of {spec.name} were left untouched.",
+        file=sys.stderr,
+    )
 
 
 def run(
     names: list[str],
-    profile: str,
+    profile: str | None = None,
     output_dir: Path | None = None,
     results_target: Path | None = None,
     force: bool = False,
     plan_file: Path = PLAN_FILE,
 ) -> int:
-    """Execute the named notebooks (all when empty) on ``profile``; print one line each; return 0/1."""
+    """Execute the named notebooks (all when empty) on ``profile`` (None: each notebook's published
+    one); print one line each; return 0, or 1 when a notebook failed. Every selected notebook's
+    parameters are checked before the first is executed."""
     from papermill.exceptions import PapermillExecutionError
 
-    if profile not in PROFILES:
+    if profile is not None and profile not in PROFILES:
         raise ValueError(f"profile: unknown value {profile!r}; choose one of {', '.join(PROFILES)}")
-    plan = load_plan(plan_file)
-    unknown = [n for n in names if n.removesuffix(".ipynb").split("/")[-1] not in plan]
-    if unknown:
-        raise ValueError(f"notebook: unknown {', '.join(unknown)}; known: {', '.join(plan)}")
-    selected = [plan[n.removesuffix(".ipynb").split("/")[-1]] for n in names] or list(plan.values())
+    selected = select(load_plan(plan_file), names)
     output_dir = output_dir or plan_file.parent
     results_target = results_target or results_dir()
-    for i, spec in enumerate(selected, 1):
+    jobs = []
+    for spec in selected:
+        chosen = profile or spec.published
+        jobs.append((spec, chosen, prepare(spec, chosen, plan_file=plan_file)))
+        check_outputs(spec, output_dir, results_target)
+    for i, (spec, chosen, parameters) in enumerate(jobs, 1):
         start = time.perf_counter()
-        print(f"[{i}/{len(selected)}] {spec.name} ({profile}) ...", end=" ", flush=True)
+        print(f"[{i}/{len(jobs)}] {spec.name} ({chosen}) ...", end=" ", flush=True)
         try:
-            status = execute(spec, profile, output_dir, results_target, force)
+            status = execute(spec, chosen, output_dir, results_target, force, parameters)
         except PapermillExecutionError as error:
-            print(f"FAILED after {time.perf_counter() - start:.1f}s", flush=True)
-            trace = ANSI_ESCAPE.sub("", "\n".join(error.traceback[-3:])) if error.traceback else ""
-            print(
-                f"\n{spec.name}: cell {error.exec_count} raised {error.ename}: {error.evalue}\n{trace}\n"
-                f"Previous outputs of {spec.name} were left untouched.",
-                file=sys.stderr,
-            )
+            report_failure(spec, error, start)
             return 1
         print(f"{status} in {time.perf_counter() - start:.1f}s", flush=True)
     return 0

@@ -1,73 +1,168 @@
-"""Compare a fresh execution's result tables with the committed ones, metric by metric.
+"""Statistical re-validation: re-execute a declared subset of each notebook's published run and
+compare aggregates of the fresh tables with the committed seed distribution.
 
-Tolerances are absolute and declared per notebook in ``notebooks/profiles.toml``
-(``tolerance = { "column glob" = value }``); a value of -1 skips a column (wall times). Columns no
-pattern matches must agree to 1e-9: text and integers exactly.
+For every metric of ``notebooks/profiles.toml`` and every group of its key columns the fresh run
+produced, with m, s and n the committed group's mean, standard deviation and number of seeds,
+
+    |fresh mean - m| <= k * s + floor.
+
+The committed m, s, n come from the table's own ``std``/``n`` columns (tables of per-seed summaries),
+or, without ``std``, from the committed rows of the group (one row per seed; a single row has s = 0).
+Single per-seed or per-class rows are never compared one by one. Training is chaotic across CPU
+kernels, so this is what "reproducible on another machine" can mean for trained networks.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import math
+import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import nbformat
 import pandas as pd
 
-EXACT = 1e-9
-SKIP = -1
+from pcsm.book import runner
+from pcsm.book.plan import PLAN_FILE, Metric, NotebookSpec, load_plan, notebook_defaults
 
 
-def tolerance_for(column: str, tolerances: dict[str, float]) -> float:
-    """The absolute tolerance of the first glob in ``tolerances`` matching ``column``."""
-    for pattern, value in tolerances.items():
-        if fnmatch.fnmatch(column, pattern):
-            return float(value)
-    return EXACT
+@dataclass(frozen=True)
+class Outcome:
+    """Groups compared and the failures (one readable line each) of one notebook's metrics."""
+
+    compared: int
+    failures: tuple[str, ...]
+    skipped: tuple[str, ...] = ()
 
 
-def _row_label(row: pd.Series, keys: list[str]) -> str:
-    return ", ".join(f"{k}={row[k]}" for k in keys) or f"row {row.name}"
+def _label(value: Any) -> str:
+    """A key value as text, so 1, 1.0 and '1' match and a missing value reads ''."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        if value.is_integer():
+            return str(int(value))
+    return str(value)
 
 
-def compare_tables(fresh: pd.DataFrame, committed: pd.DataFrame, tolerances: dict[str, float]) -> list[str]:
-    """Differences between two result tables, one readable line each (empty when they agree).
+def _keyed(table: pd.DataFrame, metric: Metric) -> pd.DataFrame:
+    table = table.copy()
+    for column, allowed in metric.where.items():
+        table = table[table[column].map(_label).isin({_label(v) for v in allowed})]
+    table["_group"] = table[list(metric.keys)].apply(
+        lambda row: ", ".join(f"{k}={_label(v)}" for k, v in row.items()), axis=1) if len(table) else []
+    return table
 
-    Rows are matched in order; each message names the row by its text and integer columns.
-    """
-    if list(fresh.columns) != list(committed.columns):
-        return [f"columns differ: fresh {list(fresh.columns)} vs committed {list(committed.columns)}"]
-    if len(fresh) != len(committed):
-        return [f"row count differs: fresh {len(fresh)} vs committed {len(committed)}"]
-    keys = [c for c in committed.columns if not pd.api.types.is_float_dtype(committed[c])]
-    problems = []
-    for (_, new), (_, old) in zip(fresh.iterrows(), committed.iterrows()):
-        for column in committed.columns:
-            tol = tolerance_for(column, tolerances)
-            if tol == SKIP:
+
+def committed_distribution(committed: pd.DataFrame, metric: Metric) -> pd.DataFrame:
+    """Committed mean, std (ddof 1; 0 for one row) and n per group, indexed by the group's label."""
+    table = _keyed(committed, metric)
+    if metric.std is None:
+        grouped = table.groupby("_group", sort=False)[metric.value]
+        stats = grouped.agg(mean="mean", std="std", n="count")
+    else:
+        duplicated = table["_group"][table["_group"].duplicated()]
+        if len(duplicated):
+            raise ValueError(f"{metric.table}.csv: several committed rows for {duplicated.iloc[0]}; "
+                             f"add key columns to the metric of '{metric.value}'")
+        n = table[metric.n] if metric.n else 1
+        stats = pd.DataFrame({"mean": table[metric.value], "std": table[metric.std], "n": n}).set_axis(
+            table["_group"])
+    return stats.assign(std=stats["std"].fillna(0.0))
+
+
+def compare_metric(notebook: str, metric: Metric, fresh: pd.DataFrame, committed: pd.DataFrame) -> Outcome:
+    """Check every group of ``fresh`` against the committed distribution of ``metric``."""
+    needed = [*metric.keys, metric.value, *(c for c in (metric.std, metric.n) if c), *metric.where]
+    for table, what in ((committed, "committed"), (fresh, "fresh")):
+        missing = [c for c in needed if c not in table.columns]
+        if missing:
+            raise ValueError(f"{notebook}: the {what} {metric.table}.csv lacks column(s) {', '.join(missing)} "
+                             f"declared by its metric of '{metric.value}' in profiles.toml")
+    stats = committed_distribution(committed, metric)
+    fresh_means = _keyed(fresh, metric).groupby("_group", sort=False)[metric.value].mean()
+    failures = []
+    for group, value in fresh_means.items():
+        where = f"{notebook}: {metric.table}.csv [{group}] {metric.value}"
+        if group not in stats.index:
+            failures.append(f"{where}: fresh {value:.6g}, but the committed table has no such row")
+            continue
+        mean, std, n = stats.loc[group, ["mean", "std", "n"]]
+        bound = metric.k * std + metric.floor
+        if math.isnan(value) and math.isnan(mean):
+            continue
+        if math.isnan(value) or math.isnan(mean) or abs(value - mean) > bound:
+            failures.append(f"{where}: fresh {value:.6g} vs committed {mean:.6g} ± {std:.3g} "
+                            f"({int(n)} seeds); |difference| {abs(value - mean):.3g} > bound {bound:.3g} "
+                            f"= {metric.k:g} · std + {metric.floor:g}")
+    return Outcome(len(fresh_means), tuple(failures))
+
+
+def compare_results(spec: NotebookSpec, fresh_dir: Path, committed_dir: Path) -> Outcome:
+    """Every metric of ``spec``: fresh tables of ``fresh_dir`` against ``committed_dir``'s. A metric
+    whose table the validation subset did not write is skipped; a notebook must compare something."""
+    compared, failures, skipped = 0, [], []
+    for metric in spec.metrics:
+        committed_file, fresh_file = committed_dir / f"{metric.table}.csv", fresh_dir / f"{metric.table}.csv"
+        if not committed_file.is_file():
+            raise ValueError(f"{spec.name}: {committed_file} is missing "
+                             f"(declared by a metric in profiles.toml)")
+        if not fresh_file.is_file():
+            skipped.append(f"{metric.table}.csv {metric.value}")
+            continue
+        outcome = compare_metric(spec.name, metric, pd.read_csv(fresh_file), pd.read_csv(committed_file))
+        compared += outcome.compared
+        failures += outcome.failures
+    if compared == 0:
+        failures.append(f"{spec.name}: the validation subset compared nothing; declare metrics whose groups "
+                        f"it runs")
+    return Outcome(compared, tuple(failures), tuple(skipped))
+
+
+def check_subset(spec: NotebookSpec, plan_file: Path = PLAN_FILE) -> dict[str, Any]:
+    """The validation subset's parameters: known to the notebook, and list values drawn from what the
+    published run used (a setting it did not run has nothing to compare with)."""
+    defaults = notebook_defaults(nbformat.read(spec.path, as_version=4), spec.path)
+    published = {**defaults, **spec.parameters[spec.published]}
+    for name, value in spec.validate.items():
+        if name in published and isinstance(value, list) and isinstance(published[name], list):
+            extra = [v for v in value if v not in published[name]]
+            if extra:
+                raise ValueError(f"{plan_file}: [notebooks.{spec.name}.validate] {name}: {extra!r} "
+                                 f"not in the published profile '{spec.published}' ({published[name]!r})")
+    return runner.prepare(spec, spec.published, spec.validate, plan_file)
+
+
+def validate(names: list[str], plan_file: Path = PLAN_FILE, committed_dir: Path | None = None) -> int:
+    """Re-execute each named notebook's validation subset in a temporary folder and compare; print
+    one line per notebook and every failure; return 0 when all metrics hold, else 1."""
+    from papermill.exceptions import PapermillExecutionError
+
+    committed_dir = committed_dir or runner.results_dir()
+    selected = runner.select(load_plan(plan_file), names)
+    subsets = [(spec, check_subset(spec, plan_file)) for spec in selected]
+    failed = False
+    with tempfile.TemporaryDirectory(prefix="pcsm-validate-") as scratch:
+        fresh_dir = Path(scratch) / "results"
+        for i, (spec, parameters) in enumerate(subsets, 1):
+            start = time.perf_counter()
+            print(f"[{i}/{len(subsets)}] {spec.name} ({spec.published}, subset {spec.validate}) ...",
+                  end=" ", flush=True)
+            try:
+                runner.execute(spec, spec.published, Path(scratch) / "notebooks", fresh_dir, True, parameters,
+                               published_dir=committed_dir)
+            except PapermillExecutionError as error:
+                runner.report_failure(spec, error, start)
+                failed = True
                 continue
-            a, b = new[column], old[column]
-            if isinstance(b, float) or isinstance(a, float):
-                a, b = float(a), float(b)
-                same = (math.isnan(a) and math.isnan(b)) or abs(a - b) <= tol + EXACT
-            else:
-                same = a == b
-            if not same:
-                tolerance = f" (tolerance {tol:g})" if tol != EXACT else ""
-                problems.append(f"{_row_label(old, keys)}: {column} fresh {a!r} vs committed {b!r}{tolerance}")
-    return problems
-
-
-def compare_result_files(fresh_dir: Path, committed_dir: Path, names: list[str],
-                         tolerances: dict[str, float]) -> list[str]:
-    """Compare ``<name>.csv`` of both folders for every name; missing files are reported too."""
-    problems = []
-    for name in names:
-        fresh, committed = fresh_dir / f"{name}.csv", committed_dir / f"{name}.csv"
-        if not committed.exists():
-            problems.append(f"{name}.csv: not committed under {committed_dir}")
-        elif not fresh.exists():
-            problems.append(f"{name}.csv: the fresh execution did not write it")
-        else:
-            diffs = compare_tables(pd.read_csv(fresh), pd.read_csv(committed), tolerances)
-            problems += [f"{name}.csv, {d}" for d in diffs]
-    return problems
+            outcome = compare_results(spec, fresh_dir, committed_dir)
+            verdict = "FAILED" if outcome.failures else "ok"
+            skipped = f"; not in the subset: {', '.join(outcome.skipped)}" if outcome.skipped else ""
+            print(f"{verdict}: {outcome.compared} aggregates compared in {time.perf_counter() - start:.1f}s"
+                  f"{skipped}", flush=True)
+            for line in outcome.failures:
+                print(f"  {line}", flush=True)
+            failed |= bool(outcome.failures)
+    return 1 if failed else 0

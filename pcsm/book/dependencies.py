@@ -1,0 +1,100 @@
+"""Which files of the ``pcsm`` package a notebook depends on: the modules its code cells import and,
+transitively, the modules those import (found with ``ast``, so nothing is executed)."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+from pathlib import Path
+
+import nbformat
+
+from pcsm.experiments.results import REPO_ROOT
+
+PACKAGE = "pcsm"
+PROVENANCE_TAG = "pcsm-provenance"
+# cells papermill and the runner add; the source digest ignores them (and every cell's metadata,
+# so the runner's `hide-cell` tag does not change it either)
+GENERATED_TAGS = {"injected-parameters", PROVENANCE_TAG}
+
+
+def source_digest(notebook: nbformat.NotebookNode) -> str:
+    """Hash of the notebook's cells (type and source), ignoring the cells papermill and the runner add."""
+    cells = [
+        [cell.cell_type, cell.source]
+        for cell in notebook.cells
+        if not GENERATED_TAGS & set(cell.get("metadata", {}).get("tags", []))
+    ]
+    return hashlib.sha256(json.dumps(cells).encode()).hexdigest()
+
+
+def module_file(module: str, root: Path = REPO_ROOT) -> Path | None:
+    """The source file of a ``pcsm`` module (``pkg/__init__.py`` for a package), or None."""
+    base = root.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def imported_modules(tree: ast.AST, current: str | None = None, is_package: bool = False) -> set[str]:
+    """``pcsm`` modules named by the import statements of ``tree`` (anywhere, functions included).
+
+    ``from a import b`` yields ``a.b`` too, since ``b`` may be a submodule; names that are not
+    modules are dropped by the caller. ``current`` resolves relative imports.
+    """
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level and current:
+                parts = current.split(".")
+                anchor = parts if is_package else parts[:-1]
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            found.add(base)
+            found |= {f"{base}.{alias.name}" for alias in node.names}
+    return {m for m in found if m == PACKAGE or m.startswith(PACKAGE + ".")}
+
+
+def with_parents(module: str) -> set[str]:
+    """A module and the packages whose ``__init__`` importing it executes."""
+    parts = module.split(".")
+    return {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
+
+
+def notebook_tree(notebook: nbformat.NotebookNode) -> ast.Module:
+    """The notebook's code cells as one module (IPython magics and shell lines dropped)."""
+    body = []
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        lines = [ln for ln in cell.source.splitlines() if not ln.lstrip().startswith(("%", "!"))]
+        try:
+            body += ast.parse("\n".join(lines)).body
+        except SyntaxError:
+            continue
+    return ast.Module(body=body, type_ignores=[])
+
+
+def dependency_files(notebook: nbformat.NotebookNode, root: Path = REPO_ROOT) -> list[Path]:
+    """The ``pcsm`` source files the notebook imports, directly or through other ``pcsm`` modules."""
+    pending = {p for m in imported_modules(notebook_tree(notebook)) for p in with_parents(m)}
+    seen: set[str] = set()
+    files: set[Path] = set()
+    while pending:
+        module = pending.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        path = module_file(module, root)
+        if path is None:
+            continue
+        files.add(path)
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for found in imported_modules(tree, module, path.name == "__init__.py"):
+            pending |= with_parents(found) - seen
+    return sorted(files)

@@ -1,0 +1,61 @@
+"""Publish a set of files all-or-nothing: every file is first copied beside its destination
+(``.NAME.pcsm-incoming``), then each destination is swapped in by a rename, the previous file kept as
+``.NAME.pcsm-previous`` until all succeeded. On any failure the swaps done so far are undone, so the
+previous set stays complete, and the temporary files are removed. Both suffixes are ignored by git."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+INCOMING = ".pcsm-incoming"
+PREVIOUS = ".pcsm-previous"
+
+
+def _beside(path: Path, suffix: str) -> Path:
+    return path.with_name(f".{path.name}{suffix}")
+
+
+def check_destinations(destinations: list[Path]) -> None:
+    """Refuse destinations that exist but are not files, or whose folder is not a folder."""
+    for dest in destinations:
+        if dest.exists() and not dest.is_file():
+            raise ValueError(f"{dest}: exists and is not a file; move it away before publishing")
+        for parent in dest.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise ValueError(f"{parent}: is not a folder; cannot publish {dest.name} under it")
+                break
+
+
+def publish(files: dict[Path, Path]) -> None:
+    """Move each staged file (key) to its destination (value), all or none."""
+    check_destinations(list(files.values()))
+    incoming: list[Path] = []
+    swapped: list[tuple[Path, Path | None]] = []
+    try:
+        for source, dest in files.items():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = _beside(dest, INCOMING)
+            incoming.append(tmp)
+            shutil.copy2(source, tmp)
+        for tmp, dest in zip(incoming, files.values()):
+            previous = None
+            if dest.exists():
+                previous = _beside(dest, PREVIOUS)
+                os.replace(dest, previous)
+            swapped.append((dest, previous))
+            os.replace(tmp, dest)
+    except BaseException:
+        for dest, previous in reversed(swapped):
+            if previous is not None and previous.exists():
+                os.replace(previous, dest)
+            elif previous is None:
+                dest.unlink(missing_ok=True)
+        for tmp in incoming:
+            tmp.unlink(missing_ok=True)
+        raise
+    for _, previous in swapped:
+        if previous is not None:
+            previous.unlink(missing_ok=True)
