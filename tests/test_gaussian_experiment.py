@@ -168,3 +168,15 @@ def test_zipf_prior_is_uniform_at_zero_and_refuses_negative_exponents():
     assert p[0] / p[2] == pytest.approx(3.0)
     with pytest.raises(ValueError, match="^exponent"):
         gx.zipf_prior(3, -1.0)
+
+
+def test_paired_with_bayes_cancels_the_shared_draw():
+    rows = pd.DataFrame({"setting": "imbalanced", "dim": 1, "n_samples": 100,
+                         "seed": [0, 0, 1, 1], "estimator": ["bayes", "knn"] * 2,
+                         "mi": [1.00, 1.02, 1.10, 1.14]})
+    out = gx.paired_with_bayes(rows).iloc[0]
+    assert out["estimator"] == "knn" and out["n_seeds"] == 2
+    assert out["mean_difference"] == pytest.approx(0.03)
+    assert out["se_difference"] == pytest.approx(np.std([0.02, 0.04], ddof=1) / np.sqrt(2))
+    with pytest.raises(ValueError, match="^rows"):
+        gx.paired_with_bayes(rows[rows.estimator == "knn"])

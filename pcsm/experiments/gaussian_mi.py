@@ -301,6 +301,23 @@ def summarize(rows: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def paired_with_bayes(rows: pd.DataFrame) -> pd.DataFrame:
+    """Each estimator minus the Bayes plug-in on the same draw, then the mean and standard error
+    (SD / sqrt(seeds)) of that difference per (setting, dim, n_samples, estimator). The sampling noise
+    the two share cancels, so what is left is the estimator's own error."""
+    keys = ["setting", "dim", "n_samples", "seed"]
+    bayes = rows[rows.estimator == "bayes"].set_index(keys)["mi"]
+    if bayes.empty:
+        raise ValueError("rows: no 'bayes' rows to pair with")
+    others = rows[rows.estimator != "bayes"].join(bayes.rename("bayes_mi"), on=keys)
+    others = others.assign(difference=others["mi"] - others["bayes_mi"])
+    out = others.groupby(["setting", "dim", "n_samples", "estimator"], sort=False).agg(
+        mean_difference=("difference", "mean"), sd=("difference", "std"), n_seeds=("seed", "nunique"),
+    ).reset_index()
+    out["se_difference"] = out["sd"] / np.sqrt(out["n_seeds"])
+    return out.drop(columns="sd")
+
+
 def compare_with_paper(summary: pd.DataFrame) -> pd.DataFrame:
     """Our imbalanced results beside Table 1 of the paper: one row per (dim, quantity) with the
     paper's value, ours (accuracies in %) and ours - paper."""
