@@ -49,12 +49,15 @@ def prior_mismatch(g: GaussianMixture, x: np.ndarray, y: np.ndarray, logits: np.
             "rhs": mi - float(kl.mean()) + prior_kl, "rhs_se": float(kl.std(ddof=1) / np.sqrt(n))}
 
 
+def _noise(n: int, n_classes: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((n, n_classes))
+
+
 def noisy_logits(g: GaussianMixture, x: np.ndarray, sigma: float, seed: int) -> np.ndarray:
     """An imperfect softmax classifier's logits: log p(y|x) + sigma * N(0, 1) noise per class."""
     if not sigma >= 0:
         raise ValueError(f"sigma: must be >= 0, got {sigma}")
-    noise = np.random.default_rng(seed).standard_normal((len(x), g.n_classes))
-    return g.log_posteriors(x) + sigma * noise
+    return g.log_posteriors(x) + sigma * _noise(len(x), g.n_classes, seed)
 
 
 def accuracy(logits: np.ndarray, y: np.ndarray) -> float:
@@ -64,15 +67,17 @@ def accuracy(logits: np.ndarray, y: np.ndarray) -> float:
 
 def sigma_for_accuracy(g: GaussianMixture, x: np.ndarray, y: np.ndarray, target: float, seed: int,
                        steps: int = 40) -> float:
-    """Noise level at which :func:`noisy_logits` reaches accuracy ``target`` (bisection on [0, 50])."""
+    """Noise level at which :func:`noisy_logits` (same ``seed``) reaches accuracy ``target``
+    (bisection on [0, 50]; accuracy falls as the noise grows)."""
     if not 0 < target < 1:
         raise ValueError(f"target: must lie in (0, 1), got {target}")
+    log_post, noise = g.log_posteriors(x), _noise(len(x), g.n_classes, seed)
     lo, hi = 0.0, 50.0
-    if accuracy(noisy_logits(g, x, lo, seed), y) <= target:
+    if accuracy(log_post, y) <= target:
         return lo
     for _ in range(check_positive_int(steps, "steps")):
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if accuracy(noisy_logits(g, x, mid, seed), y) > target else (lo, mid)
+        lo, hi = (mid, hi) if accuracy(log_post + mid * noise, y) > target else (lo, mid)
     return (lo + hi) / 2
 
 
