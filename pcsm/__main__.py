@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     bench = commands.add_parser("bench", help="benchmarks (accuracy and wall time), not tests")
     bench.add_argument("name", choices=["mi"], help="mi: MI estimators on the paper's Gaussian tasks")
     bench.add_argument("--output", type=Path, help="JSON file for the results")
+    bench.add_argument("--quick", action="store_true", help="a subset of the tasks (about a fifth)")
+    bench.add_argument("--jobs", type=int, default=1, help="joblib worker processes (default 1)")
     commands.add_parser("claims", help="print the README's paper-vs-book table from results/")
     args = parser.parse_args(argv)
     if args.command in ("run", "validate"):
@@ -45,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         from pcsm.experiments import bench as benchmarks
 
-        return benchmarks.main(args.name, args.output)
+        return benchmarks.main(args.name, args.output, args.quick, args.jobs)
     return 2
 
 

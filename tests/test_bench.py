@@ -1,0 +1,76 @@
+"""Tests of the MI benchmark's suite and its summary (the benchmark itself is not run here)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pcsm.experiments.bench import (
+    Task,
+    ground_truth,
+    long_tail_prior,
+    make_mixture,
+    run_one,
+    suite,
+    summarize,
+    target_checks,
+)
+
+
+def test_suite_spans_the_issue_s_ranges():
+    tasks = suite()
+    ours = [t for t in tasks if t.kind == "suite"]
+    assert {t.dim for t in ours} == {1, 2, 5, 10}
+    assert min(t.n_classes for t in ours) == 2 and max(t.n_classes for t in ours) == 10
+    assert {t.ratio for t in ours} == {1, 10, 100}
+    assert {t.covariance for t in ours} == {"shared", "per-class"}
+    assert {t.group for t in tasks} == {"balanced", "long-tail", "paper"}
+    assert set(suite(quick=True)) < set(tasks)
+
+
+@pytest.mark.parametrize(("m", "ratio"), [(2, 1), (3, 100), (10, 10)])
+def test_long_tail_prior_has_the_requested_ratio(m, ratio):
+    p = long_tail_prior(m, ratio)
+    assert p.sum() == pytest.approx(1.0) and p.max() / p.min() == pytest.approx(ratio)
+
+
+def test_mixtures_are_seeded_and_match_their_task():
+    task = Task("suite", 5, 10, 100, "per-class", 42)
+    a, b = make_mixture(task), make_mixture(task)
+    assert np.array_equal(a.means, b.means) and np.array_equal(a.covariances, b.covariances)
+    assert a.means.shape == (10, 5) and a.priors.max() / a.priors.min() == pytest.approx(100)
+    assert not np.allclose(a.covariances[0], a.covariances[1])
+    shared = make_mixture(Task("suite", 5, 3, 1, "shared", 42))
+    assert np.allclose(shared.covariances[0], shared.covariances[2])
+
+
+def test_one_dimensional_ground_truth_is_quadrature_and_agrees_with_monte_carlo():
+    task = Task("suite", 1, 10, 100, "per-class", 3)
+    truth = ground_truth(task, 1000)
+    mc, se = make_mixture(task).mutual_information(200_000, seed=1)
+    assert truth["gt_method"] == "quadrature" and truth["gt_se"] == 0.0
+    assert truth["gt"] == pytest.approx(mc, abs=4 * se)
+
+
+def test_run_one_gives_a_row_per_estimator():
+    rows = run_one(Task("suite", 2, 3, 10, "shared", 1), 0, 600, ("bayes", "knn"))
+    assert [r["estimator"] for r in rows] == ["bayes", "knn"]
+    assert np.isfinite(rows[0]["mi_se"]) and np.isnan(rows[1]["mi_se"])
+
+
+def _rows(errors: dict[str, float], se: float) -> pd.DataFrame:
+    out = []
+    for group, dim in (("balanced", 1), ("long-tail", 10)):
+        for name, error in errors.items():
+            out.append({"estimator": name, "group": group, "dim": dim, "mi": 1.0 + error, "gt": 1.0,
+                        "gt_se": 0.0, "mi_se": se if name == "estimate_mi" else np.nan, "seconds": 1.0})
+    return pd.DataFrame(out)
+
+
+def test_targets_hold_for_a_good_estimator_and_fail_for_a_biased_one():
+    good = target_checks(summarize(_rows({"estimate_mi": 0.001, "knn": 0.003}, se=0.002)))
+    assert all(good.values())
+    bad = target_checks(summarize(_rows({"estimate_mi": -0.01, "knn": 0.003}, se=0.002)))
+    assert not any(bad[k] for k in ("abs_error_balanced_le_knn", "signed_error_max_dim_within_0.005",
+                                    "coverage_95_at_least_0.90"))
