@@ -54,6 +54,8 @@ def test_executes_then_skips_then_reexecutes_on_change(tmp_path, capsys):
     assert executed.metadata["pcsm"]["profile"] == "smoke"
     assert "value is 1" in executed.cells[-2].outputs[0]["text"]
     assert executed.cells[-1].source.startswith("## Provenance")
+    hidden = [c.metadata["tags"] for c in executed.cells if "hide-cell" in c.metadata.get("tags", [])]
+    assert hidden == [["parameters", "hide-cell"], ["injected-parameters", "hide-cell"]]
     assert "`smoke`" in executed.cells[-1].source
     assert (results / "answer.csv").read_text() == "value\n1\n"
     record = json.loads((results / "toy.provenance.json").read_text())
@@ -174,3 +176,123 @@ def test_progress_bars_collapse_to_their_final_state():
         ("stderr", "bar 2/2\n"),
         ("stdout", "done\nepoch 2\nnext\n"),
     ]
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("sead = 5", r"\[notebooks.toy.smoke\] sead: unknown parameter; toy.ipynb declares value, fail"),
+    ('value = "ten"', r"\[notebooks.toy.smoke\] value: expected int like the notebook's default 1"),
+])
+def test_bad_profile_parameters_are_refused_before_executing(tmp_path, extra, message):
+    plan = write_plan(tmp_path, value=1)
+    smoke = "[notebooks.toy.smoke]\n"
+    plan.write_text(plan.read_text().replace(f"{smoke}value = 1\n", f"{smoke}{extra}\n"))
+    out, results = tmp_path / "out", tmp_path / "results"
+    with pytest.raises(ValueError, match=message) as error:
+        run(plan, out, results)
+    assert str(plan) in str(error.value)
+    assert not out.exists() and not results.exists()
+
+
+@pytest.mark.parametrize("timeout, message", [
+    ("-5", "timeout: expected a positive integer"),
+    ('"ten minutes"', "timeout: expected a positive integer"),
+    ("{ a = 1", "not valid TOML"),
+])
+def test_bad_timeout_or_toml_names_the_file(tmp_path, timeout, message):
+    plan = write_plan(tmp_path, value=1)
+    plan.write_text(plan.read_text().replace("timeout = 60", f"timeout = {timeout}"))
+    with pytest.raises(ValueError, match=message) as error:
+        runner.load_plan(plan)
+    assert str(plan) in str(error.value)
+
+
+def test_the_notebooks_own_check_runs_first(tmp_path, monkeypatch):
+    (tmp_path / "toy_checks.py").write_text(
+        "def check(value, unrelated=0):\n"
+        "    if value < 0:\n"
+        "        raise ValueError(f'value: expected >= 0, got {value}')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plan = write_plan(tmp_path, value=-3)
+    plan.write_text(plan.read_text().replace("timeout = 60", 'timeout = 60\ncheck = "toy_checks:check"'))
+    out, results = tmp_path / "out", tmp_path / "results"
+    with pytest.raises(ValueError, match=r"toy \(toy_checks:check\): value: expected >= 0, got -3"):
+        run(plan, out, results)
+    assert not out.exists() and not results.exists()
+
+
+def test_output_folders_are_checked_before_the_run(tmp_path):
+    plan = write_plan(tmp_path, value=1)
+    out, results = tmp_path / "out", tmp_path / "results"
+    results.write_text("a file, not a folder")
+    with pytest.raises(ValueError, match="--results-dir .*results: is not a folder"):
+        run(plan, out, results)
+    assert not out.exists()
+    results.unlink()
+    (results / "answer.csv").mkdir(parents=True)
+    with pytest.raises(ValueError, match="answer.csv: exists and is not a file"):
+        run(plan, out, results)
+    assert not out.exists() and sorted(p.name for p in results.iterdir()) == ["answer.csv"]
+
+
+def test_publishing_is_all_or_nothing(tmp_path, monkeypatch):
+    staged, target = tmp_path / "staged", tmp_path / "target"
+    staged.mkdir()
+    target.mkdir()
+    for name in ("a", "b", "c"):
+        (staged / name).write_text(f"new {name}")
+        (target / name).write_text(f"old {name}")
+    real_replace, calls = publish.os.replace, []
+
+    def failing_replace(src, dst):
+        calls.append(dst)
+        if len(calls) == 4:  # after a's swap, while swapping b in
+            raise OSError("disk full")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(publish.os, "replace", failing_replace)
+    with pytest.raises(OSError, match="disk full"):
+        publish.publish({staged / n: target / n for n in ("a", "b", "c")})
+    assert {p.name: p.read_text() for p in target.iterdir()} == {"a": "old a", "b": "old b", "c": "old c"}
+    monkeypatch.setattr(publish.os, "replace", real_replace)
+    publish.publish({staged / n: target / n for n in ("a", "b", "c")})
+    assert {p.name: p.read_text() for p in target.iterdir()} == {"a": "new a", "b": "new b", "c": "new c"}
+
+
+def test_temporary_publishing_files_are_ignored_by_git(tmp_path):
+    names = [f"results/.x.csv{publish.INCOMING}", f"notebooks/.x.ipynb{publish.PREVIOUS}"]
+    proc = subprocess.run(["git", "check-ignore", *names], cwd=runner.REPO_ROOT, capture_output=True,
+                          text=True)
+    assert proc.stdout.split() == names
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo, check=True,
+                   capture_output=True)
+
+
+def test_provenance_records_code_changes_not_rewritten_outputs(tmp_path):
+    from pcsm.book import provenance
+
+    (tmp_path / "pcsm").mkdir()
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "results").mkdir()
+    (tmp_path / "pcsm" / "lib.py").write_text("X = 1\n")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    nbformat.write(nb, tmp_path / "notebooks" / "a.ipynb")
+    (tmp_path / "results" / "t.csv").write_text("a\n1\n")
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-q", "-m", "init")
+    assert provenance.code_changes(tmp_path) == []
+    (tmp_path / "results" / "t.csv").write_text("a\n2\n")  # outputs the run rewrites
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
+    nb.metadata["pcsm"] = {"cache_key": "new"}
+    nbformat.write(nb, tmp_path / "notebooks" / "a.ipynb")
+    assert provenance.code_changes(tmp_path) == []
+    nb.cells[0].source = "x = 2"
+    nbformat.write(nb, tmp_path / "notebooks" / "a.ipynb")
+    (tmp_path / "pcsm" / "lib.py").write_text("X = 2\n")
+    (tmp_path / "pcsm" / "new.py").write_text("")
+    assert provenance.code_changes(tmp_path) == ["notebooks/a.ipynb", "pcsm/lib.py", "pcsm/new.py"]
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout
+    assert provenance.git_commit(tmp_path) == head.strip()
