@@ -409,3 +409,15 @@ def test_an_index_file_that_is_not_utf8_is_named(standin, tmp_path: Path) -> Non
     (folder / "classes.txt").write_bytes(b"1 \xff\xfeBird\n")
     with pytest.raises(ValueError, match=f"^{folder / 'classes.txt'}: not UTF-8"):
         data.load_index(folder)
+
+
+def test_data_sentence_says_plainly_which_data_the_page_ran_on() -> None:
+    assert page.data_sentence("stand-in").startswith("This page runs on a generated stand-in (192 ")
+    assert "not the paper's claim" in page.data_sentence("stand-in")
+    assert page.data_sentence("CUB-200-2011") == "This page runs on the real CUB-200-2011 (11788 images of 200 species)."
+
+
+def test_paper_glue_values_are_the_paper_table() -> None:
+    values = page.paper_glue_values()
+    assert values["cub_paper_imbalanced_pc-softmax"] == 87.69 and values["cub_paper_balanced_softmax"] == 89.21
+    assert len(values) == len(data.PAPER_TABLE2)

@@ -233,3 +233,13 @@ def test_data_missing_for_a_planned_dataset_is_named():
     data, plan = tiny_experiment(datasets=["mnist", "fashion-mnist"])
     with pytest.raises(ValueError, match="^data: .*fashion-mnist"):
         mnist.train_and_evaluate(data, plan)
+
+
+def test_protocol_note_names_every_departure_from_the_authors_protocol():
+    exact = mnist.protocol_note(5, **mnist.AUTHORS_PROTOCOL)
+    assert exact == "This page ran the authors' protocol exactly, over 5 seeds."
+    reduced = mnist.protocol_note(1, **{**mnist.AUTHORS_PROTOCOL, "epochs": 2, "lr": 0.05})
+    assert "reduced protocol over 1 seed so" in reduced and mnist.PAPER_COMMAND in reduced and "epochs 2 instead of 8" in reduced
+    assert "SGD learning rate 0.05 instead of 0.01" in reduced and "momentum" not in reduced
+    with pytest.raises(ValueError, match="^parameters"):
+        mnist.protocol_note(3, epochs=8)

@@ -327,6 +327,27 @@ class Run:
         return f"{self.dataset} {self.protocol} r={self.ratio} seed {self.seed}"
 
 
+# The authors' MNIST protocol (their code), by the page's parameter names, and how the page names them.
+AUTHORS_PROTOCOL = {"n_max": 3000, "test_n_max": 3000, "epochs": 8, "lr": 0.01, "momentum": 0.5}
+PROTOCOL_LABELS = {"n_max": "largest training class", "test_n_max": "largest test class", "epochs": "epochs",
+                   "lr": "SGD learning rate", "momentum": "SGD momentum"}
+PAPER_COMMAND = "python -m pcsm run 03-mnist --profile paper"
+
+
+def protocol_note(n_seeds: int, **parameters: Any) -> str:
+    """A sentence for the page saying whether ``parameters`` (the keys of ``AUTHORS_PROTOCOL``) are the
+    authors' protocol, and naming each value that differs."""
+    if set(parameters) != set(AUTHORS_PROTOCOL):
+        raise ValueError(f"parameters: expected {sorted(AUTHORS_PROTOCOL)}, got {sorted(parameters)}")
+    differ = [f"{PROTOCOL_LABELS[name]} {parameters[name]} instead of {value}"
+              for name, value in AUTHORS_PROTOCOL.items() if parameters[name] != value]
+    seeds = f"{n_seeds} seed{'s' if n_seeds != 1 else ''}"
+    if not differ:
+        return f"This page ran the authors' protocol exactly, over {seeds}."
+    return (f"This page ran a reduced protocol over {seeds} so that it runs in minutes on a CPU ("
+            + "; ".join(differ) + f"); the paper profile ({PAPER_COMMAND}) restores the authors' protocol.")
+
+
 def imbalance_settings(protocol: str, ratios: Sequence[Any]) -> list[tuple[str, Any]]:
     """Table 2's step settings, then the sweep's (``protocol``, ratio) settings not among them."""
     paper = [("step", ratio) for ratio in PAPER_SPLITS]

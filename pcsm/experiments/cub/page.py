@@ -108,6 +108,21 @@ def data_notice(dataset: str, backbone: str, weights_name: str, input_size: int)
     )
 
 
+def data_sentence(dataset: str) -> str:
+    """One plain sentence for the page's opening: which data the numbers come from."""
+    n_images, n_classes = dataset_size(dataset)
+    if dataset == "stand-in":
+        return (f"This page runs on a generated stand-in ({n_images} small synthetic images of {n_classes} "
+                "classes in CUB-200-2011's layout), not on the real birds: its numbers test the code path, "
+                "not the paper's claim.")
+    return f"This page runs on the real CUB-200-2011 ({n_images} images of {n_classes} species)."
+
+
+def paper_glue_values() -> dict[str, float]:
+    """The paper's CUB numbers by glue name, ``cub_paper_<protocol>_<method>`` (%)."""
+    return {f"cub_paper_{row.protocol}_{row.method}": float(row.paper_pct) for row in PAPER_TABLE2.itertuples()}
+
+
 def split_summary(splits: dict[str, Split]) -> pd.DataFrame:
     """One row per protocol: classes, train and test images, and the range of images per class."""
     rows = []
