@@ -8,6 +8,9 @@ import pytest
 import torch
 
 from pcsm.core._checks import check_seeds
+from pcsm.core.losses import posthoc_corrected_logits
+from pcsm.core.models import mlp
+from pcsm.core.training import predict_logits
 from pcsm.experiments.classification import (
     PAPER_TABLE2,
     average_accuracy,
@@ -20,16 +23,13 @@ from pcsm.experiments.classification import (
     paper_gain,
     predictions,
     resolve_device,
-    sgd_factory,
     select_value,
+    sgd_factory,
     summarise,
     table2_display,
     table2_glue_values,
     train_methods,
 )
-from pcsm.core.losses import posthoc_corrected_logits
-from pcsm.core.models import mlp
-from pcsm.core.training import predict_logits
 
 CPU = torch.device("cpu")
 
@@ -94,7 +94,8 @@ def test_aggregation_over_classes_seeds_and_against_softmax():
     assert math.isclose(summary.std_pct["softmax"], math.sqrt(2))
     assert summary.n_seeds["softmax"] == 2
     gain = gains(runs, ["split"]).set_index("method")
-    assert gain.mean_pp["pc-softmax"] == 1.5 and gain.min_pp["pc-softmax"] == 1 and gain.max_pp["pc-softmax"] == 2
+    assert gain.mean_pp["pc-softmax"] == 1.5
+    assert gain.min_pp["pc-softmax"] == 1 and gain.max_pp["pc-softmax"] == 2
     assert "softmax" not in gain.index
 
 
@@ -102,8 +103,10 @@ def test_aggregation_over_classes_seeds_and_against_softmax():
 def seed_runs(softmax, pc):
     """Average accuracies of softmax and PC-softmax, one pair per seed, on one imbalanced split."""
     return pd.DataFrame(
-        [{"split": "imbalanced", "seed": seed, "test_set": "paper split", "method": method, "accuracy_pct": acc}
-         for seed, pair in enumerate(zip(softmax, pc)) for method, acc in zip(("softmax", "pc-softmax"), pair)]
+        [{"split": "imbalanced", "seed": seed, "test_set": "paper split", "method": method,
+          "accuracy_pct": acc}
+         for seed, pair in enumerate(zip(softmax, pc))
+         for method, acc in zip(("softmax", "pc-softmax"), pair)]
     )
 
 
@@ -164,7 +167,8 @@ def table2_fixture() -> tuple[pd.DataFrame, pd.DataFrame]:
                 for method, gain in (("softmax", 0.0), ("pc-softmax", 2.0), ("post-hoc", 3.0)):
                     for seed, noise in ((0, -0.5), (1, 0.5)):
                         rows.append({"dataset": dataset, "split": split, "seed": seed, "test_set": test_set,
-                                     "method": method, "accuracy_pct": base + offset + gain * (split == "imbalanced")
+                                     "method": method,
+                                     "accuracy_pct": base + offset + gain * (split == "imbalanced")
                                      + noise * (1 + gain)})
     runs = pd.DataFrame(rows)
     return compare_with_paper(summarise(runs, ["dataset", "split"])), gains(runs, ["dataset", "split"])
@@ -179,7 +183,8 @@ def test_mean_std_text_rounds_and_signs():
 def test_paper_gain_is_derived_from_the_paper_table():
     paper = PAPER_TABLE2.set_index(["split", "method"]).paper_pct
     assert paper_gain() == pytest.approx(paper["imbalanced", "pc-softmax"] - paper["imbalanced", "softmax"])
-    assert paper_gain(split="balanced") == pytest.approx(paper["balanced", "pc-softmax"] - paper["balanced", "softmax"])
+    balanced = paper["balanced", "pc-softmax"] - paper["balanced", "softmax"]
+    assert paper_gain(split="balanced") == pytest.approx(balanced)
 
 
 def test_select_value_needs_exactly_one_row():
@@ -218,7 +223,8 @@ def test_gains_display_keeps_the_imbalanced_rows_as_text():
     assert display.loc[("mnist", "paper split", "pc-softmax"), "gain, mean ± std (pp)"] == "+2.00 ± 1.41"
     assert display.loc[("mnist", "paper split", "post-hoc"), "min .. max (pp)"] == "+1.50 .. +4.50"
     half = 12.706205 * math.sqrt(2) / math.sqrt(2)  # gains 1 and 3: std sqrt(2), t_{0.975, 1}
-    assert display.loc[("mnist", "paper split", "pc-softmax"), "95 % CI (pp)"] == f"[{2 - half:+.2f}, {2 + half:+.2f}]"
+    ci = display.loc[("mnist", "paper split", "pc-softmax"), "95 % CI (pp)"]
+    assert ci == f"[{2 - half:+.2f}, {2 + half:+.2f}]"
     assert (display["seeds"] == 2).all()
     with pytest.raises(ValueError, match="^split:"):
         gains_display(table2_gains, "tiny")
@@ -229,7 +235,8 @@ def test_glue_values_cover_the_prose_numbers():
     values = table2_glue_values(table2, table2_gains)
     assert values["paper_acc_softmax"] == 95.05 and values["paper_acc_pc"] == 96.30
     assert values["paper_gain"] == pytest.approx(96.30 - 95.05)
-    assert values["acc_pc_split"] == pytest.approx(92.0) and values["acc_softmax_official"] == pytest.approx(90.0)
+    assert values["acc_pc_split"] == pytest.approx(92.0)
+    assert values["acc_softmax_official"] == pytest.approx(90.0)
     assert values["gain_posthoc_official_min"] == pytest.approx(1.5)
     assert values["gain_pc_split_mean"] == pytest.approx(2.0)
     assert values["gain_pc_split_ci95_low"] < 2.0 < values["gain_pc_split_ci95_high"]

@@ -23,13 +23,15 @@ def standin(tmp_path_factory: pytest.TempPathFactory) -> data.StandIn:
 @pytest.fixture(scope="module")
 def index(standin: data.StandIn, tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("data")
-    folder = data.prepare(root, url=standin.archive.as_uri(), md5=standin.md5, download_missing=True, progress=False)
+    folder = data.prepare(root, url=standin.archive.as_uri(), md5=standin.md5, download_missing=True,
+                          progress=False)
     return data.load_index(folder)
 
 
 def leftovers(root: Path) -> list[str]:
     """Anything extraction may have left: the dataset folder or a temporary extraction folder."""
-    return sorted(p.name for p in root.iterdir() if p.name.startswith((data.FOLDER, f".{data.FOLDER}")) and p.is_dir())
+    prefixes = (data.FOLDER, f".{data.FOLDER}")
+    return sorted(p.name for p in root.iterdir() if p.name.startswith(prefixes) and p.is_dir())
 
 
 def write_tgz(path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]]) -> Path:
@@ -59,7 +61,8 @@ def test_index_of_the_standin(index) -> None:
 
 def test_balanced_split_is_the_official_one(index) -> None:
     split = data.make_split(index, "balanced")
-    assert (len(split.train), len(split.test)) == ((index["is_train"] == 1).sum(), (index["is_train"] == 0).sum())
+    official = ((index["is_train"] == 1).sum(), (index["is_train"] == 0).sum())
+    assert (len(split.train), len(split.test)) == official
     assert split.n_classes == data.STANDIN_CLASSES
     assert set(split.train["image_id"]).isdisjoint(split.test["image_id"])
 
@@ -68,7 +71,8 @@ def test_imbalanced_split_takes_min_of_quota_and_available(index) -> None:
     split = data.make_split(index, "imbalanced", data.STANDIN_QUOTAS, seed=3)
     counts = split.counts()
     (odd_train, odd_test), (even_train, even_test) = data.STANDIN_QUOTAS
-    assert list(counts["train"]) == [odd_train, even_train - 1] + [odd_train, even_train] * 3  # class 002 has 11
+    # class 002 has 11 training images
+    assert list(counts["train"]) == [odd_train, even_train - 1] + [odd_train, even_train] * 3
     assert list(counts["test"]) == [odd_test, even_test] * 4
     assert set(split.train["image_id"]) <= set(index.loc[index["is_train"] == 1, "image_id"])
     assert set(split.test["image_id"]) <= set(index.loc[index["is_train"] == 0, "image_id"])
@@ -253,7 +257,8 @@ def test_load_dataset_runs_the_standin_through_the_real_path(tmp_path: Path) -> 
 
 def test_complete_part_file_is_not_fetched_again(standin: data.StandIn, tmp_path: Path) -> None:
     (tmp_path / "CUB_200_2011.tgz.part").write_bytes(standin.archive.read_bytes())
-    dest = data.download((tmp_path / "nowhere.tgz").as_uri(), tmp_path / "CUB_200_2011.tgz", standin.md5, progress=False)
+    dest = data.download((tmp_path / "nowhere.tgz").as_uri(), tmp_path / "CUB_200_2011.tgz", standin.md5,
+                         progress=False)
     assert data.file_md5(dest) == standin.md5
 
 
@@ -304,7 +309,8 @@ def test_paper_table2_holds_the_cub_numbers() -> None:
 
 def test_standin_notice_is_a_warning_with_the_paper_numbers_and_the_command() -> None:
     notice = page.data_notice("stand-in", "inception_v3", "random init", 75)
-    assert notice.startswith(":::{admonition} Stand-in data") and ":class: warning" in notice and notice.rstrip().endswith(":::")
+    assert notice.startswith(":::{admonition} Stand-in data") and ":class: warning" in notice
+    assert notice.rstrip().endswith(":::")
     assert "not reproduced" in notice and data.REPRODUCE_COMMAND in notice
     assert all(f"{pct:.2f}" in notice for pct in data.PAPER_TABLE2["paper_pct"])
     assert f"{data.STANDIN_CLASSES * data.STANDIN_IMAGES_PER_CLASS}" in notice and "75x75" in notice
@@ -314,7 +320,8 @@ def test_standin_notice_is_a_warning_with_the_paper_numbers_and_the_command() ->
 
 def test_real_data_notice_is_a_note_without_the_standin_warning() -> None:
     notice = page.data_notice("CUB-200-2011", "inception_v3", "IMAGENET1K_V1", 299)
-    assert notice.startswith(":::{admonition} Data: CUB-200-2011") and ":class: note" in notice and notice.rstrip().endswith(":::")
+    assert notice.startswith(":::{admonition} Data: CUB-200-2011") and ":class: note" in notice
+    assert notice.rstrip().endswith(":::")
     assert "stand-in" not in notice and "not reproduced" not in notice
     assert f"{data.REAL_IMAGES} images of {data.REAL_CLASSES}" in notice and "IMAGENET1K_V1" in notice
 
@@ -360,7 +367,8 @@ def test_compare_with_paper_on_the_standin_says_not_reproduced() -> None:
     assert table.loc[("imbalanced", "post-hoc"), "ours − paper"] == "—"
 
 
-def test_download_progress_goes_to_stdout(standin: data.StandIn, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_download_progress_goes_to_stdout(standin: data.StandIn, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture) -> None:
     data.download(standin.archive.as_uri(), tmp_path / "CUB_200_2011.tgz", standin.md5, progress=True)
     captured = capsys.readouterr()
     assert "CUB_200_2011.tgz" in captured.out and "CUB_200_2011.tgz" not in captured.err
@@ -414,10 +422,12 @@ def test_an_index_file_that_is_not_utf8_is_named(standin, tmp_path: Path) -> Non
 def test_data_sentence_says_plainly_which_data_the_page_ran_on() -> None:
     assert page.data_sentence("stand-in").startswith("This page runs on a generated stand-in (192 ")
     assert "not the paper's claim" in page.data_sentence("stand-in")
-    assert page.data_sentence("CUB-200-2011") == "This page runs on the real CUB-200-2011 (11788 images of 200 species)."
+    real = "This page runs on the real CUB-200-2011 (11788 images of 200 species)."
+    assert page.data_sentence("CUB-200-2011") == real
 
 
 def test_paper_glue_values_are_the_paper_table() -> None:
     values = page.paper_glue_values()
-    assert values["cub_paper_imbalanced_pc-softmax"] == 87.69 and values["cub_paper_balanced_softmax"] == 89.21
+    assert values["cub_paper_imbalanced_pc-softmax"] == 87.69
+    assert values["cub_paper_balanced_softmax"] == 89.21
     assert len(values) == len(data.PAPER_TABLE2)

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
-from pcsm.experiments.cub import data, features
 from pcsm.core.training import set_threads
+from pcsm.experiments.cub import data, features
 
 set_threads()
 SIZE = features.MIN_INPUT_SIZE["inception_v3"]
@@ -36,7 +36,8 @@ def test_second_extraction_is_a_cache_hit(images, tmp_path: Path, monkeypatch: p
         return model
 
     monkeypatch.setattr(features, "build_backbone", counting_build)
-    options = dict(backbone="inception_v3", weights="random", input_size=SIZE, cache_dir=tmp_path, batch_size=4, progress=False)
+    options = dict(backbone="inception_v3", weights="random", input_size=SIZE, cache_dir=tmp_path,
+                   batch_size=4, progress=False)
     first = features.extract_features(image_dir, paths, **options)
     assert first.shape == (6, 2048) and torch.isfinite(first).all()
     assert calls == {"build": 1, "forward": 2}
@@ -74,7 +75,8 @@ BAD_CACHES = {
 def test_a_bad_cache_is_rebuilt_with_a_warning_naming_it(images, tmp_path, monkeypatch, damage) -> None:
     image_dir, paths = images
     monkeypatch.setattr(features, "build_backbone", tiny_backbone)
-    options = dict(backbone="inception_v3", weights="random", input_size=SIZE, cache_dir=tmp_path, progress=False)
+    options = dict(backbone="inception_v3", weights="random", input_size=SIZE, cache_dir=tmp_path,
+                   progress=False)
     fresh = features.extract_features(image_dir, paths, **options)
     cache_file = features.cache_path(tmp_path, paths, "inception_v3", "random", SIZE)
     key = features.cache_key(paths, "inception_v3", "random", SIZE, 0)
@@ -102,7 +104,8 @@ def test_random_backbone_is_seeded() -> None:
 
 @pytest.mark.parametrize(
     "arguments, name",
-    [(("vgg", "random", 299), "backbone"), (("inception_v3", "inat", 299), "backbone_weights"), (("inception_v3", "random", 64), "input_size")],
+    [(("vgg", "random", 299), "backbone"), (("inception_v3", "inat", 299), "backbone_weights"),
+     (("inception_v3", "random", 64), "input_size")],
 )
 def test_bad_backbone_options_are_named(arguments, name) -> None:
     with pytest.raises(ValueError, match=f"^{name}"):
@@ -146,18 +149,21 @@ def test_run_protocols_gives_one_tidy_row_per_protocol_seed_and_method() -> None
     paths = [f"{i}.jpg" for i in range(len(labels))]
     label_of = dict(zip(paths, labels))
     train, test = paths[: len(y_train)], paths[len(y_train) :]
-    splits = {"balanced": FakeSplit(train[::5], test, label_of), "imbalanced": FakeSplit(train, test, label_of)}
+    splits = {"balanced": FakeSplit(train[::5], test, label_of),
+              "imbalanced": FakeSplit(train, test, label_of)}
     results = features.run_protocols(
         splits, all_features, paths, seeds=[0, 1], epochs=2, standardize=True, labels={"data": "gaussians"}
     )
     assert len(results) == 2 * 2 * len(features.METHODS)
     assert list(results.columns) == [
-        "data", "standardized", "protocol", "n_train", "n_test", "epochs", "seed", "method", "avg_per_class_accuracy"
+        "data", "standardized", "protocol", "n_train", "n_test", "epochs", "seed", "method",
+        "avg_per_class_accuracy",
     ]
     assert set(results.loc[results["protocol"] == "balanced", "n_train"]) == {len(train[::5])}
     assert results["avg_per_class_accuracy"].between(0, 100).all()
     first = results[(results["protocol"] == "imbalanced") & (results["seed"] == 0)]
-    expected = features.evaluate_methods(x_train, y_train, x_test, y_test, 3, epochs=2, seed=0, standardize=True)
+    expected = features.evaluate_methods(x_train, y_train, x_test, y_test, 3, epochs=2, seed=0,
+                                         standardize=True)
     assert dict(zip(first["method"], first["avg_per_class_accuracy"])) == expected
 
 

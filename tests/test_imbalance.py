@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from pcsm.experiments.imbalance import cap_per_class, long_tail_indices, long_tail_sizes, protocol_indices, step_caps
+from pcsm.experiments.imbalance import (cap_per_class, long_tail_indices, long_tail_sizes, protocol_indices,
+                                        step_caps)
 
 LABELS = np.tile(np.arange(10), 500)  # 500 examples of each of 10 classes, interleaved
 

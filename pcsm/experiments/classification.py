@@ -94,7 +94,8 @@ def train_methods(
 def predictions(trained: TrainedMethods, x: torch.Tensor) -> dict[str, np.ndarray]:
     """Predicted labels of each method on ``x``."""
     softmax_logits = predict_logits(trained.softmax, x)
-    pc_logits = softmax_logits if trained.pc_softmax is trained.softmax else predict_logits(trained.pc_softmax, x)
+    shared = trained.pc_softmax is trained.softmax
+    pc_logits = softmax_logits if shared else predict_logits(trained.pc_softmax, x)
     return {
         "softmax": softmax_logits.argmax(1).numpy(),
         "pc-softmax": pc_logits.argmax(1).numpy(),
@@ -170,7 +171,8 @@ def gains(averages: pd.DataFrame, keys: Sequence[str], baseline: str = "softmax"
         pd.MultiIndex.from_frame(others[by])
     ].to_numpy()
     grouped = others.groupby([*keys, "test_set", "method"], sort=False)["gain_pp"]
-    table = grouped.agg(mean_pp="mean", std_pp="std", min_pp="min", max_pp="max", n_seeds="count").reset_index()
+    table = grouped.agg(mean_pp="mean", std_pp="std", min_pp="min", max_pp="max", n_seeds="count")
+    table = table.reset_index()
     low, high = student_ci95(table["mean_pp"], table["std_pp"], table["n_seeds"])
     return table.assign(ci95_low_pp=low, ci95_high_pp=high)
 
@@ -202,7 +204,9 @@ def sgd_factory(lr: float, momentum: float) -> Callable[[Any], torch.optim.Optim
     return lambda params: torch.optim.SGD(params, lr=lr, momentum=momentum)
 
 
-def paper_gain(method: str = "pc-softmax", split: str = "imbalanced", paper: pd.DataFrame = PAPER_TABLE2) -> float:
+def paper_gain(
+    method: str = "pc-softmax", split: str = "imbalanced", paper: pd.DataFrame = PAPER_TABLE2
+) -> float:
     """The paper's gain of ``method`` over softmax on MNIST's ``split`` (percentage points)."""
     rows = paper[(paper["dataset"] == "mnist") & (paper["split"] == split)].set_index("method")["paper_pct"]
     return float(rows[method] - rows["softmax"])

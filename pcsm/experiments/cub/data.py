@@ -83,7 +83,8 @@ def download(url: str, dest: Path, md5: str, progress: bool = True, attempts: in
         if _fetch(url, part, dest.name, progress):
             break
     else:
-        raise RuntimeError(f"{url}: the connection ended early {attempts} times; run again to resume from {part}")
+        raise RuntimeError(f"{url}: the connection ended early {attempts} times; "
+                           f"run again to resume from {part}")
     try:
         verify_md5(part, md5)
     except ValueError:
@@ -181,7 +182,8 @@ def safe_extract(archive: Path, target: Path, folder: str = FOLDER) -> Path:
                 check_top_folder(archive, members, folder)
                 tar.extractall(scratch, members=members, filter="data")
         except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
-            raise RuntimeError(f"{archive}: cannot read the archive (truncated or corrupt): {error}") from error
+            message = f"{archive}: cannot read the archive (truncated or corrupt): {error}"
+            raise RuntimeError(message) from error
         if (scratch / folder).is_symlink() or not (scratch / folder).is_dir():
             raise RuntimeError(f"{archive}: {folder} is not a folder in the archive")
         check_index_files(scratch / folder)
@@ -198,8 +200,8 @@ def check_top_folder(archive: Path, members: list[tarfile.TarInfo], folder: str)
     """Refuse (``RuntimeError``) an archive whose ``folder`` entry is a link or a file, not a folder."""
     for member in members:
         if PurePosixPath(member.name) == PurePosixPath(folder) and not member.isdir():
-            raise RuntimeError(f"{archive}: {folder} is a {'link' if member.issym() or member.islnk() else 'file'}, "
-                               "not a folder")
+            kind = "link" if member.issym() or member.islnk() else "file"
+            raise RuntimeError(f"{archive}: {folder} is a {kind}, not a folder")
 
 
 def check_replaceable(existing: Path, extracted: Path) -> None:
@@ -210,7 +212,8 @@ def check_replaceable(existing: Path, extracted: Path) -> None:
     for path in sorted(existing.rglob("*")):
         relative = path.relative_to(existing)
         fresh = extracted / relative
-        if path.is_symlink() or (path.is_dir() and not fresh.is_dir()) or (not path.is_dir() and not fresh.is_file()):
+        same_kind = fresh.is_dir() if path.is_dir() else fresh.is_file()
+        if path.is_symlink() or not same_kind:
             raise RuntimeError(f"{path}: not part of the dataset archive; move it out of {existing} "
                                "before extracting (nothing was changed)")
 
@@ -265,10 +268,12 @@ def load_index(folder: Path) -> pd.DataFrame:
     index = images.merge(labels, on="image_id", how="outer", indicator="labels_found")
     index = index.merge(split, on="image_id", how="outer", indicator="split_found")
     if (index["labels_found"] != "both").any() or (index["split_found"] != "both").any():
-        raise ValueError(f"{folder}: images.txt, image_class_labels.txt and train_test_split.txt list different image ids")
+        raise ValueError(f"{folder}: images.txt, image_class_labels.txt and train_test_split.txt list "
+                         "different image ids")
     index = index.merge(classes, on="class_id", how="left")
     if index["class_name"].isna().any():
-        raise ValueError(f"{Path(folder) / 'classes.txt'}: some class ids of image_class_labels.txt are missing")
+        raise ValueError(f"{Path(folder) / 'classes.txt'}: some class ids of image_class_labels.txt are "
+                         "missing")
     return index.drop(columns=["labels_found", "split_found"]).sort_values("image_id", ignore_index=True)
 
 
@@ -369,7 +374,8 @@ def _standin_image(class_index: int, rng: np.random.Generator) -> bytes:
     base = 255 * (0.5 + 0.1 * np.cos(2 * np.pi * (hue + np.array([0.0, 1 / 3, 2 / 3]))))
     yy, xx = np.mgrid[0:size, 0:size]
     angle = np.pi * (class_index % 4) / 4 + rng.normal(0, 0.15)
-    stripes = np.sin((xx * np.cos(angle) + yy * np.sin(angle)) * (0.2 + 0.05 * (class_index // 4)) + rng.uniform(0, 6.3))
+    frequency = 0.2 + 0.05 * (class_index // 4)
+    stripes = np.sin((xx * np.cos(angle) + yy * np.sin(angle)) * frequency + rng.uniform(0, 6.3))
     pixels = base[None, None, :] * (0.75 + 0.25 * stripes[..., None]) + rng.normal(0, 70, (size, size, 3))
     buffer = BytesIO()
     Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(buffer, format="JPEG", quality=90)
@@ -430,7 +436,8 @@ DATASETS = ("stand-in", "CUB-200-2011")
 
 
 def load_dataset(
-    dataset: str, root: Path | str = "", download_missing: bool = False, standin_seed: int = 0, progress: bool = True
+    dataset: str, root: Path | str = "", download_missing: bool = False, standin_seed: int = 0,
+    progress: bool = True,
 ) -> tuple[Path, tuple[tuple[int, int], tuple[int, int]]]:
     """The extracted folder of ``dataset`` under ``root`` (default ``data_root()``) and its imbalanced
     quotas. The stand-in is generated, "downloaded" from its own file URL, checked and extracted like

@@ -28,7 +28,6 @@ from pcsm.core.metrics import average_per_class_accuracy
 from pcsm.core.training import default_device, predict_logits, train_classifier
 from pcsm.experiments.cub.data import Split
 
-
 BACKBONES = ("inception_v3", "resnet50")
 WEIGHTS = ("imagenet", "random")
 MIN_INPUT_SIZE = {"inception_v3": 75, "resnet50": 32}
@@ -37,7 +36,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 METHODS = ("softmax", "pc-softmax", "post-hoc")
 CALIBRATION_BATCH = 16
 # the authors' linear-probe optimiser: SGD with momentum, lr x lr_decay every lr_step_epochs, batches of 64
-PROBE_OPTIMISER = {"lr": 0.01, "momentum": 0.9, "weight_decay": 4e-5, "lr_step_epochs": 10, "lr_decay": 0.1, "batch_size": 64}
+PROBE_OPTIMISER = {"lr": 0.01, "momentum": 0.9, "weight_decay": 4e-5, "lr_step_epochs": 10, "lr_decay": 0.1,
+                   "batch_size": 64}
 GPU_SECONDS_PER_IMAGE = 0.01  # an estimate, not measured: JPEG decoding and resizing on one CPU core dominate
 
 
@@ -96,7 +96,8 @@ def _calibrate_batchnorm(model: nn.Module, input_size: int, seed: int) -> None:
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             module.reset_running_stats()
             module.momentum = None
-    noise = torch.randn(CALIBRATION_BATCH, 3, input_size, input_size, generator=torch.Generator().manual_seed(seed))
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.randn(CALIBRATION_BATCH, 3, input_size, input_size, generator=generator)
     model.train()
     model(noise)
     model.eval()
@@ -122,7 +123,9 @@ def cache_key(paths: Sequence[str], backbone: str, weights: str, input_size: int
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def cache_path(cache_dir: Path, paths: Sequence[str], backbone: str, weights: str, input_size: int, seed: int = 0) -> Path:
+def cache_path(
+    cache_dir: Path, paths: Sequence[str], backbone: str, weights: str, input_size: int, seed: int = 0
+) -> Path:
     """The file ``extract_features`` caches these features in: ``cache_dir/<backbone>-<hash>.pt``."""
     return Path(cache_dir) / f"{backbone}-{cache_key(paths, backbone, weights, input_size, seed)[:20]}.pt"
 
@@ -192,7 +195,8 @@ def extract_features(
     transform = image_transform(input_size)
     batches = []
     with torch.no_grad():
-        for start in tqdm(range(0, len(paths), batch_size), desc=f"{backbone} features", disable=not progress, file=sys.stdout):
+        starts = range(0, len(paths), batch_size)
+        for start in tqdm(starts, desc=f"{backbone} features", disable=not progress, file=sys.stdout):
             images = []
             for path in paths[start : start + batch_size]:
                 with Image.open(Path(image_dir) / path) as image:
@@ -224,12 +228,14 @@ def seconds_per_image(backbone: str, input_size: int, n_images: int, seed: int =
 def sgd(params: Any) -> torch.optim.Optimizer:
     """The authors' optimiser: SGD, lr 0.01, momentum 0.9, weight decay 4e-5 (``PROBE_OPTIMISER``)."""
     options = PROBE_OPTIMISER
-    return torch.optim.SGD(params, lr=options["lr"], momentum=options["momentum"], weight_decay=options["weight_decay"])
+    return torch.optim.SGD(params, lr=options["lr"], momentum=options["momentum"],
+                           weight_decay=options["weight_decay"])
 
 
 def step_decay(optimizer: torch.optim.Optimizer) -> Any:
     """Learning rate x0.1 every 10 epochs (``PROBE_OPTIMISER``)."""
-    return torch.optim.lr_scheduler.StepLR(optimizer, PROBE_OPTIMISER["lr_step_epochs"], PROBE_OPTIMISER["lr_decay"])
+    options = PROBE_OPTIMISER
+    return torch.optim.lr_scheduler.StepLR(optimizer, options["lr_step_epochs"], options["lr_decay"])
 
 
 def train_linear_probe(
@@ -286,7 +292,9 @@ def evaluate_methods(
     return {name: 100 * average_per_class_accuracy(truth, z.argmax(1).numpy()) for name, z in logits.items()}
 
 
-def split_tensors(all_features: torch.Tensor, row_of: Mapping[str, int], rows: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
+def split_tensors(
+    all_features: torch.Tensor, row_of: Mapping[str, int], rows: pd.DataFrame
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Features and labels of the split's ``rows`` (columns ``path`` and ``label``)."""
     x = all_features[[row_of[path] for path in rows["path"]]]
     return x, torch.tensor(rows["label"].to_numpy())
@@ -312,13 +320,15 @@ def run_protocols(
         x_test, y_test = split_tensors(all_features, row_of, split.test)
         for seed in seeds:
             scores = evaluate_methods(
-                x_train, y_train, x_test, y_test, split.n_classes, epochs=epochs, seed=seed, standardize=standardize
+                x_train, y_train, x_test, y_test, split.n_classes, epochs=epochs, seed=seed,
+                standardize=standardize,
             )
             common = {
                 **labels, "standardized": standardize, "protocol": protocol, "n_train": len(split.train),
                 "n_test": len(split.test), "epochs": epochs, "seed": seed,
             }
-            rows += [{**common, "method": method, "avg_per_class_accuracy": acc} for method, acc in scores.items()]
+            rows += [{**common, "method": method, "avg_per_class_accuracy": acc}
+                     for method, acc in scores.items()]
     return pd.DataFrame(rows)
 
 

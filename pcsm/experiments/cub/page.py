@@ -8,11 +8,20 @@ from typing import Any, Sequence
 import pandas as pd
 
 from pcsm.core._checks import check_choice, check_positive_int, check_seeds
-from pcsm.experiments.cub.data import (DATASETS, PAPER_QUOTAS, PAPER_TABLE2, PROTOCOLS, REAL_CLASSES, REAL_IMAGES,
-                                       REPRODUCE_COMMAND, STANDIN_CLASSES, STANDIN_IMAGES_PER_CLASS,
-                                       STANDIN_QUOTAS, Split)
+from pcsm.experiments.cub.data import (
+    DATASETS,
+    PAPER_QUOTAS,
+    PAPER_TABLE2,
+    PROTOCOLS,
+    REAL_CLASSES,
+    REAL_IMAGES,
+    REPRODUCE_COMMAND,
+    STANDIN_CLASSES,
+    STANDIN_IMAGES_PER_CLASS,
+    STANDIN_QUOTAS,
+    Split,
+)
 from pcsm.experiments.cub.features import check_backbone
-
 
 STANDIN_NOTICE = """:::{{admonition}} Stand-in data: the paper's numbers are not reproduced on this page
 :class: warning
@@ -64,7 +73,8 @@ def check_config(
     check_backbone(backbone, backbone_weights, input_size)
     if not isinstance(standardize_features, bool):
         raise ValueError(f"standardize_features: expected True or False, got {standardize_features!r}")
-    if not isinstance(protocols, (list, tuple)) or not protocols or any(p not in PROTOCOLS for p in protocols):
+    listed = isinstance(protocols, (list, tuple)) and protocols
+    if not listed or any(p not in PROTOCOLS for p in protocols):
         raise ValueError(f"protocols: expected a non-empty list drawn from {PROTOCOLS}, got {protocols!r}")
     check_positive_int(epochs, "epochs")
     check_seeds(seeds)
@@ -120,7 +130,8 @@ def data_sentence(dataset: str) -> str:
 
 def paper_glue_values() -> dict[str, float]:
     """The paper's CUB numbers by glue name, ``cub_paper_<protocol>_<method>`` (%)."""
-    return {f"cub_paper_{row.protocol}_{row.method}": float(row.paper_pct) for row in PAPER_TABLE2.itertuples()}
+    return {f"cub_paper_{row.protocol}_{row.method}": float(row.paper_pct)
+            for row in PAPER_TABLE2.itertuples()}
 
 
 def split_summary(splits: dict[str, Split]) -> pd.DataFrame:
@@ -130,7 +141,8 @@ def split_summary(splits: dict[str, Split]) -> pd.DataFrame:
         counts = split.counts()
         rows.append(
             {
-                "protocol": protocol, "classes": split.n_classes, "train": len(split.train), "test": len(split.test),
+                "protocol": protocol, "classes": split.n_classes, "train": len(split.train),
+                "test": len(split.test),
                 "train per class": f"{counts['train'].min()}-{counts['train'].max()}",
                 "test per class": f"{counts['test'].min()}-{counts['test'].max()}",
             }
@@ -156,7 +168,8 @@ def compare_with_paper(results: pd.DataFrame, standin: bool) -> pd.DataFrame:
             "ours (%)": [f"{m:.2f} ± {s:.2f}" for m, s in zip(table["mean"], table["std"])],
             "paper (%)": [f"{p:.2f}" if pd.notna(p) else "—" for p in table["paper_pct"]],
             "ours − paper": [
-                "—" if pd.isna(d) else ("not reproduced here" if standin else f"{d:+.2f}") for d in difference
+                "—" if pd.isna(d) else ("not reproduced here" if standin else f"{d:+.2f}")
+                for d in difference
             ],
         }
     )
