@@ -5,7 +5,13 @@ import pytest
 import torch
 from sklearn.feature_selection import mutual_info_classif
 
-from pcsm.core.baselines import StatisticsNetwork, bayes_plugin_mi, donsker_varadhan, knn_mi, mine_mi
+from pcsm.core.baselines import (
+    StatisticsNetwork,
+    bayes_plugin_mi,
+    donsker_varadhan,
+    knn_mi,
+    mine_mi,
+)
 from pcsm.core.gaussian import paper_mixture
 
 

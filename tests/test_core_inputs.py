@@ -7,7 +7,11 @@ import pytest
 import torch
 
 from pcsm.core._checks import as_label_tensor, check_positive_float, check_prior_covers
-from pcsm.core.losses import logit_adjusted_cross_entropy, pc_log_softmax, pc_softmax_cross_entropy
+from pcsm.core.losses import (
+    logit_adjusted_cross_entropy,
+    pc_log_softmax,
+    pc_softmax_cross_entropy,
+)
 from pcsm.core.models import mlp
 from pcsm.core.training import seed_everything, train_classifier
 

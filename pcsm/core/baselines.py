@@ -20,7 +20,12 @@ from torch import nn
 from pcsm.core._checks import as_label_tensor, check_positive_float, check_positive_int
 from pcsm.core.estimators import label_frequencies, mi_from_logits
 from pcsm.core.gaussian import GaussianMixture
-from pcsm.core.mi import default_batch_size, resolve_device, stratified_folds, stratified_holdout
+from pcsm.core.mi import (
+    default_batch_size,
+    resolve_device,
+    stratified_folds,
+    stratified_holdout,
+)
 from pcsm.core.models import mlp
 from pcsm.core.training import seed_everything
 

@@ -154,7 +154,7 @@ def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.nda
     mask = np.zeros(labels.shape[0], dtype=bool)
     for k in np.unique(labels):
         idx = rng.permutation(np.flatnonzero(labels == k))
-        mask[idx[: int(round(fraction * idx.shape[0]))]] = True
+        mask[idx[: round(fraction * idx.shape[0])]] = True
     return mask
 
 
