@@ -60,3 +60,10 @@ def test_zipf_sweep_bias_tracks_log_m_minus_h_for_the_exact_posterior():
     for row in rows:
         assert row["bayes_error"] == pytest.approx(row["log_m_minus_h"], abs=0.03)
         assert row["noisy_error"] < row["bayes_error"]
+
+
+@pytest.mark.parametrize("n_samples, seed, named", [(999, 0, "n_samples"), (10_000, -1, "seed"),
+                                                    (10_000.0, 0, "n_samples"), (10_000, "0", "seed")])
+def test_page_parameters_are_refused_by_name(n_samples, seed, named):
+    with pytest.raises(ValueError, match=named):
+        b.check_config(n_samples, seed)

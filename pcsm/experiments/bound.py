@@ -19,6 +19,12 @@ from pcsm.core.gaussian import GaussianMixture, paper_mixture
 from pcsm.experiments.gaussian_mi import line_mi, line_projection, zipf_prior
 
 
+def check_config(n_samples: int, seed: int) -> None:
+    """Check the derivation page's parameters (a ValueError names the bad one) before any sampling."""
+    check_positive_int(n_samples, "n_samples", minimum=1000)
+    check_positive_int(seed, "seed", minimum=0)
+
+
 def _log_pi(pi: Any, n_classes: int) -> np.ndarray:
     return np.log(check_prior(pi, n_classes, "pi"))
 
