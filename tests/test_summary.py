@@ -3,6 +3,7 @@ and quoted unchanged by the README."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -126,3 +127,19 @@ def test_headline_errors_carry_their_standard_error(table):
     pc = headline.filter(like="PC-softmax estimate", axis=0).ours.iloc[0]
     value, stderr = (float(v) for v in pc.split(" ± "))
     assert value >= 0 and stderr > 0
+
+
+@pytest.mark.parametrize("record, label", [
+    ({"profile": "paper", "parameters": {"seeds": [0, 1]}}, "authors' protocol"),
+    ({"profile": "default", "parameters": {}}, "reduced (`default` profile)"),
+    ({"profile": "default", "parameters": {"dataset": "stand-in"}}, "generated stand-in data"),
+])
+def test_claims_say_how_each_number_was_produced(tmp_path, record, label):
+    (tmp_path / "03-mnist.provenance.json").write_text(json.dumps(record))
+    assert summary.run_label("03-mnist", tmp_path) == label
+
+
+def test_a_gain_is_quoted_with_its_interval_when_there_is_one():
+    row = pd.Series({"mean_pp": 1.5, "std_pp": 0.4, "ci95_low_pp": 1.0, "ci95_high_pp": 2.0})
+    assert summary._gain_text(row) == "+1.50 (95 % CI +1.00 to +2.00)"
+    assert summary._gain_text(row.drop(["ci95_low_pp", "ci95_high_pp"])) == "+1.50 ± 0.40"

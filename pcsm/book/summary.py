@@ -177,6 +177,23 @@ def paper_vs_book(folder: Path | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def run_label(notebook: str, folder: Path | None = None) -> str:
+    """How a chapter's published numbers were produced, from its provenance: the authors' protocol
+    (profile ``paper``), a generated stand-in, or a reduced profile named as such."""
+    record = provenance(notebook, folder)
+    if record.get("parameters", {}).get("dataset") == "stand-in":
+        return "generated stand-in data"
+    return "authors' protocol" if record["profile"] == "paper" else f"reduced (`{record['profile']}` profile)"
+
+
+def _gain_text(row: pd.Series) -> str:
+    """A paired gain as mean with its 95 % interval over seeds (or ± std when there is none)."""
+    low, high = row.get("ci95_low_pp", np.nan), row.get("ci95_high_pp", np.nan)
+    if np.isfinite(low) and np.isfinite(high):
+        return f"{row.mean_pp:+.2f} (95 % CI {low:+.2f} to {high:+.2f})"
+    return f"{row.mean_pp:+.2f} ± {row.std_pp:.2f}"
+
+
 def claims(summary: pd.DataFrame, folder: Path | None = None) -> pd.DataFrame:
     """The paper's claims that carry a number, each as paper vs. ours (the README's table)."""
     folder = folder or published_results_dir()
@@ -192,7 +209,7 @@ def claims(summary: pd.DataFrame, folder: Path | None = None) -> pd.DataFrame:
                   if worst is not None else np.nan)
         rows.append(dict(claim=f"{label} estimate: largest absolute error against the ground truth, d = 1 to 10 (nats)",
                          paper=f"{paper.max():.2f}", ours=_with_se(ours.max(), stderr),
-                         seeds=int(part.seeds.min())))
+                         seeds=int(part.seeds.min()), run=run_label("02-gaussian-mi", folder)))
     gains = pd.read_csv(folder / "mnist_gains.csv")
     for test_set, where in (("paper split", "the paper's imbalanced test split"),
                             ("official test", "the official balanced test set")):
@@ -205,7 +222,7 @@ def claims(summary: pd.DataFrame, folder: Path | None = None) -> pd.DataFrame:
         paper_gain = paper.set_index("method").paper_pct
         rows.append(dict(claim=f"MNIST, imbalanced: gain of PC-softmax over softmax on {where} (points)",
                          paper=f"{paper_gain['pc-softmax'] - paper_gain['softmax']:+.2f}" if test_set == "paper split"
-                         else "—", ours=f"{row.mean_pp:+.2f} ± {row.std_pp:.2f}", seeds=int(row.n_seeds)))
+                         else "—", ours=_gain_text(row), seeds=int(row.n_seeds), run=run_label("03-mnist", folder)))
     cub = summary[(summary.table == "Table 2, CUB-200-2011") & (summary.setting == "imbalanced")]
     cub_paper = cub.set_index("quantity").paper
     cub_ours = cub.set_index("quantity").ours
@@ -213,7 +230,8 @@ def claims(summary: pd.DataFrame, folder: Path | None = None) -> pd.DataFrame:
     gain = cub_ours[pc] - cub_ours[softmax]
     rows.append(dict(claim="CUB-200-2011, imbalanced: gain of PC-softmax over softmax (points)",
                      paper=f"{cub_paper[pc] - cub_paper[softmax]:+.2f}",
-                     ours=NOT_HERE if not np.isfinite(gain) else f"{gain:+.2f}", seeds=int(cub.seeds.min())))
+                     ours=NOT_HERE if not np.isfinite(gain) else f"{gain:+.2f}", seeds=int(cub.seeds.min()),
+                     run=run_label("04-cub", folder)))
     return pd.DataFrame(rows)
 
 
