@@ -9,6 +9,7 @@ import torch
 from pcsm.core.gaussian import paper_mixture
 from pcsm.core.losses import pc_log_softmax
 from pcsm.core.mi import (
+    REPEAT_SEED_STRIDE,
     MIEstimate,
     calibrate_logits,
     check_bounds,
@@ -64,7 +65,7 @@ def test_estimate_mi_is_close_to_ground_truth_on_an_easy_task(easy_task):
     gt, _ = g.mutual_information(200_000, seed=0)
     assert abs(fit.value - gt) < 0.06
     assert fit.accuracy > g.bayes_accuracy(200_000, seed=0) - 0.03
-    assert len(fit.fold_values) == 2 and len(fit.histories) == 2
+    assert len(fit.fold_values) == 2 * fit.repeats and len(fit.histories) == 2 * fit.repeats
     assert len(fit.training_curve) >= 1
 
 
@@ -85,6 +86,7 @@ def test_softmax_formula_overestimates_by_log_m_minus_label_entropy(easy_task):
 
 BAD_ARGUMENTS = [
     ({"method": "mine"}, "method"),
+    ({"repeats": 0}, "repeats"),
     ({"n_folds": 1}, "n_folds"),
     ({"n_folds": 0}, "n_folds"),
     ({"n_folds": -2}, "n_folds"),
@@ -160,10 +162,12 @@ def test_cross_fitting_never_fits_on_the_scored_fold(easy_task, monkeypatch, cro
         return train(model, xs, ys, **kwargs)
 
     monkeypatch.setattr(mi_module, "train_classifier", recording_train)
-    fit = estimate_mi(x, y, seed=2, epochs=2, cross_fit=cross_fit)
+    fit = estimate_mi(x, y, seed=2, epochs=2, cross_fit=cross_fit, repeats=2)
     xs = (x[:, 0] - x[:, 0].mean()) / x[:, 0].std(ddof=1)
-    folds = stratified_folds(y, 2, seed=2)
-    for fold, used in enumerate(seen):
+    assert len(seen) == 4
+    for index, used in enumerate(seen):
+        repeat, fold = divmod(index, 2)
+        folds = stratified_folds(y, 2, seed=2 + REPEAT_SEED_STRIDE * repeat)
         scored = {float(v) for v in torch.as_tensor(xs[folds == fold], dtype=torch.float32)}
         assert (len(used & scored) == 0) == cross_fit
     assert fit.cross_fit == cross_fit
@@ -221,3 +225,14 @@ def test_device_cpu_equals_auto_on_a_cpu_machine(easy_task):
     a = estimate_mi(x[:600], y[:600], epochs=2, device="cpu")
     b = estimate_mi(x[:600], y[:600], epochs=2)
     assert a.value == b.value and a.device == b.device == "cpu"
+
+
+def test_repeats_average_the_posteriors_of_networks_that_never_saw_the_sample(easy_task):
+    """repeats=2 scores log mean_r q_r(y|x) - log P(y) of two cross-fits with different splits."""
+    _, x, y = easy_task
+    first = estimate_mi(x[:800], y[:800], seed=3, epochs=2, repeats=1)
+    second = estimate_mi(x[:800], y[:800], seed=3 + REPEAT_SEED_STRIDE, epochs=2, repeats=1)
+    both = estimate_mi(x[:800], y[:800], seed=3, epochs=2, repeats=2)
+    expected = np.logaddexp(first.scores, second.scores) - math.log(2)
+    np.testing.assert_allclose(both.scores, expected, rtol=0, atol=1e-12)
+    assert both.value >= min(first.value, second.value)

@@ -45,13 +45,15 @@ from pcsm.core.training import (
 
 PRIOR_MISMATCH_P = 1e-6
 LOG_SCALE_BOUNDS = (math.log(1e-6), math.log(1e2))
+REPEAT_SEED_STRIDE = 100_003
 
 
 @dataclass
 class MIEstimate:
     """Result of :func:`estimate_mi`, all in nats.
 
-    ``value`` is the mean of the per-sample held-out scores ``scores``; ``stderr`` = sd(scores)/sqrt(n);
+    ``value`` is the mean of the per-sample held-out scores ``scores``; ``accuracy`` the networks' mean
+    held-out accuracy; ``stderr`` = sd(scores)/sqrt(n);
     ``ci`` is value +- z_{(1+level)/2} stderr at ``level``, ``ci95`` the same at 95 %, both with the
     lower end clipped at 0. ``upper_bound`` is H(Y) of ``prior`` (log M for the balanced softmax
     formula); ``in_bounds`` is False when value +- z stderr lies wholly outside [0, upper_bound]
@@ -70,6 +72,7 @@ class MIEstimate:
     cross_fit: bool
     calibrate: bool
     device: str
+    repeats: int = 1
     scores: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
     fold_values: list[float] = field(default_factory=list)
     fold_accuracies: list[float] = field(default_factory=list)
@@ -251,10 +254,11 @@ def estimate_mi(
     seed: int = 0,
     n_folds: int = 2,
     cross_fit: bool = True,
+    repeats: int = 3,
     calibrate: bool = True,
     val_fraction: float = 0.2,
     level: float = 0.95,
-    hidden: tuple[int, ...] = (100, 100, 100),
+    hidden: tuple[int, ...] = (50, 50),
     epochs: int = 100,
     batch_size: int | None = None,
     lr: float = 1e-3,
@@ -273,8 +277,11 @@ def estimate_mi(
     Procedure (cross-fitting): y is split in ``n_folds`` stratified folds. For each fold a network trains
     on the other folds, minus a stratified ``val_fraction`` of them on which it early-stops (``patience``)
     and, with ``calibrate``, fits a temperature T > 0 and class biases b (f -> f / T + b). The fold is
-    then only scored: every sample gets the term s_i = log q_{y_i}(x_i) of a network that never saw it,
-    and ``value`` = mean(s_i), ``stderr`` = sd(s_i) / sqrt(n), ``ci`` = value +- z stderr at ``level``.
+    then only scored. The whole is done ``repeats`` = R times with other fold splits, so every sample is
+    scored by R networks that never saw it, and their posteriors are averaged (a bagged ensemble:
+    KL(p || mean_r q_r) <= mean_r KL(p || q_r), which roughly halved the gap on 10 classes in d = 10):
+    s_i = log mean_r q_r(y_i|x_i) - log P(y_i) (log PC-softmax for R = 1). ``value`` = mean(s_i),
+    ``stderr`` = sd(s_i) / sqrt(n), ``ci`` = value +- z stderr at ``level``.
     ``cross_fit=False`` early-stops and calibrates on the scored fold (optimistic by about
     (M + 1) / (2 n_fold) nats; kept to show the difference).
 
@@ -291,12 +298,14 @@ def estimate_mi(
     never clipped (that would bias averages over seeds). When value +- z stderr lies wholly outside
     [0, upper_bound] a RuntimeWarning is issued and ``in_bounds`` is False.
 
-    Cost: ``n_folds`` trainings of an MLP on (1 - 1/n_folds)(1 - val_fraction) n samples for at most
-    ``epochs`` epochs, O(n * epochs * width^2) each; about 5 s at n = 20000 on one CPU core with the
-    defaults. ``device`` "auto" uses the GPU when present.
+    Cost: ``repeats`` x ``n_folds`` trainings of an MLP on (1 - 1/n_folds)(1 - val_fraction) n samples
+    for at most ``epochs`` epochs, O(n * epochs * width^2) each; about 5 s at n = 20000 on one CPU core
+    with the defaults (hidden (50, 50), 3 x 2 networks; the paper's (100, 100, 100) with ``repeats=1``
+    costs about the same and is biased lower). ``device`` "auto" uses the GPU when present.
     """
     check_choice(method, "method", MI_METHODS)
     check_positive_int(n_folds, "n_folds", minimum=2)
+    check_positive_int(repeats, "repeats")
     check_positive_int(seed, "seed", minimum=0)
     check_positive_int(epochs, "epochs")
     if batch_size is not None:
@@ -325,28 +334,33 @@ def estimate_mi(
         raise ValueError(f"y: every class present needs at least n_folds={n_folds} samples")
     std = xs.std(dim=0)
     xs = ((xs - xs.mean(dim=0)) / torch.where(std > 0, std, torch.ones_like(std))).to(torch_device)
-    folds = stratified_folds(labels.numpy(), n_folds, seed)
-    scores, correct = np.empty(labels.shape[0]), np.empty(labels.shape[0], dtype=bool)
+    per_repeat = np.empty((repeats, labels.shape[0]))
+    correct = np.empty((repeats, labels.shape[0]), dtype=bool)
     fold_values, fold_accuracies, temperatures, histories = [], [], [], []
-    for fold in range(n_folds):
-        held = folds == fold
-        s, c, temperature, history = _fit_and_score(
-            xs, labels, held, p, method, seed + fold, cross_fit=cross_fit, calibrate=calibrate,
-            val_fraction=val_fraction, hidden=hidden, epochs=epochs, batch_size=batch_size, lr=lr,
-            patience=patience, device=torch_device, progress=progress and f"fold {fold + 1}/{n_folds}",
-        )
-        scores[held], correct[held] = s, c
-        fold_values.append(float(s.mean()))
-        fold_accuracies.append(float(c.mean()))
-        temperatures.append(temperature)
-        histories.append(history)
+    for repeat in range(repeats):
+        split_seed = seed + REPEAT_SEED_STRIDE * repeat
+        folds = stratified_folds(labels.numpy(), n_folds, split_seed)
+        for fold in range(n_folds):
+            held = folds == fold
+            s, c, temperature, history = _fit_and_score(
+                xs, labels, held, p, method, split_seed + fold, cross_fit=cross_fit, calibrate=calibrate,
+                val_fraction=val_fraction, hidden=hidden, epochs=epochs, batch_size=batch_size, lr=lr,
+                patience=patience, device=torch_device,
+                progress=progress and f"repeat {repeat + 1}/{repeats}, fold {fold + 1}/{n_folds}",
+            )
+            per_repeat[repeat, held], correct[repeat, held] = s, c
+            fold_values.append(float(s.mean()))
+            fold_accuracies.append(float(c.mean()))
+            temperatures.append(temperature)
+            histories.append(history)
+    scores = logsumexp(per_repeat, axis=0) - math.log(repeats)
     value = float(scores.mean())
     stderr = float(scores.std(ddof=1) / math.sqrt(scores.shape[0])) if scores.shape[0] > 1 else math.inf
     upper = math.log(n_classes) if method == "softmax" else float(-(p[p > 0] * np.log(p[p > 0])).sum())
     return check_bounds(MIEstimate(
         value=value, stderr=stderr, ci=confidence_interval(value, stderr, level), level=float(level),
         method=method, accuracy=float(correct.mean()), prior=p, upper_bound=upper, in_bounds=True,
-        cross_fit=cross_fit, calibrate=calibrate, device=str(torch_device), scores=scores,
+        cross_fit=cross_fit, calibrate=calibrate, device=str(torch_device), repeats=repeats, scores=scores,
         fold_values=fold_values, fold_accuracies=fold_accuracies, temperatures=temperatures,
         histories=histories,
     ))
