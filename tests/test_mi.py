@@ -173,6 +173,7 @@ def test_cross_fitting_never_fits_on_the_scored_fold(easy_task, monkeypatch, cro
     assert fit.cross_fit == cross_fit
 
 
+@pytest.mark.filterwarnings("ignore:estimate_mi")
 def test_cross_fitting_removes_the_self_scoring_optimism_on_a_label_free_task():
     """x independent of y: I = 0. Fitting calibration on the scored fold makes the mean estimate
     positive by about (M + 1) / (2 n_fold); scoring fresh samples keeps it at or below 0."""
