@@ -300,8 +300,9 @@ def estimate_mi(
 
     Cost: ``repeats`` x ``n_folds`` trainings of an MLP on (1 - 1/n_folds)(1 - val_fraction) n samples
     for at most ``epochs`` epochs, O(n * epochs * width^2) each; about 5 s at n = 20000 on one CPU core
-    with the defaults (hidden (50, 50), 3 x 2 networks; the paper's (100, 100, 100) with ``repeats=1``
-    costs about the same and is biased lower). ``device`` "auto" uses the GPU when present.
+    with the defaults (hidden (50, 50), 3 x 2 networks); the paper's (100, 100, 100) with ``repeats=1``
+    costs about half of that and is biased lower (on 10 classes in d = 10: -0.027 vs -0.013 nats).
+    ``device`` "auto" uses the GPU when present.
     """
     check_choice(method, "method", MI_METHODS)
     check_positive_int(n_folds, "n_folds", minimum=2)
