@@ -74,3 +74,17 @@ def test_targets_hold_for_a_good_estimator_and_fail_for_a_biased_one():
     bad = target_checks(summarize(_rows({"estimate_mi": -0.01, "knn": 0.003}, se=0.002)))
     assert not any(bad[k] for k in ("abs_error_balanced_le_knn", "signed_error_max_dim_within_0.005",
                                     "coverage_95_at_least_0.90"))
+
+
+def test_tasks_draw_independent_samples_for_the_same_seed(monkeypatch):
+    """One seed must not reuse one random stream across tasks (that correlates their errors)."""
+    from pcsm.core.gaussian import GaussianMixture
+
+    streams = []
+    sample = GaussianMixture.sample
+    monkeypatch.setattr(GaussianMixture, "sample",
+                        lambda self, n, seed: streams.append(seed) or sample(self, n, seed))
+    tasks = suite()
+    for task in tasks:
+        run_one(task, 0, 200, ())
+    assert len(set(streams)) == len(tasks)
