@@ -31,6 +31,11 @@ def test_check_config_accepts_good_parameters():
         ({"imbalanced_prior": [0.5, 0.5]}, "imbalanced_prior"),
         ({"sample_sizes": [10]}, "sample_sizes"),
         ({"epochs": 0}, "epochs"),
+        ({"patience": -3}, "patience"),
+        ({"mine_epochs": 0}, "mine_epochs"),
+        ({"n_neighbors": 0}, "n_neighbors"),
+        ({"repeats": 0}, "repeats"),
+        ({"gt_samples": 1}, "gt_samples"),
     ],
 )
 def test_check_config_names_the_bad_parameter(change, name):

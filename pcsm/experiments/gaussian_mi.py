@@ -60,6 +60,11 @@ def check_config(
     sample_sizes: Sequence[int] = (),
     epochs: int = 1,
     batch_size: int = 1,
+    patience: int = 1,
+    mine_epochs: int = 1,
+    n_neighbors: int = 1,
+    repeats: int = 1,
+    gt_samples: int = 1000,
 ) -> None:
     """Raise ValueError naming the parameter when a notebook parameter is unusable."""
     for name, values in [("dims", dims), ("settings", settings), ("estimators", estimators),
@@ -77,8 +82,10 @@ def check_config(
     for n in sample_sizes:
         check_positive_int(n, "sample_sizes", minimum=50)
     check_prior(imbalanced_prior, len(PAPER_PRIOR), "imbalanced_prior")
-    check_positive_int(epochs, "epochs")
-    check_positive_int(batch_size, "batch_size")
+    for name, value in [("epochs", epochs), ("batch_size", batch_size), ("patience", patience),
+                        ("mine_epochs", mine_epochs), ("n_neighbors", n_neighbors), ("repeats", repeats)]:
+        check_positive_int(value, name)
+    check_positive_int(gt_samples, "gt_samples", minimum=1000)
 
 
 LONG_TAIL_RATIO = 100.0
