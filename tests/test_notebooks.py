@@ -3,7 +3,6 @@ executed copies are current (same code, same parameters) and pass nbval's checke
 
 from __future__ import annotations
 
-import ast
 import os
 import subprocess
 import sys
@@ -13,19 +12,10 @@ import pytest
 import yaml
 
 from pcsm.book import runner
+from pcsm.book.plan import notebook_defaults
 from pcsm.experiments.results import REPO_ROOT
 
 PLAN = runner.load_plan()
-
-
-def parameters_cell(notebook: nbformat.NotebookNode) -> dict:
-    cells = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
-    assert len(cells) == 1, "exactly one cell must be tagged 'parameters'"
-    values = {}
-    for node in ast.parse(cells[0].source).body:
-        assert isinstance(node, ast.Assign), "the parameters cell holds assignments only"
-        values[node.targets[0].id] = ast.literal_eval(node.value)
-    return values
 
 
 def toc_files() -> set[str]:
@@ -37,7 +27,7 @@ def toc_files() -> set[str]:
 def test_notebook_is_declared_consistently(name):
     spec = PLAN[name]
     source = nbformat.read(spec.path, as_version=4)
-    defaults = parameters_cell(source)
+    defaults = notebook_defaults(source, spec.path)  # one 'parameters' cell of literal assignments
     for profile, parameters in spec.parameters.items():
         unknown = set(parameters) - set(defaults)
         assert not unknown, f"{name}: profile {profile} sets parameters the notebook lacks: {unknown}"
