@@ -1,6 +1,7 @@
 """Tests of pcsm.experiments.bound: the derivation chapter's identities, checked statistically."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from pcsm.experiments import bound as b
@@ -67,3 +68,59 @@ def test_zipf_sweep_bias_tracks_log_m_minus_h_for_the_exact_posterior():
 def test_page_parameters_are_refused_by_name(n_samples, seed, named):
     with pytest.raises(ValueError, match=named):
         b.check_config(n_samples, seed)
+
+
+def test_bayes_plug_in_attains_the_truth_and_a_critic_loses_its_expected_kl(sample):
+    g, x, y, mi = sample
+    r = b.bayes_plug_in(g, x, y, mi)
+    assert abs(r["z"]) < 4 and r["plug_in_se"] > 0
+    gaps = {name: b.kl_gap(g, x, y, f, mi) for name, f in b.degraded_critics(g, x, seed=4).items()}
+    assert set(gaps) == {"temperature 0.5", "temperature 2", "noise sd 1"}
+    for r in gaps.values():
+        assert r["expected_kl"] > 0.01 and r["bound"] < mi
+        assert abs(r["z"]) < 4
+
+
+def test_uniform_prior_pc_softmax_is_softmax_plus_log_m():
+    logits = np.random.default_rng(0).normal(size=(500, 7)) * 5
+    assert b.softmax_shift_error(logits) < 1e-12
+
+
+@pytest.mark.parametrize("setting", ["balanced", "imbalanced"])
+def test_balanced_formula_is_off_by_log_m_minus_h_and_pc_softmax_is_not(setting):
+    g = gx.mixture(setting, 2)
+    x, y = g.sample(40_000, seed=5)
+    r = b.formulas_against_truth(g, x, y, gx.line_mi(gx.line_projection(g), g.priors)[0])
+    assert abs(r["balanced_z"]) < 4 and abs(r["pc_softmax_z"]) < 4
+    assert r["balanced_error"] == pytest.approx(r["log_m_minus_h"], abs=0.03)
+    assert (r["log_m_minus_h"] > 0.05) == (setting == "imbalanced")
+
+
+def test_per_class_accuracy_difference_and_its_standard_error():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 30_000)
+    a = np.where(rng.random(30_000) < 0.8, y, (y + 1) % 3)
+    c = np.where(rng.random(30_000) < 0.7, y, (y + 1) % 3)
+    difference, se = b.per_class_accuracy_difference(a, c, y, 3)
+    assert difference == pytest.approx(b.average_per_class_accuracy(a, y, 3)
+                                       - b.average_per_class_accuracy(c, y, 3))
+    assert difference == pytest.approx(0.1, abs=4 * se) and 0.002 < se < 0.01
+    assert b.per_class_accuracy_difference(a, a, y, 3) == (0.0, 0.0)
+
+
+def test_verdicts_are_sentences_computed_from_the_numbers():
+    assert "every d" in b.sign_verdict([1, 2], [0.1, -0.2], [0.3, -0.1])
+    assert b.sign_verdict([1, 2], [0.1, -0.2], [0.3, 0.1]).endswith("at d = 2.")
+    assert "noise." in b.noise_verdict(1e-5, 1e-4)
+    assert "more than" in b.noise_verdict(1e-3, 1e-4)
+    with pytest.raises(ValueError, match="^se"):
+        b.noise_verdict(1e-3, 0.0)
+
+
+def test_readable_table_rounds_labels_and_never_shows_minus_zero():
+    table = pd.DataFrame({"d": [1, 2], "error": [-0.0004, 0.1234], "extra": [0, 0]})
+    shown = b.readable(table, {"d": ("d", None), "error": ("error (nats)", 3)})
+    assert list(shown.columns) == ["d", "error (nats)"]
+    assert list(shown["error (nats)"]) == ["0.000", "0.123"]
+    with pytest.raises(ValueError, match="^columns"):
+        b.readable(table, {"missing": ("m", 2)})

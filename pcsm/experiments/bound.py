@@ -1,6 +1,8 @@
-"""The derivation chapter's computations (01-bound): the prior-mismatch identity, imperfect classifiers,
-the balanced formula's bias against imbalance, PC-softmax beside Donsker-Varadhan, and the Bayes rule
-for average per-class accuracy. Everything works on exact log-likelihoods of a Gaussian mixture.
+"""The derivation chapter's computations (01-bound): the checks of Steps 1-4 (the Bayes classifier
+attains I(X;Y); a critic's gap is its expected KL; log PC-softmax = log softmax + log M under a uniform
+prior; the balanced formula's bias log M - H(Y) under imbalance), the prior-mismatch identity, imperfect
+classifiers, PC-softmax beside Donsker-Varadhan, the Bayes rule for average per-class accuracy, and the
+page's tables as people read them. Everything works on exact log-likelihoods of a Gaussian mixture.
 
 The identity: for logits f, a prior pi in the normaliser and q_pi(y|x) = pi(y) e^{f_y} / sum pi e^{f},
 
@@ -12,11 +14,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
+import torch
 from scipy.special import logsumexp
 
 from pcsm.core._checks import check_positive_int, check_prior
+from pcsm.core.estimators import mi_from_logits
 from pcsm.core.gaussian import GaussianMixture, paper_mixture
-from pcsm.experiments.gaussian_mi import line_mi, line_projection, zipf_prior
+from pcsm.core.losses import pc_log_softmax
+from pcsm.experiments.gaussian_mi import bayes_plugin_se, line_mi, line_projection, zipf_prior
 
 
 def check_config(n_samples: int, seed: int) -> None:
@@ -93,13 +99,6 @@ def balanced_formula(logits: np.ndarray, y: np.ndarray) -> float:
     return float(normalised_scores(logits, np.full(m, 1 / m))[np.arange(len(y)), y].mean())
 
 
-def label_entropy(prior: Any) -> float:
-    """H(Y) in nats."""
-    p = check_prior(prior)
-    p = p[p > 0]
-    return float(-(p * np.log(p)).sum())
-
-
 def donsker_varadhan(logits: np.ndarray, y: np.ndarray, prior: Any) -> float:
     """DV bound of the critic T(x, y) = f_y(x): E f_y - log E_x sum_y' P(y') e^{f_y'(x)}."""
     f = np.asarray(logits, dtype=np.float64)
@@ -143,3 +142,110 @@ def zipf_sweep(exponents: Any, dim: int, n_samples: int, seed: int, sigma: float
                      "noisy_error": balanced_formula(noisy_logits(g, x, sigma, seed + k), y) - mi})
     return rows
 
+
+
+def bayes_plug_in(g: GaussianMixture, x: np.ndarray, y: np.ndarray, mi: float) -> dict[str, float]:
+    """Step 1's tightness: the Bayes classifier's score mean log p(y|x) - log P(y) (PC-softmax of the
+    exact log-likelihoods with the true prior), its standard error and z = (score - I) / se."""
+    plug_in = mi_from_logits(g.log_likelihoods(x), y, prior=g.priors)
+    se = bayes_plugin_se(g, x, y)
+    return {"ground_truth": mi, "bayes_plug_in": plug_in, "plug_in_se": se, "z": (plug_in - mi) / se}
+
+
+def degraded_critics(g: GaussianMixture, x: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """Step 2's critics f(x, y): the exact log-likelihoods sharpened (temperature 0.5), flattened
+    (temperature 2) or with N(0, 1) noise added per class."""
+    log_lik = g.log_likelihoods(x)
+    return {"temperature 0.5": 2.0 * log_lik, "temperature 2": 0.5 * log_lik,
+            "noise sd 1": log_lik + _noise(len(x), g.n_classes, seed)}
+
+
+def kl_gap(g: GaussianMixture, x: np.ndarray, y: np.ndarray, logits: np.ndarray,
+           mi: float) -> dict[str, float]:
+    """Step 2's bound for one critic: E[log PC-softmax_y(f)] (``bound``), its gap to I(X;Y), the expected
+    KL E_x KL(p(.|x) || q(.|x)) from the exact posteriors, and z = (gap - KL) / se. The prior-mismatch
+    identity with pi = P: I - E[log PC-softmax_y(f)] = E_x KL(p || q)."""
+    r = prior_mismatch(g, x, y, logits, g.priors, mi)
+    gap = mi - r["lhs"]
+    return {"bound": r["lhs"], "gap": gap, "expected_kl": r["expected_kl"],
+            "z": (gap - r["expected_kl"]) / float(np.hypot(r["lhs_se"], r["rhs_se"]))}
+
+
+def softmax_shift_error(logits: Any) -> float:
+    """Step 3 on given logits: max |log PC-softmax_y(f) with P uniform - (log softmax_y(f) + log M)|
+    over every row and class (zero up to rounding: an algebraic identity)."""
+    f = torch.as_tensor(np.asarray(logits, dtype=np.float64))
+    m = f.shape[1]
+    shifted = torch.log_softmax(f, dim=1) + np.log(m)
+    return float((pc_log_softmax(f, np.full(m, 1 / m)) - shifted).abs().max())
+
+
+def _mean_se(terms: np.ndarray) -> tuple[float, float]:
+    return float(terms.mean()), float(terms.std(ddof=1) / np.sqrt(len(terms)))
+
+
+def formulas_against_truth(g: GaussianMixture, x: np.ndarray, y: np.ndarray,
+                           mi: float) -> dict[str, float]:
+    """Steps 3 and 4 on one mixture: the balanced formula mean log softmax_y(f) + log M on a softmax
+    network's optimum f = log p(y|x), and PC-softmax with the true prior on a PC-softmax network's
+    optimum f = log p(x|y); each minus I(X;Y), with standard errors, beside the predicted bias
+    log M - H(Y) of the balanced formula (zero for balanced classes)."""
+    rows, uniform = np.arange(len(y)), np.full(g.n_classes, 1 / g.n_classes)
+    balanced, balanced_se = _mean_se(normalised_scores(g.log_posteriors(x), uniform)[rows, y])
+    pc, pc_se = _mean_se(normalised_scores(g.log_likelihoods(x), g.priors)[rows, y])
+    predicted = float(np.log(g.n_classes)) - g.label_entropy()
+    return {"ground_truth": mi, "log_m_minus_h": predicted,
+            "balanced_error": balanced - mi, "balanced_z": (balanced - mi - predicted) / balanced_se,
+            "pc_softmax_error": pc - mi, "pc_softmax_z": (pc - mi) / pc_se}
+
+
+def per_class_accuracy_difference(predicted_a: np.ndarray, predicted_b: np.ndarray, y: np.ndarray,
+                                  n_classes: int) -> tuple[float, float]:
+    """Average per-class accuracy of ``predicted_a`` minus that of ``predicted_b`` on the same sample, and
+    its standard error: (1/M) sqrt(sum_k var_k(c_a - c_b) / n_k), c the 0/1 correctness (paired)."""
+    check_positive_int(n_classes, "n_classes", minimum=2)
+    diffs = [(predicted_a[y == k] == k).astype(float) - (predicted_b[y == k] == k)
+             for k in range(n_classes) if np.any(y == k)]
+    difference = float(np.mean([d.mean() for d in diffs]))
+    variance = sum(d.var(ddof=1) / len(d) for d in diffs if len(d) > 1)
+    return difference, float(np.sqrt(variance) / len(diffs))
+
+
+def _text(value: Any, digits: int | None) -> str:
+    if digits is None or isinstance(value, str):
+        return str(value)
+    if pd.isna(value):
+        return "—"
+    text = f"{value:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def readable(table: pd.DataFrame, columns: dict[str, tuple[str, int | None]]) -> pd.DataFrame:
+    """``table`` for readers: only ``columns`` (name -> (label with unit, decimals; None for as is)), in
+    that order, as text rounded to those decimals, with no "-0.00", and a plain 0.. index for hiding."""
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"columns: not in the table: {missing}")
+    return pd.DataFrame({label: [_text(v, digits) for v in table[name]]
+                         for name, (label, digits) in columns.items()})
+
+
+def sign_verdict(dims: Any, ours_errors: Any, paper_errors: Any) -> str:
+    """A sentence saying whether the balanced formula's errors (ours, from the identity) have the signs
+    of the paper's softmax errors at every d, naming the d where they do not."""
+    ours, paper = np.sign(np.asarray(ours_errors)), np.sign(np.asarray(paper_errors))
+    differ = [str(d) for d, a, b in zip(dims, ours, paper) if a != b]
+    if not differ:
+        return "At every d these errors have the signs of the paper's softmax errors."
+    return f"Their signs differ from those of the paper's softmax errors at d = {', '.join(differ)}."
+
+
+def noise_verdict(difference: float, se: float) -> str:
+    """A sentence saying whether ``difference`` lies within two of its standard errors ``se`` of zero
+    (Monte Carlo noise) or beyond them."""
+    if not se > 0:
+        raise ValueError(f"se: must be > 0, got {se}")
+    z = abs(difference) / se
+    if z <= 2:
+        return f"That difference is {z:.1f} standard errors from zero: Monte Carlo noise."
+    return f"That difference is {z:.1f} standard errors from zero: more than Monte Carlo noise."
