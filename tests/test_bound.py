@@ -113,8 +113,21 @@ def test_verdicts_are_sentences_computed_from_the_numbers():
     assert b.sign_verdict([1, 2], [0.1, -0.2], [0.3, 0.1]).endswith("at d = 2.")
     assert "noise." in b.noise_verdict(1e-5, 1e-4)
     assert "more than" in b.noise_verdict(1e-3, 1e-4)
+    assert b.noise_verdict(0.0, 0.0) == "That difference is zero."
     with pytest.raises(ValueError, match="^se"):
         b.noise_verdict(1e-3, 0.0)
+
+
+def test_best_tau_on_a_grid_is_the_likelihood_rule_within_noise(sample):
+    g, x, y, _ = sample
+    r = b.best_tau_against_zero(g, x, y, np.linspace(-1, 2, 25))
+    assert abs(r["best_tau"]) <= 0.25 and r["gain_over_tau0"] >= 0
+    assert r["gain_over_tau0"] <= 3 * r["gain_se"] or r["best_tau"] == 0
+
+
+def test_pc_softmax_and_logit_adjusted_losses_differ_by_log_prior():
+    constant_error, gradient_error = b.logit_adjustment_errors(2_000, [0.1, 0.2, 0.7], seed=0)
+    assert constant_error < 1e-12 and gradient_error < 1e-12
 
 
 def test_readable_table_rounds_labels_and_never_shows_minus_zero():

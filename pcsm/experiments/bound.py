@@ -21,7 +21,7 @@ from scipy.special import logsumexp
 from pcsm.core._checks import check_positive_int, check_prior
 from pcsm.core.estimators import mi_from_logits
 from pcsm.core.gaussian import GaussianMixture, paper_mixture
-from pcsm.core.losses import pc_log_softmax
+from pcsm.core.losses import logit_adjusted_cross_entropy, pc_log_softmax, pc_softmax_cross_entropy
 from pcsm.experiments.gaussian_mi import bayes_plugin_se, line_mi, line_projection, zipf_prior
 
 
@@ -211,6 +211,35 @@ def per_class_accuracy_difference(predicted_a: np.ndarray, predicted_b: np.ndarr
     return difference, float(np.sqrt(variance) / len(diffs))
 
 
+def best_tau_against_zero(g: GaussianMixture, x: np.ndarray, y: np.ndarray, taus: Any) -> dict[str, float]:
+    """The grid's best tau for argmax_y log p(x|y) + tau log P(y) (:func:`per_class_accuracy_vs_tau`),
+    its average per-class accuracy minus that of tau = 0 (the likelihood rule) and the paired standard
+    error of that difference (:func:`per_class_accuracy_difference`)."""
+    taus = np.asarray(taus, dtype=np.float64)
+    best = float(taus[per_class_accuracy_vs_tau(g, x, y, taus).argmax()])
+    log_lik, log_prior = g.log_likelihoods(x), np.log(g.priors)
+    gain, gain_se = per_class_accuracy_difference((log_lik + best * log_prior).argmax(axis=1),
+                                                  log_lik.argmax(axis=1), y, g.n_classes)
+    return {"best_tau": best, "gain_over_tau0": gain, "gain_se": gain_se}
+
+
+def logit_adjustment_errors(n: int, prior: Any, seed: int) -> tuple[float, float]:
+    """On n random logits (float64) and labels drawn from ``prior``: the largest departure of
+    -log PC-softmax_y(f) - l_LA(f, y; tau = 1) from log P(y), and the largest difference of the two
+    losses' gradients (both zero up to rounding: the losses differ by a constant per label)."""
+    generator = torch.Generator().manual_seed(check_positive_int(seed, "seed", minimum=0))
+    p = torch.as_tensor(check_prior(prior), dtype=torch.float64)
+    logits = torch.randn(check_positive_int(n, "n"), len(p), generator=generator, dtype=torch.float64,
+                         requires_grad=True)
+    labels = torch.multinomial(p, n, replacement=True, generator=generator)
+    pc = pc_softmax_cross_entropy(logits, labels, p, reduction="none")
+    la = logit_adjusted_cross_entropy(logits, labels, p, tau=1.0, reduction="none")
+    constant_error = float((pc - la - p.log()[labels]).abs().max().detach())
+    (grad_pc,) = torch.autograd.grad(pc.mean(), logits)
+    (grad_la,) = torch.autograd.grad(la.mean(), logits)
+    return constant_error, float((grad_pc - grad_la).abs().max())
+
+
 def _text(value: Any, digits: int | None) -> str:
     if digits is None or isinstance(value, str):
         return str(value)
@@ -243,8 +272,10 @@ def sign_verdict(dims: Any, ours_errors: Any, paper_errors: Any) -> str:
 def noise_verdict(difference: float, se: float) -> str:
     """A sentence saying whether ``difference`` lies within two of its standard errors ``se`` of zero
     (Monte Carlo noise) or beyond them."""
+    if difference == 0:
+        return "That difference is zero."
     if not se > 0:
-        raise ValueError(f"se: must be > 0, got {se}")
+        raise ValueError(f"se: must be > 0 for a nonzero difference, got {se}")
     z = abs(difference) / se
     if z <= 2:
         return f"That difference is {z:.1f} standard errors from zero: Monte Carlo noise."
