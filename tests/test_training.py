@@ -5,7 +5,15 @@ import torch
 from pcsm.core.estimators import mi_from_logits
 from pcsm.core.gaussian import paper_mixture
 from pcsm.core.models import LeNet, mlp
-from pcsm.core.training import predict_logits, seed_everything, train_classifier
+from pcsm.core.training import (
+    EarlyStopping,
+    default_device,
+    predict_logits,
+    resolve_device,
+    seed_everything,
+    set_threads,
+    train_classifier,
+)
 
 
 def gaussian_data(n: int, seed: int):
@@ -76,3 +84,105 @@ def test_bad_arguments_are_refused_by_name():
         mlp(0, 5)
     with pytest.raises(ValueError, match="prior: must sum to 1"):
         train_classifier(model, x, y, loss="pc-softmax", prior=np.full(5, 0.3))
+
+
+def test_early_stopping_stops_after_patience_and_restores_the_best_weights():
+    model = torch.nn.Linear(1, 1)
+    stopper = EarlyStopping(patience=2)
+    stops = []
+    for loss in [3.0, 2.0, 2.5, 2.0]:
+        with torch.no_grad():
+            model.weight.fill_(loss)
+        stops.append(stopper.update(loss, model))
+    assert stops == [False, False, False, True]
+    assert stopper.best_epoch == 1 and stopper.best_loss == 2.0
+    assert stopper.restore(model) and model.weight.item() == 2.0
+
+
+def test_early_stopping_without_patience_never_stops_and_nan_never_counts_as_best():
+    model = torch.nn.Linear(1, 1)
+    stopper = EarlyStopping(None)
+    assert not any(stopper.update(float("nan"), model) for _ in range(50))
+    assert stopper.best_epoch is None and not stopper.restore(model)
+    with pytest.raises(ValueError, match="^patience:"):
+        EarlyStopping(0)
+
+
+def test_training_goes_through_the_one_pc_softmax_normaliser(monkeypatch):
+    """A change to pc_log_softmax reaches the training loss (it is not written a second time inline)."""
+    import pcsm.core.losses as losses
+
+    mixture, x, y = gaussian_data(200, 0)
+    calls = []
+    original = losses.pc_log_softmax
+
+    def recording(logits, prior):
+        calls.append(logits.shape)
+        return original(logits, prior)
+
+    monkeypatch.setattr(losses, "pc_log_softmax", recording)
+    train_classifier(mlp(1, 5, (4,)), x, y, loss="pc-softmax", prior=mixture.priors, epochs=1, batch_size=100)
+    assert len(calls) == 2
+
+
+def test_training_accepts_inputs_that_require_grad_and_numpy_seeds():
+    mixture, x, y = gaussian_data(200, 0)
+    runs = []
+    for seed in (3, np.int64(3)):
+        seed_everything(seed)
+        model = mlp(1, 5, (4,))
+        history = train_classifier(model, x.clone().requires_grad_(True), y, epochs=2, batch_size=50, seed=seed)
+        runs.append(history.train_loss)
+    assert runs[0] == runs[1]
+
+
+BAD_TRAINING = [
+    ("seed", {"seed": 2**64}),
+    ("seed", {"seed": 3.0}),
+    ("device", {"device": "bogus"}),
+    ("device", {"device": 3}),
+    ("validation", {"validation": (torch.zeros(0, 1), torch.zeros(0, dtype=torch.long))}),
+]
+
+
+@pytest.mark.parametrize(("name", "kwargs"), BAD_TRAINING, ids=[str(k) for _, k in BAD_TRAINING])
+def test_bad_training_arguments_are_refused_before_training(name, kwargs):
+    _, x, y = gaussian_data(100, 0)
+    model = mlp(1, 5, (4,))
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match=f"^{name}:"):
+        train_classifier(model, x, y, epochs=1, **kwargs)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_a_diverging_optimiser_is_refused_naming_the_learning_rate():
+    _, x, y = gaussian_data(400, 0)
+    seed_everything(0)
+    with pytest.raises(ValueError, match="^lr:"):
+        train_classifier(mlp(1, 5, (16,)), x * 1e3, y, epochs=20, batch_size=50,
+                         optimizer=lambda p: torch.optim.SGD(p, lr=1e6))
+
+
+def test_cuda_on_a_machine_without_a_gpu_is_refused_naming_device():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(ValueError, match="^device: 'cuda' requested but no CUDA GPU"):
+        resolve_device("cuda")
+    with pytest.raises(ValueError, match="^device:"):
+        resolve_device("cuda:1")
+
+
+def test_resolve_device_accepts_the_documented_forms():
+    assert resolve_device("cpu") == resolve_device(torch.device("cpu")) == torch.device("cpu")
+    assert resolve_device("auto") == resolve_device(None) == default_device()
+
+
+def test_pcsm_threads_that_is_not_an_integer_is_refused_naming_the_variable(monkeypatch):
+    monkeypatch.setenv("PCSM_THREADS", "abc")
+    with pytest.raises(ValueError, match="^PCSM_THREADS: expected a positive integer, got 'abc'"):
+        set_threads()
+    monkeypatch.setenv("PCSM_THREADS", "0")
+    with pytest.raises(ValueError, match="^PCSM_THREADS:"):
+        set_threads()
+    monkeypatch.setenv("PCSM_THREADS", "1")
+    assert set_threads() == 1

@@ -2,9 +2,13 @@
 
 PC-softmax (probability-corrected softmax) divides by the prior-weighted partition function:
 
-    PC-softmax_y(f) = e^{f_y} / sum_{y'} P(y') e^{f_{y'}}.
+.. math::
 
-With a uniform prior P(y') = 1/M it equals M * softmax_y(f), so log PC-softmax = log softmax + log M.
+    \\mathrm{PC\\text{-}softmax}_y(f) = \\frac{e^{f_y}}{\\sum_{y'} P(y') e^{f_{y'}}}.
+
+With a uniform prior :math:`P(y') = 1/M` it equals :math:`M \\cdot \\mathrm{softmax}_y(f)`, so
+log PC-softmax = log softmax + log M. :func:`pc_log_softmax` is the one place that normalises; the
+cross-entropy and the training loss of :func:`make_loss` call it.
 """
 
 from __future__ import annotations
@@ -14,22 +18,32 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from pcsm.core._checks import as_float_tensor, as_label_tensor, check_choice, check_logits, check_prior
+from pcsm.core._checks import Prior, as_float_tensor, as_label_tensor, as_prior, check_choice, check_logits
 
 LOSSES = ("softmax", "pc-softmax")
 REDUCTIONS = ("mean", "sum", "none")
 
 
 def log_prior_tensor(prior: Any, logits: torch.Tensor) -> torch.Tensor:
-    """Validated ``log P(y)`` as a tensor on the device and dtype of ``logits``."""
-    p = check_prior(prior, logits.shape[-1])
-    return torch.as_tensor(p, dtype=logits.dtype, device=logits.device).log()
+    """Checked :math:`\\log P(y)` as a tensor on the device and dtype of ``logits``."""
+    return as_prior(prior, logits.shape[-1]).log_tensor(logits)
 
 
-def pc_log_softmax(logits: torch.Tensor, prior: Any) -> torch.Tensor:
-    """log PC-softmax: f_y - logsumexp_{y'}(f_{y'} + log P(y')), for every class y. Shape (n, M).
+def pc_log_softmax(logits: Any, prior: Any) -> torch.Tensor:
+    """log PC-softmax of every class: :math:`f_y - \\log \\sum_{y'} P(y') e^{f_{y'}}`.
 
-    Floating-point tensors keep their dtype; integer tensors, arrays and lists become float64.
+    Parameters
+    ----------
+    logits : tensor, array or nested list, shape (n, M)
+        Finite logits :math:`f`. Floating-point tensors keep their dtype (and autograd); integer
+        tensors, arrays and lists become float64.
+    prior : Prior or sequence of M probabilities
+        The class prior :math:`P(y)`.
+
+    Returns
+    -------
+    torch.Tensor, shape (n, M)
+        :math:`\\log \\mathrm{PC\\text{-}softmax}_y(f)` for every class y.
     """
     logits = check_logits(as_float_tensor(logits, "logits"))
     return logits - torch.logsumexp(logits + log_prior_tensor(prior, logits), dim=1, keepdim=True)
@@ -38,7 +52,24 @@ def pc_log_softmax(logits: torch.Tensor, prior: Any) -> torch.Tensor:
 def pc_softmax_cross_entropy(
     logits: torch.Tensor, labels: Any, prior: Any, reduction: str = "mean"
 ) -> torch.Tensor:
-    """Cross-entropy with PC-softmax: -log PC-softmax_y(f), averaged over the batch by default."""
+    """Cross-entropy with PC-softmax, :math:`-\\log \\mathrm{PC\\text{-}softmax}_y(f)`.
+
+    Parameters
+    ----------
+    logits : tensor or array, shape (n, M)
+        Logits :math:`f`.
+    labels : tensor or array, shape (n,)
+        Integer labels in [0, M).
+    prior : Prior or sequence of M probabilities
+        The class prior :math:`P(y)`.
+    reduction : {"mean", "sum", "none"}
+        How the per-sample losses are combined.
+
+    Returns
+    -------
+    torch.Tensor
+        The mean (or sum) loss, or the (n,) per-sample losses for ``reduction="none"``.
+    """
     check_choice(reduction, "reduction", REDUCTIONS)
     logits = as_float_tensor(logits, "logits")
     labels = as_label_tensor(labels, "labels", logits.shape[-1]).to(logits.device)
@@ -50,10 +81,28 @@ def pc_softmax_cross_entropy(
 def logit_adjusted_cross_entropy(
     logits: torch.Tensor, labels: Any, prior: Any, tau: float = 1.0, reduction: str = "mean"
 ) -> torch.Tensor:
-    """Logit-adjusted loss of Menon et al. (2021): softmax cross-entropy of f + tau * log P(y).
+    """Logit-adjusted loss of Menon et al. (2021): softmax cross-entropy of :math:`f + \\tau \\log P(y)`.
 
-    For tau = 1 it equals ``pc_softmax_cross_entropy`` minus the label-only constant -log P(y), so both
-    losses have the same gradients with respect to the logits.
+    For :math:`\\tau = 1` it equals :func:`pc_softmax_cross_entropy` minus the label-only constant
+    :math:`-\\log P(y)`, so both losses have the same gradients with respect to the logits.
+
+    Parameters
+    ----------
+    logits : tensor or array, shape (n, M)
+        Logits :math:`f`.
+    labels : tensor or array, shape (n,)
+        Integer labels in [0, M).
+    prior : Prior or sequence of M probabilities
+        The class prior :math:`P(y)`.
+    tau : float
+        Scale :math:`\\tau` of the adjustment.
+    reduction : {"mean", "sum", "none"}
+        How the per-sample losses are combined.
+
+    Returns
+    -------
+    torch.Tensor
+        The mean (or sum) loss, or the (n,) per-sample losses.
     """
     check_choice(reduction, "reduction", REDUCTIONS)
     logits = check_logits(as_float_tensor(logits, "logits"))
@@ -64,28 +113,51 @@ def logit_adjusted_cross_entropy(
 
 
 def make_loss(loss: str, prior: Any = None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """Mean training loss by name: ``"softmax"`` (plain cross-entropy) or ``"pc-softmax"`` with ``prior``.
+    """Mean training loss by name, a function of (logits, labels).
 
-    The prior is validated once here, so the returned function is cheap to call on every batch.
+    Parameters
+    ----------
+    loss : {"softmax", "pc-softmax"}
+        Plain softmax cross-entropy, or PC-softmax cross-entropy
+        :math:`-\\log\\, e^{f_y} / \\sum_{y'} P(y') e^{f_{y'}}` (through :func:`pc_log_softmax`).
+    prior : Prior or sequence of probabilities, optional
+        The class prior :math:`P(y)`; required for "pc-softmax". Checked once here, so the returned
+        function is cheap to call on every batch.
+
+    Returns
+    -------
+    callable
+        ``criterion(logits, labels) -> mean loss``.
     """
     check_choice(loss, "loss", LOSSES)
     if loss == "softmax":
         return F.cross_entropy
     if prior is None:
         raise ValueError("prior: required for loss='pc-softmax'")
-    log_p = torch.as_tensor(check_prior(prior), dtype=torch.float32).log()
+    checked: Prior = as_prior(prior)
 
     def pc_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        if log_p.shape[0] != logits.shape[1]:
-            raise ValueError(f"prior: expected {logits.shape[1]} entries, got {log_p.shape[0]}")
-        shift = log_p.to(device=logits.device, dtype=logits.dtype)
-        return F.nll_loss(logits - torch.logsumexp(logits + shift, dim=1, keepdim=True), labels)
+        return F.nll_loss(pc_log_softmax(logits, checked), labels)
 
     return pc_loss
 
 
 def posthoc_corrected_logits(logits: torch.Tensor, prior: Any) -> torch.Tensor:
-    """f - log P(y): turns a softmax-trained classifier (logits ~ log p(y|x)) into PC-softmax logits
-    (~ log p(x|y)), the same correction PC-softmax training applies, here at test time."""
+    """:math:`f - \\log P(y)`: turns a softmax-trained classifier (logits :math:`\\approx \\log p(y|x)`)
+    into PC-softmax logits (:math:`\\approx \\log p(x|y)`), the same correction PC-softmax training
+    applies, here at test time.
+
+    Parameters
+    ----------
+    logits : tensor or array, shape (n, M)
+        Logits of a softmax-trained classifier.
+    prior : Prior or sequence of M probabilities
+        The training class prior :math:`P(y)`.
+
+    Returns
+    -------
+    torch.Tensor, shape (n, M)
+        The corrected logits.
+    """
     logits = check_logits(as_float_tensor(logits, "logits"))
     return logits - log_prior_tensor(prior, logits)

@@ -2,12 +2,14 @@
 
 One loop serves every experiment (MLPs on Gaussian mixtures, LeNet on MNIST, a linear head on CUB
 features): minibatch SGD-type training, optional early stopping on a validation split, a seeded
-shuffle, and at most one progress line per epoch.
+shuffle, and at most one progress line per epoch. The helpers every trainer shares live here too:
+threads, devices, seeds, stratified splits, the default batch size and the early-stopping rule.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -18,18 +20,39 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from pcsm.core._checks import check_positive_int
+from pcsm.core._checks import check_positive_int, check_seed
 from pcsm.core.losses import make_loss
+
+THREADS_VARIABLE = "PCSM_THREADS"
 
 
 def set_threads(n: int | None = None) -> int:
-    """Set torch's intra-op thread count (default: ``PCSM_THREADS`` or 1) and return it.
+    """Set torch's intra-op thread count and return it.
 
     On a small shared machine one thread is much faster than two for small models: a busy second core
-    made a small-MLP epoch 40x slower on 2 threads than on 1.
+    made a small-MLP epoch many times slower on 2 threads than on 1.
+
+    Parameters
+    ----------
+    n : int, optional
+        Number of threads >= 1; default: the environment variable ``PCSM_THREADS``, or 1.
+
+    Returns
+    -------
+    int
+        The thread count set.
     """
-    n = int(os.environ.get("PCSM_THREADS", "1")) if n is None else n
-    check_positive_int(n, "threads")
+    if n is None:
+        text = os.environ.get(THREADS_VARIABLE, "1")
+        try:
+            n = int(text)
+        except ValueError:
+            raise ValueError(f"{THREADS_VARIABLE}: expected a positive integer, got {text!r}") from None
+        return _set_num_threads(check_positive_int(n, THREADS_VARIABLE))
+    return _set_num_threads(check_positive_int(n, "threads"))
+
+
+def _set_num_threads(n: int) -> int:
     torch.set_num_threads(n)
     return n
 
@@ -39,17 +62,156 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def resolve_device(device: Any = "auto", name: str = "device") -> torch.device:
+    """Parse a device choice into a :class:`torch.device` that exists on this machine.
+
+    Parameters
+    ----------
+    device : None, "auto", "cpu", "cuda", "cuda:N" or torch.device
+        ``None`` and "auto" pick the GPU when one is present, else the CPU.
+    name : str
+        The parameter name used in error messages.
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    ValueError
+        For any other value, or a CUDA device this machine does not have.
+    """
+    if device is None or (isinstance(device, str) and device == "auto"):
+        return default_device()
+    if not isinstance(device, (str, torch.device)):
+        raise ValueError(f"{name}: expected 'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device, got {device!r}")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"{name}: unknown device {device!r}; choose auto, cpu, cuda or cuda:N") from None
+    if resolved.type == "cpu":
+        return resolved
+    if resolved.type != "cuda":
+        raise ValueError(f"{name}: unknown device {device!r}; choose auto, cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        raise ValueError(f"{name}: {str(device)!r} requested but no CUDA GPU is available; use 'cpu' or 'auto'")
+    if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise ValueError(f"{name}: {str(device)!r} requested but only {torch.cuda.device_count()} GPU(s) exist")
+    return resolved
+
+
 def seed_everything(seed: int) -> torch.Generator:
-    """Seed torch and numpy globally; return a CPU generator for data shuffling. ``seed`` >= 0."""
-    check_positive_int(seed, "seed", minimum=0)
+    """Seed torch and numpy globally and return a CPU generator for data shuffling.
+
+    Parameters
+    ----------
+    seed : int
+        In [0, 2**63 - 1] (Python or numpy integer).
+
+    Returns
+    -------
+    torch.Generator
+        A CPU generator seeded with ``seed``.
+    """
+    seed = check_seed(seed)
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
     return torch.Generator().manual_seed(seed)
 
 
+def default_batch_size(n_train: int) -> int:
+    """:math:`n_{train} / 50` clipped to [32, 500]: at least 50 steps per epoch on small data, 500 on large."""
+    return int(min(500, max(32, n_train // 50)))
+
+
+def stratified_folds(labels: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
+    """Fold index in [0, ``n_folds``) for every sample, each class spread evenly over the folds.
+
+    Within a class of size c, fold f receives the samples at positions i < c with i mod n_folds = f of a
+    seeded permutation, so fold sizes per class do not depend on ``seed``.
+    """
+    rng = np.random.default_rng(seed)
+    folds = np.empty(labels.shape[0], dtype=np.int64)
+    for k in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == k))
+        folds[idx] = np.arange(idx.shape[0]) % n_folds
+    return folds
+
+
+def holdout_size(class_size: int, fraction: float) -> int:
+    """Samples of one class that :func:`stratified_holdout` holds out: ``round(fraction * class_size)``."""
+    return round(fraction * class_size)
+
+
+def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of a stratified ``fraction`` of the samples (:func:`holdout_size` per class)."""
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(labels.shape[0], dtype=bool)
+    for k in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == k))
+        mask[idx[: holdout_size(idx.shape[0], fraction)]] = True
+    return mask
+
+
+class EarlyStopping:
+    """Early stopping on a validation loss (lower is better) that keeps the best weights.
+
+    Call :meth:`update` once per epoch with the epoch's validation loss and the model; it returns True
+    once ``patience`` epochs in a row brought no strictly lower loss (never, for ``patience=None``).
+    :meth:`restore` loads the weights of the best epoch back into the model. A quantity to maximise
+    (a bound) is passed negated.
+
+    Parameters
+    ----------
+    patience : int or None
+        Number of epochs without improvement after which to stop; ``None`` never stops.
+
+    Attributes
+    ----------
+    best_loss : float
+        The lowest loss seen (``inf`` before the first finite one).
+    best_epoch : int or None
+        The 0-based epoch of ``best_loss``.
+    """
+
+    def __init__(self, patience: int | None = None) -> None:
+        self.patience = None if patience is None else check_positive_int(patience, "patience")
+        self.best_loss = math.inf
+        self.best_epoch: int | None = None
+        self.stale = 0
+        self._epoch = -1
+        self._state: dict[str, Any] | None = None
+
+    def update(self, loss: float, model: nn.Module) -> bool:
+        """Record this epoch's ``loss``, copy the weights of ``model`` when it is the best so far, and
+        return whether to stop."""
+        self._epoch += 1
+        if loss < self.best_loss:
+            self.best_loss, self.best_epoch, self.stale = float(loss), self._epoch, 0
+            self._state = copy.deepcopy(model.state_dict())
+        else:
+            self.stale += 1
+        return self.patience is not None and self.stale >= self.patience
+
+    def restore(self, model: nn.Module) -> bool:
+        """Load the best epoch's weights into ``model``; False (model unchanged) when no loss was finite."""
+        if self._state is None:
+            return False
+        model.load_state_dict(self._state)
+        return True
+
+
 @dataclass
 class TrainingHistory:
-    """Per-epoch training loss, and validation loss/accuracy when a validation split was given."""
+    """Per-epoch training loss, and validation loss/accuracy when a validation split was given.
+
+    Attributes
+    ----------
+    train_loss, val_loss, val_accuracy : list of float
+        One entry per epoch run.
+    best_epoch : int or None
+        The 0-based epoch of the lowest validation loss.
+    """
 
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
@@ -61,11 +223,57 @@ class TrainingHistory:
 def predict_logits(
     model: nn.Module, x: torch.Tensor, batch_size: int = 4096, device: torch.device | None = None
 ) -> torch.Tensor:
-    """Logits of ``model`` on ``x``, computed in batches, returned on the CPU."""
+    """Logits of ``model`` on ``x``, computed in batches of ``batch_size`` on ``device`` (default: the
+    model's), returned on the CPU as float32."""
     device = device or next(model.parameters()).device
     model.eval()
     outs = [model(x[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)]
     return torch.cat(outs)
+
+
+def _check_training_data(
+    x: torch.Tensor, y: torch.Tensor, validation: tuple[torch.Tensor, torch.Tensor] | None,
+    patience: int | None,
+) -> None:
+    """Refuse, by name, what would otherwise fail inside the loop."""
+    if len(x) != len(y):
+        raise ValueError(f"y: expected {len(x)} labels, got {len(y)}")
+    if len(x) == 0:
+        raise ValueError("x: no training samples")
+    if patience is not None:
+        check_positive_int(patience, "patience")
+        if validation is None:
+            raise ValueError("patience: early stopping needs a validation split")
+    if validation is not None and (len(validation[0]) == 0 or len(validation[0]) != len(validation[1])):
+        raise ValueError(
+            f"validation: expected a non-empty (x, y) pair of equal length, got "
+            f"{len(validation[0])} and {len(validation[1])} samples"
+        )
+
+
+def _train_epoch(
+    model: nn.Module, criterion: Callable, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+    order: torch.Tensor, batch_size: int, device: torch.device, epoch: int,
+) -> float:
+    """One pass over ``x`` in the given ``order``; the mean training loss. A non-finite output means the
+    optimiser diverged, and is refused naming the learning rate."""
+    model.train()
+    total = 0.0
+    for start in range(0, len(x), batch_size):
+        idx = order[start : start + batch_size]
+        xb, yb = x[idx].to(device), y[idx].to(device)
+        opt.zero_grad(set_to_none=True)
+        out = model(xb)
+        if not torch.isfinite(out).all():
+            raise ValueError(
+                f"lr: the network's outputs became NaN or infinite in epoch {epoch + 1} (training "
+                "diverged); use a smaller learning rate"
+            )
+        batch_loss = criterion(out, yb)
+        batch_loss.backward()
+        opt.step()
+        total += batch_loss.item() * len(idx)
+    return total / len(x)
 
 
 def train_classifier(
@@ -82,73 +290,84 @@ def train_classifier(
     seed: int = 0,
     validation: tuple[torch.Tensor, torch.Tensor] | None = None,
     patience: int | None = None,
-    device: torch.device | None = None,
+    device: Any = None,
     progress: bool | str = False,
 ) -> TrainingHistory:
-    """Train ``model`` in place to minimise the mean ``loss`` ("softmax" or "pc-softmax" with ``prior``).
+    """Train ``model`` in place to minimise the mean ``loss`` over minibatches.
 
-    ``optimizer`` maps the parameters to an optimiser (default Adam, lr 1e-3); ``scheduler`` maps the
-    optimiser to an LR scheduler stepped once per epoch. With ``validation`` and ``patience`` training
-    stops after ``patience`` epochs without a lower validation loss and restores the best weights.
-    Shuffling is seeded by ``seed``; the initial weights are the caller's (call ``seed_everything``
-    before building the model). ``progress`` (True or a description) shows one text tqdm bar on stdout, advancing once per epoch.
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network, initialised by the caller (call :func:`seed_everything` before building it).
+    x, y : torch.Tensor
+        Training inputs and integer labels (n,). Tensors that require grad are detached.
+    loss : {"softmax", "pc-softmax"}
+        The training loss (see :func:`pcsm.core.losses.make_loss`).
+    prior : Prior or sequence of probabilities, optional
+        :math:`P(y)` for "pc-softmax".
+    optimizer : callable, optional
+        Maps the parameters to an optimiser (default Adam, lr 1e-3).
+    scheduler : callable, optional
+        Maps the optimiser to an LR scheduler stepped once per epoch.
+    epochs, batch_size : int
+        At most ``epochs`` passes over the data in minibatches of ``batch_size``.
+    seed : int
+        Seeds the shuffling.
+    validation : (x, y) pair of tensors, optional
+        Scored after every epoch (loss and accuracy in the history).
+    patience : int, optional
+        With ``validation``: stop after ``patience`` epochs without a lower validation loss and restore
+        the best weights (:class:`EarlyStopping`).
+    device : None, "auto", "cpu", "cuda", "cuda:N" or torch.device
+        Where to train (see :func:`resolve_device`).
+    progress : bool or str
+        True or a description shows one text tqdm bar on stdout, advancing once per epoch.
+
+    Returns
+    -------
+    TrainingHistory
     """
     check_positive_int(epochs, "epochs")
     check_positive_int(batch_size, "batch_size")
-    if len(x) != len(y):
-        raise ValueError(f"y: expected {len(x)} labels, got {len(y)}")
-    if patience is not None:
-        check_positive_int(patience, "patience")
-    if patience is not None and validation is None:
-        raise ValueError("patience: early stopping needs a validation split")
+    _check_training_data(x, y, validation, patience)
     generator = seed_everything(seed)
-    device = device or default_device()
+    device = resolve_device(device)
+    x, y = x.detach(), y.detach()
     model.to(device)
     criterion = make_loss(loss, prior)
     opt = (optimizer or (lambda params: torch.optim.Adam(params, lr=1e-3)))(model.parameters())
     sched = scheduler(opt) if scheduler else None
-    history = TrainingHistory()
-    best_state, best_loss, stale = None, float("inf"), 0
-    bar = tqdm(
-        range(epochs),
-        desc=progress if isinstance(progress, str) else "epochs",
-        disable=not progress,
-        mininterval=0,
-        leave=True,
-        file=sys.stdout,
-    )
+    history, stopper = TrainingHistory(), EarlyStopping(patience)
+    bar = tqdm(range(epochs), desc=progress if isinstance(progress, str) else "epochs",
+               disable=not progress, mininterval=0, leave=True, file=sys.stdout)
     for epoch in bar:
-        model.train()
         order = torch.randperm(len(x), generator=generator)
-        total, count = 0.0, 0
-        for start in range(0, len(x), batch_size):
-            idx = order[start : start + batch_size]
-            xb, yb = x[idx].to(device), y[idx].to(device)
-            opt.zero_grad(set_to_none=True)
-            batch_loss = criterion(model(xb), yb)
-            batch_loss.backward()
-            opt.step()
-            total += batch_loss.item() * len(idx)
-            count += len(idx)
+        history.train_loss.append(_train_epoch(model, criterion, opt, x, y, order, batch_size, device, epoch))
         if sched is not None:
             sched.step()
-        history.train_loss.append(total / count)
         postfix = {"loss": f"{history.train_loss[-1]:.4f}"}
+        stop = False
         if validation is not None:
-            logits = predict_logits(model, validation[0], device=device)
-            yv = validation[1].cpu()
-            history.val_loss.append(float(criterion(logits, yv)))
-            history.val_accuracy.append(float((logits.argmax(1) == yv).float().mean()))
+            stop = _validate(model, criterion, validation, device, history, stopper)
             postfix.update(val_loss=f"{history.val_loss[-1]:.4f}", val_acc=f"{history.val_accuracy[-1]:.3f}")
-            if history.val_loss[-1] < best_loss:
-                best_loss, stale, history.best_epoch = history.val_loss[-1], 0, epoch
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                stale += 1
         bar.set_postfix(postfix, refresh=False)
-        if patience is not None and stale >= patience:
+        if stop:
             break
     bar.close()
-    if patience is not None and best_state is not None:
-        model.load_state_dict(best_state)
+    if patience is not None:
+        stopper.restore(model)
     return history
+
+
+def _validate(
+    model: nn.Module, criterion: Callable, validation: tuple[torch.Tensor, torch.Tensor], device: torch.device,
+    history: TrainingHistory, stopper: EarlyStopping,
+) -> bool:
+    """Score the validation split into ``history``; whether early stopping says stop."""
+    logits = predict_logits(model, validation[0].detach(), device=device)
+    yv = validation[1].detach().cpu()
+    history.val_loss.append(float(criterion(logits, yv)))
+    history.val_accuracy.append(float((logits.argmax(1) == yv).float().mean()))
+    stop = stopper.update(history.val_loss[-1], model)
+    history.best_epoch = stopper.best_epoch
+    return stop
