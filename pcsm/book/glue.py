@@ -6,9 +6,18 @@ from typing import Any
 
 import numpy as np
 
+#: One colour per method across the book (seaborn's colour-blind palette; the Bayes plug-in, the
+#: reference every estimator is measured against, in dark grey; post-hoc correction, PC-softmax's
+#: prior correction applied after training, in a lighter blue). Its order is every legend's order.
+PALETTE: dict[str, str] = {"bayes": "#4d4d4d", "pc-softmax": "#0173b2", "softmax": "#de8f05",
+                           "post-hoc": "#56b4e9", "mine": "#029e73", "knn": "#cc78bc"}
+#: How each method is named in legends and table headers.
+METHOD_NAMES: dict[str, str] = {"bayes": "Bayes plug-in", "pc-softmax": "PC-softmax", "softmax": "softmax",
+                                "post-hoc": "post-hoc correction", "mine": "MINE", "knn": "kNN (KSG)"}
+
 #: seaborn settings every chapter's figures use (one look across the book).
-BOOK_STYLE: dict[str, Any] = {"style": "whitegrid", "context": "notebook", "palette": "colorblind",
-                              "rc": {"figure.dpi": 100, "figure.figsize": (7.0, 4.0)}}
+BOOK_STYLE: dict[str, Any] = {"style": "whitegrid", "context": "notebook", "palette": list(PALETTE.values()),
+                              "rc": {"figure.dpi": 100, "figure.figsize": (7.0, 4.0), "legend.frameon": False}}
 
 
 def glue_value(name: str, value: Any) -> None:
@@ -25,7 +34,7 @@ def glue_value(name: str, value: Any) -> None:
 
 
 def use_book_style() -> None:
-    """Apply the book's plotting style (:data:`BOOK_STYLE`) to matplotlib through seaborn."""
+    """Apply the book's plotting style (:data:`BOOK_STYLE`, colours in :data:`PALETTE`) through seaborn."""
     import seaborn as sns
 
     sns.set_theme(**BOOK_STYLE)
