@@ -30,6 +30,35 @@ def test_verdict_uses_seed_spread_and_paper_rounding():
     assert summary.verdict(0.07, spread=0.03, rounding=0.005, reason_if_differs="why") == "differs: why"
 
 
+def test_verdict_says_ours_is_closer_to_the_truth_only_beyond_noise_and_rounding():
+    closer = summary.verdict(0.06, spread=0.001, rounding=0.005, reason_if_differs="why",
+                             errors=(-0.003, -0.062), truth="the ground truth 1.022 nats")
+    assert closer.startswith(summary.CLOSER)
+    assert "-0.003 nats" in closer and "-0.062 nats" in closer and "1.022" in closer
+    # nearer, but not by more than our spread plus the paper's rounding: not a verdict for us
+    assert summary.verdict(0.06, spread=0.02, rounding=0.005, reason_if_differs="why",
+                           errors=(-0.01, -0.05)) == "differs: why"
+    # the paper nearer: differs
+    assert summary.verdict(0.03, spread=0.001, rounding=0.005, reason_if_differs="why",
+                           errors=(0.12, 0.09)) == "differs: why"
+    points = summary.verdict(3.0, spread=0.03, rounding=0.5, reason_if_differs="x", errors=(-0.1, -3.1),
+                             truth="the Bayes accuracy 98.4 %", unit="%")
+    assert "-0.10 points" in points and "-3.10 points" in points
+
+
+def test_every_closer_verdict_is_true_of_the_numbers(table):
+    t1 = table[table.table == "Table 1"]
+    truth = t1[t1.quantity == "ground truth I(X;Y)"].set_index("setting").ours
+    closer = t1[t1.verdict.str.startswith(summary.CLOSER)]
+    assert len(closer) > 0
+    for row in closer.itertuples():
+        if row.unit == "nats":
+            assert abs(row.ours - truth[row.setting]) < abs(row.paper - truth[row.setting])
+        else:
+            bayes = float(row.verdict.split("Bayes accuracy ")[1].split(" %")[0])
+            assert abs(row.ours - bayes) < abs(row.paper - bayes)
+
+
 def test_every_published_number_appears_once_with_the_papers_value(table):
     n_table1 = PAPER_TABLE_1.drop(columns="dim").size
     n_table2 = (MNIST_PAPER.dataset == "mnist").sum() + len(CUB_PAPER)
@@ -38,7 +67,8 @@ def test_every_published_number_appears_once_with_the_papers_value(table):
     assert sorted(t1.paper) == sorted(PAPER_TABLE_1.drop(columns="dim").to_numpy().ravel())
     assert sorted(table[table.table != "Table 1"].paper) == sorted(
         [*MNIST_PAPER[MNIST_PAPER.dataset == "mnist"].paper_pct, *CUB_PAPER.paper_pct])
-    assert table.verdict.str.match(r"^(reproduced within spread|differs: .+|not reproduced here: .+)").all()
+    assert table.verdict.str.match(
+        r"^(reproduced( \(.+\))?$|ours closer to the truth: .+|differs: .+|not reproduced here: .+)").all()
     assert summary.verdict_counts(table)[summary.NOT_RUN] == 0
 
 
@@ -54,6 +84,9 @@ def test_stand_in_cub_is_reported_as_not_reproduced(table):
     cub = table[table.table == "Table 2, CUB-200-2011"]
     assert cub.verdict.str.startswith(summary.NOT_HERE).all()
     assert cub.ours.isna().all()
+    shown = summary.display_table(table)
+    assert (shown[shown.table == "Table 2, CUB-200-2011"].seeds == "—").all()  # no seed produced them
+    assert summary.claims(table, RESULTS).seeds.iloc[-1] == "—"
 
 
 def test_real_cub_results_get_a_verdict(tmp_path):
@@ -64,6 +97,7 @@ def test_real_cub_results_get_a_verdict(tmp_path):
     cub = summary.paper_vs_book(tmp_path).query("table == 'Table 2, CUB-200-2011'")
     assert (cub.verdict == summary.REPRODUCED).all()
     np.testing.assert_allclose(cub.difference, 0.1)
+    assert (cub.seeds == 3).all()
 
 
 def test_readme_quotes_the_current_claims_table(table):
@@ -82,6 +116,54 @@ def test_verdict_counts_add_up(table):
     counts = summary.verdict_counts(table)
     assert sum(counts.values()) == len(table)
     assert counts[summary.NOT_HERE] == 4  # the CUB numbers, on the stand-in
+    assert counts[summary.CLOSER] > 0
+
+
+def _runs(gain_by_seed: dict[int, float]) -> pd.DataFrame:
+    rows = []
+    for seed, gain in gain_by_seed.items():
+        for method, accuracy in (("softmax", 80.0 + seed), ("pc-softmax", 80.0 + seed + gain),
+                                 ("post-hoc", 80.0)):
+            rows.append(dict(dataset="mnist", protocol="step", ratio=100, seed=seed, test_set="paper split",
+                             method=method, accuracy_pct=accuracy))
+    return pd.DataFrame(rows)
+
+
+def test_ratio_sweep_pairs_the_gain_by_seed():
+    sweep = summary.ratio_sweep(_runs({0: 10.0, 1: 12.0, 2: 14.0}))
+    row = sweep.iloc[0]
+    assert row.softmax_pct == pytest.approx(81.0) and row.pc_pct == pytest.approx(93.0)
+    assert row.mean_pp == pytest.approx(12.0)
+    half = 4.302653 * 2.0 / np.sqrt(3)  # t_{0.975, 2} * sd / sqrt(n): the paired spread, not the seeds' levels
+    assert (row.ci95_low_pp, row.ci95_high_pp) == pytest.approx((12.0 - half, 12.0 + half), abs=1e-5)
+    glue = summary.ratio_glue_values(sweep)
+    assert glue["ratio100_mnist_split_gain"] == pytest.approx(12.0)
+    assert glue["ratio_largest"] == "ratio 100, mnist, paper split"
+
+
+def test_ratio_sweep_from_the_committed_tables_matches_the_chapters_ratio_table():
+    sweep = summary.ratio_sweep(summary.ratio_runs(RESULTS)).set_index(["dataset", "ratio", "test_set"])
+    for prefix, dataset in (("mnist", "mnist"), ("fashion", "fashion-mnist")):
+        ratio = pd.read_csv(RESULTS / f"{prefix}_ratio.csv").set_index(["ratio", "test_set", "method"])
+        for (r, test_set, method), row in ratio.iterrows():
+            if method in ("softmax", "pc-softmax"):
+                column = "softmax_pct" if method == "softmax" else "pc_pct"
+                assert sweep.loc[(dataset, r, test_set), column] == pytest.approx(row.mean_pct, abs=1e-3)
+    gains = pd.read_csv(RESULTS / "mnist_gains.csv").set_index(["split", "test_set", "method"])
+    assert sweep.loc[("mnist", 10, "paper split"), "mean_pp"] == pytest.approx(
+        gains.loc[("imbalanced", "paper split", "pc-softmax"), "mean_pp"], abs=1e-3)
+
+
+def test_table1_errors_measure_both_against_the_same_truth(table):
+    from pcsm.book.figures import table1_errors
+
+    errors = table1_errors(table).set_index(["d", "estimator", "source"])
+    assert len(errors) == 4 * 3 * 2
+    gaussian = pd.read_csv(RESULTS / "gaussian-mi.csv")
+    pc = gaussian[(gaussian.setting == "imbalanced") & (gaussian.estimator == "pc-softmax")].set_index("dim")
+    assert errors.loc[(10, "PC-softmax", "ours"), "error"] == pytest.approx(pc.loc[10, "mi_mean"] - pc.loc[10, "gt"])
+    assert errors.loc[(10, "PC-softmax", "paper"), "error"] == pytest.approx(1.34 - pc.loc[10, "gt"])
+    assert errors.loc[(10, "PC-softmax", "ours"), "sd"] == pytest.approx(pc.loc[10, "mi_std"])
 
 
 def test_runtime_table_reads_the_provenance():
@@ -104,6 +186,58 @@ def test_rows_a_small_profile_did_not_run_are_marked(tmp_path):
     summary.claims(table, tmp_path)  # still renders
 
 
+def test_claims_name_only_the_dims_the_table_holds(tmp_path):
+    shutil.copytree(RESULTS, tmp_path, dirs_exist_ok=True)
+    gaussian = pd.read_csv(RESULTS / "gaussian-mi.csv")
+    gaussian[gaussian.dim == 1].to_csv(tmp_path / "gaussian-mi.csv", index=False)
+    claims = summary.claims(summary.paper_vs_book(tmp_path), tmp_path)
+    gaussian_claims = claims[claims.claim.str.contains("ground truth")]
+    assert len(gaussian_claims) == 2
+    assert not gaussian_claims.claim.str.contains("1 to 10").any()
+    assert gaussian_claims.claim.str.contains(r"d = 1 only \(2, 5, 10 not run\)").all()
+    # the paper's error over the same dims: at d = 1 its PC-softmax value 0.96 against 1.02
+    assert gaussian_claims.paper.iloc[0] == "0.06"
+    full = summary.claims(summary.paper_vs_book(RESULTS), RESULTS)
+    assert full.claim.str.contains("d = 1 to 10").sum() == 2
+
+
+def test_claims_refuse_a_gaussian_table_without_the_papers_dims(tmp_path):
+    shutil.copytree(RESULTS, tmp_path, dirs_exist_ok=True)
+    gaussian = pd.read_csv(RESULTS / "gaussian-mi.csv")
+    gaussian[gaussian.setting == "balanced"].to_csv(tmp_path / "gaussian-mi.csv", index=False)
+    table = summary.paper_vs_book(tmp_path)
+    with pytest.raises(ValueError, match=r"gaussian-mi\.csv.*1, 2, 5, 10"):
+        summary.claims(table, tmp_path)
+
+
+@pytest.mark.parametrize("content", ["", "dataset,split,test_set,method,mean_pp,std_pp,n_seeds\n", "a,b\n1,2\n"])
+def test_claims_name_an_empty_or_malformed_gains_file(tmp_path, content):
+    shutil.copytree(RESULTS, tmp_path, dirs_exist_ok=True)
+    (tmp_path / "mnist_gains.csv").write_text(content)
+    with pytest.raises(ValueError, match="mnist_gains.csv"):
+        summary.claims(summary.paper_vs_book(tmp_path), tmp_path)
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", ""])
+def test_a_corrupt_provenance_record_is_named(tmp_path, content):
+    shutil.copytree(RESULTS, tmp_path, dirs_exist_ok=True)
+    (tmp_path / "03-mnist.provenance.json").write_text(content)
+    with pytest.raises(ValueError, match=r"03-mnist\.provenance\.json"):
+        summary.paper_vs_book(tmp_path)
+
+
+def test_the_claims_command_reports_a_bad_file_by_name(tmp_path, monkeypatch, capsys):
+    shutil.copytree(RESULTS, tmp_path, dirs_exist_ok=True)
+    (tmp_path / "mnist_gains.csv").write_text("")
+    monkeypatch.setattr(summary, "published_results_dir", lambda: tmp_path)
+    from pcsm.__main__ import main
+
+    with pytest.raises((SystemExit, ValueError)) as raised:
+        main(["claims"])
+    message = str(raised.value) + capsys.readouterr().err
+    assert "mnist_gains.csv" in message and "EmptyDataError" not in type(raised.value).__name__
+
+
 def test_side_is_computed_from_the_error_and_its_standard_error():
     assert summary.side(0.05, 0.01) == "above"
     assert summary.side(-0.05, 0.01) == "below"
@@ -112,10 +246,11 @@ def test_side_is_computed_from_the_error_and_its_standard_error():
 
 def test_softmax_verdict_follows_the_signs_of_the_errors(table):
     """The paper's softmax values at d = 5 and 10 lie below the truth; the verdict must say so,
-    whichever side ours lands on (issue 10: no fixed 'both overestimate')."""
+    whichever side ours lands on (no fixed 'both overestimate')."""
     softmax = table[table.quantity == "softmax (balanced formula)"].set_index("setting")
     for d in (5, 10):
-        assert "the paper's value lies below the truth" in softmax.verdict[f"d = {d}"]
+        text = softmax.verdict[f"d = {d}"]
+        assert "the paper's value lies below the truth" in text or "the paper's -0." in text
     assert "the paper's value lies above the truth" in softmax.verdict["d = 1"]
     text = summary.mi_reason(paper_error=0.09, error=-0.05, stderr=0.01, expected_bias=0.12)
     assert "above the truth by 0.09" in text and "ours below it by 0.050 ± 0.010" in text

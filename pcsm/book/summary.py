@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
 from pcsm.experiments.classification import PAPER_TABLE2 as MNIST_PAPER
+from pcsm.experiments.classification import TEST_SET_KEYS, gains, summarise
 from pcsm.experiments.cub.data import PAPER_TABLE2 as CUB_PAPER
 from pcsm.experiments.gaussian_mi import PAPER_TABLE_1
+from pcsm.experiments.mnist import RESULT_PREFIX, experiment_runs
 from pcsm.experiments.results import published_results_dir
 
-REPRODUCED = "reproduced within spread"
+REPRODUCED = "reproduced"
+CLOSER = "ours closer to the truth"
 DIFFERS = "differs"
 NOT_HERE = "not reproduced here"
 NOT_RUN = "not run on this profile"
@@ -30,17 +34,57 @@ SOURCES = {
     "Table 2, MNIST": ("03-mnist", "mnist.csv"),
     "Table 2, CUB-200-2011": ("04-cub", "cub.csv"),
 }
+SOURCE_COLUMNS = {
+    "Table 1": ["setting", "dim", "estimator", "mi_mean", "mi_std", "accuracy_mean", "accuracy_std", "n_seeds",
+                "gt", "gt_se", "bayes_accuracy"],
+    "Table 2, MNIST": ["dataset", "split", "test_set", "method", "mean_pct", "std_pct", "n_seeds"],
+    "Table 2, CUB-200-2011": ["data", "protocol", "method", "seed", "avg_per_class_accuracy"],
+}
+GAINS_COLUMNS = ["dataset", "split", "test_set", "method", "mean_pp", "std_pp", "n_seeds"]
 
 
 def provenance(notebook: str, folder: Path | None = None) -> dict:
-    """The provenance record the runner wrote for ``notebook``."""
-    return json.loads(((folder or published_results_dir()) / f"{notebook}.provenance.json").read_text())
+    """The provenance record the runner wrote for ``notebook``; a ValueError naming the file when it is
+    missing, not JSON, or has no ``profile``."""
+    path = (folder or published_results_dir()) / f"{notebook}.provenance.json"
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: cannot read the provenance record ({error}); re-run "
+                         f"`python -m pcsm run {notebook}`") from None
+    if not isinstance(record, dict) or "profile" not in record:
+        raise ValueError(f"{path}: not a provenance record (no 'profile'); re-run `python -m pcsm run {notebook}`")
+    return record
 
 
-def verdict(difference: float, spread: float, rounding: float, reason_if_differs: str) -> str:
-    """Reproduced when |ours - paper| is within twice our seed spread or the paper's rounding."""
+def read_results(path: Path, columns: Iterable[str] = ()) -> pd.DataFrame:
+    """A committed result table; a ValueError naming the file when it is missing, empty, unparsable,
+    or lacks one of ``columns``."""
+    try:
+        table = pd.read_csv(path)
+    except (OSError, pd.errors.EmptyDataError, pd.errors.ParserError) as error:
+        raise ValueError(f"{path}: cannot read the result table ({error})") from None
+    missing = sorted(set(columns) - set(table.columns))
+    if table.empty or missing:
+        raise ValueError(f"{path}: " + (f"no columns {missing}" if missing else "the table has no rows"))
+    return table
+
+
+def _distance(error: float, unit: str) -> str:
+    return f"{error:+.3f} nats" if unit == "nats" else f"{error:+.2f} points"
+
+
+def verdict(difference: float, spread: float, rounding: float, reason_if_differs: str,
+            errors: tuple[float, float] | None = None, truth: str = "the truth", unit: str = "nats") -> str:
+    """Three kinds, from the numbers. *Reproduced* when |ours − paper| ≤ max(2·spread, rounding);
+    else *ours closer to the truth* when ``errors`` = (ours − truth, paper − truth) and
+    |ours − truth| + 2·spread + rounding < |paper − truth| (closer whatever our seed noise and the
+    paper's rounding), quoting both distances; else *differs*, with ``reason_if_differs``."""
     if abs(difference) <= max(2 * spread, rounding):
         return REPRODUCED
+    if errors is not None and abs(errors[0]) + 2 * spread + rounding < abs(errors[1]):
+        return (f"{CLOSER}: {truth}; ours is {_distance(errors[0], unit)} from it, "
+                f"the paper's {_distance(errors[1], unit)}")
     return f"{DIFFERS}: {reason_if_differs}"
 
 
@@ -97,12 +141,12 @@ def table1_rows(results: pd.DataFrame, seeds: int) -> list[dict]:
             at = ours.loc[(d, method)]
             mean, std = 100 * float(at["accuracy_mean"]), 100 * float(at["accuracy_std"])
             paper_acc = float(paper[f"acc_{method}"])
-            ours_nearer = abs(mean - bayes) < abs(paper_acc - bayes)
-            nearer = "ours is nearer" if ours_nearer else "the paper's is nearer"
-            reason = (f"{nearer} the Bayes accuracy {bayes:.1f} % (ours {mean - bayes:+.1f}, "
+            reason = (f"the paper's is nearer the Bayes accuracy {bayes:.1f} % (ours {mean - bayes:+.1f}, "
                       f"paper {paper_acc - bayes:+.1f} points)")
             rows.append(_row("Table 1", setting, f"accuracy, {method}-trained", paper_acc, mean, std, "%",
-                             seeds, verdict(mean - paper_acc, std, PAPER_ROUNDING["accuracy"], reason)))
+                             seeds, verdict(mean - paper_acc, std, PAPER_ROUNDING["accuracy"], reason,
+                                            (mean - bayes, paper_acc - bayes),
+                                            f"the Bayes accuracy {bayes:.1f} %", "%")))
         gt_verdict = verdict(gt - paper["gt"], gt_se, PAPER_ROUNDING["mi"],
                              f"the paper's value is {paper['gt'] - gt:+.3f} off ours, beyond its rounding")
         if gt_verdict != REPRODUCED and np.floor(gt * 100) / 100 == paper["gt"]:
@@ -117,9 +161,10 @@ def table1_rows(results: pd.DataFrame, seeds: int) -> list[dict]:
             bias = None
             if estimator == "softmax" and "label_entropy" in at.index:
                 bias = float(np.log(N_CLASSES) - at["label_entropy"])
-            reason = mi_reason(paper_value - float(paper["gt"]), mean - gt, stderr, bias)
+            reason = mi_reason(paper_value - gt, mean - gt, stderr, bias)
             rows.append(_row("Table 1", setting, label, paper_value, mean, std, "nats", seeds,
-                             verdict(mean - paper_value, std, PAPER_ROUNDING["mi"], reason)))
+                             verdict(mean - paper_value, std, PAPER_ROUNDING["mi"], reason,
+                                     (mean - gt, paper_value - gt), f"the ground truth {gt:.3f} nats")))
     return rows
 
 
@@ -146,9 +191,11 @@ def table2_mnist_rows(results: pd.DataFrame, seeds: int, profile: str) -> list[d
     return rows
 
 
-def table2_cub_rows(results: pd.DataFrame, seeds: int) -> list[dict]:
-    """Table 2, CUB-200-2011: ours only when the real data produced it, else 'not reproduced here'."""
+def table2_cub_rows(results: pd.DataFrame) -> list[dict]:
+    """Table 2, CUB-200-2011: ours only when the real data produced it, else 'not reproduced here'
+    (with no seed count: no seed produced these numbers)."""
     real = results[results.data != "stand-in"]
+    seeds = real.seed.nunique() if not real.empty else np.nan
     rows = []
     for paper in CUB_PAPER.itertuples(index=False):
         label = f"avg. per-class accuracy, {paper.method}"
@@ -169,11 +216,11 @@ def paper_vs_book(folder: Path | None = None) -> pd.DataFrame:
     """One row per number of the paper's Tables 1 and 2: paper, ours (mean, std over seeds), verdict."""
     folder = folder or published_results_dir()
     mnist_profile = provenance(SOURCES["Table 2, MNIST"][0], folder)["profile"]
-    read = {t: pd.read_csv(folder / csv) for t, (_, csv) in SOURCES.items()}
+    read = {t: read_results(folder / csv, SOURCE_COLUMNS[t]) for t, (_, csv) in SOURCES.items()}
     gaussian, mnist, cub = read["Table 1"], read["Table 2, MNIST"], read["Table 2, CUB-200-2011"]
     rows = (table1_rows(gaussian, int(gaussian.n_seeds.min()))
             + table2_mnist_rows(mnist, int(mnist.n_seeds.min()), mnist_profile)
-            + table2_cub_rows(cub, cub.seed.nunique()))
+            + table2_cub_rows(cub))
     return pd.DataFrame(rows)
 
 
@@ -198,19 +245,23 @@ def claims(summary: pd.DataFrame, folder: Path | None = None) -> pd.DataFrame:
     """The paper's claims that carry a number, each as paper vs. ours (the README's table)."""
     folder = folder or published_results_dir()
     t1 = summary[summary.table == "Table 1"]
+    truth = t1[t1.quantity == "ground truth I(X;Y)"].set_index("setting")
+    run = truth.index[truth.ours.notna()]
+    if run.empty:
+        raise ValueError(f"{folder / SOURCES['Table 1'][1]}: no imbalanced row for any of the paper's dims "
+                         f"{_dims(truth.index)}")
     rows = []
     for label, quantity in (("PC-softmax", "PC-softmax"), ("MINE", "MINE")):
-        part = t1[t1.quantity == quantity].set_index("setting")
-        truth = t1[t1.quantity == "ground truth I(X;Y)"].set_index("setting")
-        ours = (part.ours - truth.ours).abs()
-        paper = (part.paper - truth.paper).abs()
-        worst = ours.idxmax() if ours.notna().any() else None
-        stderr = (np.hypot(part.ours_std[worst] / np.sqrt(part.seeds[worst]), truth.ours_std[worst])
-                  if worst is not None else np.nan)
-        rows.append(dict(claim=f"{label} estimate: largest absolute error against the ground truth, d = 1 to 10 (nats)",
+        part = t1[t1.quantity == quantity].set_index("setting").loc[run]
+        ours = (part.ours - truth.ours[run]).abs()
+        paper = (part.paper - truth.paper[run]).abs()
+        worst = ours.idxmax()
+        stderr = np.hypot(part.ours_std[worst] / np.sqrt(part.seeds[worst]), truth.ours_std[worst])
+        rows.append(dict(claim=f"{label} estimate: largest absolute error against the ground truth, "
+                               f"{_dims_covered(run, truth.index)} (nats)",
                          paper=f"{paper.max():.2f}", ours=_with_se(ours.max(), stderr),
                          seeds=int(part.seeds.min()), run=run_label("02-gaussian-mi", folder)))
-    gains = pd.read_csv(folder / "mnist_gains.csv")
+    gains = read_results(folder / "mnist_gains.csv", GAINS_COLUMNS)
     for test_set, where in (("paper split", "the paper's imbalanced test split"),
                             ("official test", "the official balanced test set")):
         found = gains[(gains.dataset == "mnist") & (gains.split == "imbalanced") & (gains.test_set == test_set)
@@ -230,9 +281,72 @@ def claims(summary: pd.DataFrame, folder: Path | None = None) -> pd.DataFrame:
     gain = cub_ours[pc] - cub_ours[softmax]
     rows.append(dict(claim="CUB-200-2011, imbalanced: gain of PC-softmax over softmax (points)",
                      paper=f"{cub_paper[pc] - cub_paper[softmax]:+.2f}",
-                     ours=NOT_HERE if not np.isfinite(gain) else f"{gain:+.2f}", seeds=int(cub.seeds.min()),
+                     ours=NOT_HERE if not np.isfinite(gain) else f"{gain:+.2f}", seeds=_seeds(cub.seeds.min()),
                      run=run_label("04-cub", folder)))
     return pd.DataFrame(rows)
+
+
+def _dims(settings: Iterable[str]) -> str:
+    return ", ".join(s.removeprefix("d = ") for s in settings)
+
+
+def _dims_covered(run: pd.Index, paper: pd.Index) -> str:
+    """'d = 1 to 10' when every dim of the paper's Table 1 ran, else the dims that did and those that did not."""
+    if len(run) == len(paper):
+        return f"d = {_dims(paper[:1])} to {_dims(paper[-1:])}"
+    return f"d = {_dims(run)} only ({_dims(paper.difference(run, sort=False))} not run)"
+
+
+def _seeds(n: float) -> int | str:
+    return "—" if not np.isfinite(n) else int(n)
+
+
+def ratio_runs(folder: Path | None = None) -> pd.DataFrame:
+    """Per-seed average per-class accuracies of the MNIST chapter's runs (every data set it wrote
+    ``<prefix>_per_class.csv`` for), the input of :func:`ratio_sweep`."""
+    folder = folder or published_results_dir()
+    paths = [folder / f"{prefix}_per_class.csv" for prefix in RESULT_PREFIX.values()]
+    tables = [read_results(path, ["dataset", "protocol", "ratio", "seed", "test_set", "method", "accuracy_pct"])
+              for path in paths if path.exists() or path == paths[0]]
+    return experiment_runs(pd.concat(tables, ignore_index=True))
+
+
+def ratio_sweep(runs: pd.DataFrame) -> pd.DataFrame:
+    """The imbalance sweep, one row per (dataset, protocol, ratio, test_set): mean average per-class
+    accuracy (%) of softmax and PC-softmax over seeds, and the paired per-seed gain of PC-softmax
+    over softmax, mean_pp with its 95 % Student-t interval (``classification.gains``)."""
+    keys = ["dataset", "protocol", "ratio", "test_set"]
+    means = summarise(runs, keys[:-1]).pivot_table(index=keys, columns="method", values="mean_pct")
+    gain = gains(runs, keys[:-1])
+    gain = gain[gain.method == "pc-softmax"].set_index(keys)
+    means = means.rename(columns={"softmax": "softmax_pct", "pc-softmax": "pc_pct"})
+    table = gain[["mean_pp", "ci95_low_pp", "ci95_high_pp", "n_seeds"]].join(means[["softmax_pct", "pc_pct"]])
+    return table.reset_index()  # in the runs' order (gains groups without sorting)
+
+
+def ratio_display(sweep: pd.DataFrame) -> pd.DataFrame:
+    """The sweep as text for a page: accuracies to one decimal, the gain with its 95 % interval."""
+    return pd.DataFrame({
+        "data set": sweep.dataset, "ratio": sweep.ratio, "test set": sweep.test_set,
+        "softmax (%)": sweep.softmax_pct.map("{:.1f}".format), "PC-softmax (%)": sweep.pc_pct.map("{:.1f}".format),
+        "gain (points)": sweep.mean_pp.map("{:+.2f}".format),
+        "95 % CI": [f"{lo:+.2f} to {hi:+.2f}" for lo, hi in zip(sweep.ci95_low_pp, sweep.ci95_high_pp)],
+        "seeds": sweep.n_seeds,
+    })
+
+
+def ratio_glue_values(sweep: pd.DataFrame) -> dict[str, float | str]:
+    """Glue names for the sweep's prose: ``ratio<r>_<prefix>_<test>_<softmax|pc|gain|ci95_low|ci95_high>``
+    (prefix "mnist" or "fashion", test "split" or "official"), and ``ratio_largest``, where the
+    largest gain lies, in words."""
+    values: dict[str, float | str] = {}
+    for row in sweep.itertuples(index=False):
+        name = f"ratio{row.ratio}_{RESULT_PREFIX[row.dataset]}_{TEST_SET_KEYS[row.test_set]}"
+        values |= {f"{name}_softmax": row.softmax_pct, f"{name}_pc": row.pc_pct, f"{name}_gain": row.mean_pp,
+                   f"{name}_ci95_low": row.ci95_low_pp, f"{name}_ci95_high": row.ci95_high_pp}
+    top = sweep.loc[sweep.mean_pp.idxmax()]
+    values["ratio_largest"] = f"ratio {top.ratio}, {top.dataset}, {top.test_set}"
+    return values
 
 
 def runtime_table(notebooks: list[str], folder: Path | None = None) -> pd.DataFrame:
@@ -248,8 +362,9 @@ def runtime_table(notebooks: list[str], folder: Path | None = None) -> pd.DataFr
 
 def verdict_counts(summary: pd.DataFrame) -> dict[str, int]:
     """How many rows carry each kind of verdict."""
-    kind = summary.verdict.str.extract(f"^({REPRODUCED}|{DIFFERS}|{NOT_HERE}|{NOT_RUN})")[0]
-    return {label: int((kind == label).sum()) for label in (REPRODUCED, DIFFERS, NOT_HERE, NOT_RUN)}
+    labels = (REPRODUCED, CLOSER, DIFFERS, NOT_HERE, NOT_RUN)
+    kind = summary.verdict.str.extract(f"^({'|'.join(labels)})")[0]
+    return {label: int((kind == label).sum()) for label in labels}
 
 
 def _with_se(value: float, stderr: float) -> str:
@@ -274,7 +389,7 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
         "ours (mean ± std)": ours,
         "ours − paper": ["—" if not np.isfinite(d) else f"{d:+.3f}" if u == "nats" else f"{d:+.2f}"
                          for d, u in zip(summary.difference, summary.unit)],
-        "seeds": summary.seeds, "verdict": summary.verdict,
+        "seeds": [_seeds(n) for n in summary.seeds], "verdict": summary.verdict,
     })
 
 
