@@ -278,3 +278,14 @@ def test_a_gain_is_quoted_with_its_interval_when_there_is_one():
     row = pd.Series({"mean_pp": 1.5, "std_pp": 0.4, "ci95_low_pp": 1.0, "ci95_high_pp": 2.0})
     assert summary._gain_text(row) == "+1.50 (95 % CI +1.00 to +2.00)"
     assert summary._gain_text(row.drop(["ci95_low_pp", "ci95_high_pp"])) == "+1.50 ± 0.40"
+
+
+def test_verdict_sentences_state_the_counts_of_each_kind(table):
+    counts = summary.verdict_counts(table)
+    holds, fails = summary.verdict_sentences(table)
+    assert holds.startswith(f"{counts[summary.REPRODUCED]} of the paper's {len(table)} published numbers")
+    assert f"for {counts[summary.CLOSER]} more" in holds
+    assert fails.startswith(f"{counts[summary.DIFFERS]} differ")
+    assert f"{counts[summary.NOT_HERE]} are not reproduced here (Table 2, CUB-200-2011" in fails
+    differing = table[table.verdict.str.startswith(summary.DIFFERS)]
+    assert all(q in fails for q in differing.quantity)

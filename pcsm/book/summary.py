@@ -367,6 +367,32 @@ def verdict_counts(summary: pd.DataFrame) -> dict[str, int]:
     return {label: int((kind == label).sum()) for label in labels}
 
 
+def verdict_sentences(summary: pd.DataFrame) -> tuple[str, str]:
+    """What holds up and what does not, in two sentences computed from the verdicts: the counts of
+    each kind and where (tables, or quantity and setting for the few that differ)."""
+    counts = verdict_counts(summary)
+    kind = summary.verdict.str.extract(f"^({'|'.join(counts)})")[0]
+
+    def where(label: str, detail: bool = False) -> str:
+        rows = summary[kind == label]
+        if detail:
+            return "; ".join(f"{q} at {', '.join(part.setting)}" for q, part in rows.groupby("quantity", sort=False))
+        return "; ".join(dict.fromkeys(rows.table))
+
+    holds = (f"{counts[REPRODUCED]} of the paper's {len(summary)} published numbers are reproduced within our "
+             f"seed spread or the paper's rounding ({where(REPRODUCED)}), and for {counts[CLOSER]} more our "
+             f"value lies closer to the truth, the ground truth or the Bayes accuracy, than the paper's "
+             f"({where(CLOSER)}).")
+    fails = f"{counts[DIFFERS]} differ"
+    if counts[DIFFERS]:
+        fails += f" ({where(DIFFERS, detail=True)}), each for the reason its verdict gives"
+    if counts[NOT_HERE]:
+        fails += f"; {counts[NOT_HERE]} are not reproduced here ({where(NOT_HERE)}: no data offline)"
+    if counts[NOT_RUN]:
+        fails += f"; {counts[NOT_RUN]} were not run on this profile"
+    return holds, fails + "."
+
+
 def _with_se(value: float, stderr: float) -> str:
     """'0.004 ± 0.002' (nats, with its standard error), or '—' when not computed."""
     return "—" if not np.isfinite(value) else f"{value:.3f} ± {stderr:.3f}"
