@@ -1,7 +1,10 @@
 import math
+import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
+import torch
 from scipy import integrate, stats
 
 from pcsm.core.gaussian import GaussianMixture, paper_mixture
@@ -27,14 +30,14 @@ def quadrature_mi(mixture: GaussianMixture) -> float:
 @pytest.mark.parametrize("balanced", [True, False])
 def test_mutual_information_matches_quadrature_in_1d(balanced):
     mixture = paper_mixture(1, balanced=balanced)
-    mi, se = mixture.mutual_information(400_000, seed=3)
+    mi, se = mixture.mutual_information(400_000, seed=3, method="monte-carlo")
     assert se < 0.002
     assert abs(mi - quadrature_mi(mixture)) < 4 * se
 
 
 def test_unequal_covariances_match_quadrature():
     mixture = GaussianMixture([[0.0], [1.5], [-2.0]], [[[1.0]], [[0.25]], [[4.0]]], [0.5, 0.3, 0.2])
-    mi, se = mixture.mutual_information(400_000, seed=4)
+    mi, se = mixture.mutual_information(400_000, seed=4, method="monte-carlo")
     assert abs(mi - quadrature_mi(mixture)) < 4 * se
 
 
@@ -139,3 +142,79 @@ def test_non_finite_means_and_covariances_are_refused_by_name(bad):
         GaussianMixture([[0.0], [bad]])
     with pytest.raises(ValueError, match="^covariances"):
         GaussianMixture([[0.0], [1.0]], [[[1.0]], [[bad]]])
+
+
+@pytest.mark.parametrize("priors", [[0.5, 0.5], [0.3, 0.7]])
+def test_quadrature_of_fully_separated_components_is_the_label_entropy(priors):
+    """Components 1e6 sd apart: y is a function of x, so I(X;Y) = H(Y)."""
+    mixture = GaussianMixture([[0.0], [1e6]], priors=priors)
+    assert mixture.quadrature_mutual_information() == pytest.approx(mixture.label_entropy(), abs=1e-9)
+
+
+@pytest.mark.parametrize("means", [[[0.0], [0.0]], [[0.0], [1.0]]])
+def test_quadrature_of_a_very_narrow_component_matches_monte_carlo(means):
+    mixture = GaussianMixture(means, [[[1e-12]], [[1.0]]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = mixture.quadrature_mutual_information()
+    mc, se = mixture.mutual_information(400_000, seed=1, method="monte-carlo")
+    assert value == pytest.approx(mc, abs=4 * se + 1e-6)
+    assert value == pytest.approx(math.log(2), abs=1e-4)
+
+
+def test_quadrature_handles_500_components_and_mixed_widths():
+    rng = np.random.default_rng(0)
+    wide = GaussianMixture(np.arange(500.0)[:, None])
+    # 500 unit Gaussians one sd apart: the inner ones are alike, so I lies well below H(Y) = log 500
+    assert 0 < wide.quadrature_mutual_information() < math.log(500) - 1
+    mixed = GaussianMixture(rng.normal(size=(30, 1)), (10.0 ** rng.uniform(-10, 0, 30))[:, None, None],
+                            rng.dirichlet(np.ones(30)))
+    mc, se = mixed.mutual_information(200_000, seed=2, method="monte-carlo")
+    assert mixed.quadrature_mutual_information() == pytest.approx(mc, abs=4 * se)
+
+
+def test_mutual_information_is_quadrature_in_one_dimension_and_monte_carlo_otherwise():
+    line = paper_mixture(1, balanced=False)
+    assert tuple(line.mutual_information()) == (line.quadrature_mutual_information(), 0.0)
+    plane = paper_mixture(2, balanced=False)
+    value, se = plane.mutual_information(50_000, seed=0)
+    assert 0 < se < 0.01 and (value, se) == plane.mutual_information(50_000, seed=0, method="monte-carlo")
+    with pytest.raises(ValueError, match="^method"):
+        line.mutual_information(method="exact")
+    with pytest.raises(ValueError, match="^dim"):
+        plane.mutual_information(method="quadrature")
+
+
+def test_sample_memory_is_proportional_to_the_data():
+    """d = 300, n = 20000 used to build one 300 x 300 matrix per sample (13.4 GiB)."""
+    tracemalloc.start()
+    x, _ = paper_mixture(300, balanced=True).sample(20_000, seed=0)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert x.shape == (20_000, 300)
+    assert peak < 5 * x.nbytes
+
+
+def test_sample_applies_the_cholesky_factor_per_component():
+    mixture = GaussianMixture([[0.0, 1.0], [2.0, -1.0]], [[[2.0, 0.5], [0.5, 1.0]], [[0.5, 0.0], [0.0, 3.0]]])
+    x, y = mixture.sample(200_000, seed=3)
+    for k in range(2):
+        np.testing.assert_allclose(np.cov(x[y == k].T), mixture.covariances[k], atol=0.03)
+        np.testing.assert_allclose(x[y == k].mean(0), mixture.means[k], atol=0.02)
+
+
+def test_seeds_and_tensors_with_gradients_are_accepted_or_refused_by_name():
+    mixture = paper_mixture(2, balanced=True)
+    np.testing.assert_array_equal(mixture.sample(10, seed=np.int64(3))[0], mixture.sample(10, seed=3)[0])
+    for bad in (2**64, -1, 1.5, "3"):
+        with pytest.raises(ValueError, match="^seed"):
+            mixture.sample(10, seed=bad)
+    x = torch.randn(4, 2, requires_grad=True)
+    np.testing.assert_allclose(mixture.log_likelihoods(x), mixture.log_likelihoods(x.detach().numpy()))
+    assert GaussianMixture(torch.zeros(2, 1, requires_grad=True) + torch.tensor([[0.0], [1.0]])).dim == 1
+
+
+@pytest.mark.parametrize("bad", ["no", 1, None])
+def test_paper_mixture_refuses_a_balanced_flag_that_is_not_a_bool(bad):
+    with pytest.raises(TypeError, match="^balanced"):
+        paper_mixture(1, balanced=bad)
