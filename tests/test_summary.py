@@ -137,7 +137,8 @@ def test_ratio_sweep_pairs_the_gain_by_seed():
     half = 4.302653 * 2.0 / np.sqrt(3)  # t_{0.975, 2} * sd / sqrt(n): the paired spread, not the seeds' levels
     assert (row.ci95_low_pp, row.ci95_high_pp) == pytest.approx((12.0 - half, 12.0 + half), abs=1e-5)
     glue = summary.ratio_glue_values(sweep)
-    assert glue["ratio100_mnist_split_gain"] == pytest.approx(12.0)
+    assert glue["ratio100_mnist_split_gain"] == glue["ratiomax_mnist_split_gain"] == pytest.approx(12.0)
+    assert glue["ratio_max"] == 100
     assert glue["ratio_largest"] == "ratio 100, mnist, paper split"
 
 

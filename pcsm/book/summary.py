@@ -337,13 +337,14 @@ def ratio_display(sweep: pd.DataFrame) -> pd.DataFrame:
 
 def ratio_glue_values(sweep: pd.DataFrame) -> dict[str, float | str]:
     """Glue names for the sweep's prose: ``ratio<r>_<prefix>_<test>_<softmax|pc|gain|ci95_low|ci95_high>``
-    (prefix "mnist" or "fashion", test "split" or "official"), and ``ratio_largest``, where the
-    largest gain lies, in words."""
-    values: dict[str, float | str] = {}
+    (prefix "mnist" or "fashion", test "split" or "official"), the same at the largest ratio swept as
+    ``ratiomax_...`` with ``ratio_max`` its value, and ``ratio_largest``, where the largest gain lies."""
+    values: dict[str, float | str] = {"ratio_max": int(sweep.ratio.max())}
     for row in sweep.itertuples(index=False):
-        name = f"ratio{row.ratio}_{RESULT_PREFIX[row.dataset]}_{TEST_SET_KEYS[row.test_set]}"
-        values |= {f"{name}_softmax": row.softmax_pct, f"{name}_pc": row.pc_pct, f"{name}_gain": row.mean_pp,
-                   f"{name}_ci95_low": row.ci95_low_pp, f"{name}_ci95_high": row.ci95_high_pp}
+        names = [f"ratio{row.ratio}"] + (["ratiomax"] if row.ratio == values["ratio_max"] else [])
+        for name in (f"{n}_{RESULT_PREFIX[row.dataset]}_{TEST_SET_KEYS[row.test_set]}" for n in names):
+            values |= {f"{name}_softmax": row.softmax_pct, f"{name}_pc": row.pc_pct, f"{name}_gain": row.mean_pp,
+                       f"{name}_ci95_low": row.ci95_low_pp, f"{name}_ci95_high": row.ci95_high_pp}
     top = sweep.loc[sweep.mean_pp.idxmax()]
     values["ratio_largest"] = f"ratio {top.ratio}, {top.dataset}, {top.test_set}"
     return values
