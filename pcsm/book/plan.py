@@ -196,7 +196,9 @@ def check_parameters(spec: NotebookSpec, section: str, parameters: dict[str, Any
 
 
 def run_check(spec: NotebookSpec, parameters: dict[str, Any]) -> None:
-    """Call the notebook's declared parameter check with the parameters its signature names."""
+    """Call the notebook's declared check with every parameter of the run (the notebook's defaults
+    merged with the profile's) as keyword arguments; the check raises on any unknown or bad one,
+    naming it. ValueError names the notebook and the check."""
     if spec.check is None:
         return
     module_name, function_name = spec.check.split(":")
@@ -204,8 +206,11 @@ def run_check(spec: NotebookSpec, parameters: dict[str, Any]) -> None:
         function = getattr(importlib.import_module(module_name), function_name)
     except (ImportError, AttributeError):
         raise ValueError(f"notebooks.{spec.name}.check: cannot import {spec.check!r}") from None
-    accepted = inspect.signature(function).parameters
     try:
-        function(**{k: v for k, v in parameters.items() if k in accepted})
+        inspect.signature(function).bind(**parameters)
+    except TypeError as error:
+        raise ValueError(f"{spec.name} ({spec.check}): {error}") from None
+    try:
+        function(**parameters)
     except ValueError as error:
         raise ValueError(f"{spec.name} ({spec.check}): {error}") from None

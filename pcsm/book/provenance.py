@@ -113,11 +113,9 @@ def _changes_text(changes: list[str] | None) -> str:
 
 def as_markdown(record: dict[str, Any]) -> str:
     """A 'Provenance' section for the end of an executed notebook."""
-    params = ", ".join(f"`{k} = {v!r}`" for k, v in record["parameters"].items())
     packages = ", ".join(f"{k} {v}" for k, v in record["packages"].items())
     rows = [
         ("Profile", f"`{record['profile']}`"),
-        ("Parameters", params or "none"),
         ("Wall time", f"{record['wall_time_s']:.1f} s"),
         ("Executed", record["executed_at"]),
         ("Code", f"git `{record['git_commit']}` ({_changes_text(record.get('code_changes'))}), "

@@ -1,12 +1,15 @@
-"""Publish a set of files all-or-nothing: every file is first copied beside its destination
-(``.NAME.pcsm-incoming``), then each destination is swapped in by a rename, the previous file kept as
-``.NAME.pcsm-previous`` until all succeeded. On any failure the swaps done so far are undone, so the
-previous set stays complete, and the temporary files are removed. Both suffixes are ignored by git."""
+"""Publish a set of files all-or-nothing: every file is first copied beside its destination under a
+name unique to this run (``.NAME.XXXX.pcsm-incoming``), then each destination is swapped in by a
+rename, the previous file kept as ``.NAME.XXXX.pcsm-previous`` until all succeeded. On any failure the
+swaps done so far are undone, so the previous set stays complete, and the temporary files are removed.
+Both suffixes are ignored by git. The runner holds a lock per notebook around this, so two runs never
+interleave their swaps."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 INCOMING = ".pcsm-incoming"
@@ -14,7 +17,10 @@ PREVIOUS = ".pcsm-previous"
 
 
 def _beside(path: Path, suffix: str) -> Path:
-    return path.with_name(f".{path.name}{suffix}")
+    """A new, empty file in ``path``'s folder whose name is unique to this call."""
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(handle)
+    return Path(name)
 
 
 def check_destinations(destinations: list[Path]) -> None:
@@ -37,14 +43,17 @@ def publish(files: dict[Path, Path]) -> None:
     try:
         for source, dest in files.items():
             dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = _beside(dest, INCOMING)
-            incoming.append(tmp)
-            shutil.copy2(source, tmp)
+            incoming.append(_beside(dest, INCOMING))
+            shutil.copy2(source, incoming[-1])
         for tmp, dest in zip(incoming, files.values()):
             previous = None
             if dest.exists():
                 previous = _beside(dest, PREVIOUS)
-                os.replace(dest, previous)
+                try:
+                    os.replace(dest, previous)
+                except BaseException:
+                    previous.unlink()
+                    raise
             swapped.append((dest, previous))
             os.replace(tmp, dest)
     except BaseException:

@@ -11,6 +11,7 @@ provenance are published together or not at all (``pcsm.book.publish``).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -18,8 +19,9 @@ import re
 import sys
 import tempfile
 import time
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import nbformat
 
@@ -37,13 +39,20 @@ from pcsm.book.plan import (
 from pcsm.book.publish import check_destinations, publish
 from pcsm.experiments.results import PUBLISHED_ENV, REPO_ROOT, RESULTS_ENV, results_dir
 
-__all__ = ["PROFILES", "PLAN_FILE", "NotebookSpec", "load_plan", "run", "execute", "cache_key",
-           "source_digest", "GENERATED_TAGS"]
+__all__ = ["PROFILES", "PLAN_FILE", "NotebookSpec", "NotebookFailed", "load_plan", "run", "execute",
+           "cache_key", "source_digest", "GENERATED_TAGS"]
 
 KERNEL = "python3"
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 HIDDEN_TAG = "hide-cell"  # Jupyter Book shows such a cell behind a toggle
-HIDDEN_CELLS = {"parameters", "injected-parameters"}
+REMOVED_TAG = "remove-cell"  # Jupyter Book leaves such a cell out of the page
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"  # tqdm.auto's progress bar in Jupyter
+THREADS_ENV = "PCSM_THREADS"
+
+
+class NotebookFailed(Exception):
+    """A notebook's run failed; the message names the notebook, the cell and the cause, and says that
+    nothing was published."""
 
 
 def files_digest(root: Path, patterns: tuple[str, ...]) -> str:
@@ -88,10 +97,23 @@ def stored_key(path: Path) -> str | None:
     return nbformat.read(path, as_version=4).metadata.get("pcsm", {}).get("cache_key")
 
 
+def up_to_date(spec: NotebookSpec, output: Path, results_target: Path, key: str) -> bool:
+    """Whether the executed notebook, its provenance and its declared tables are all from one run
+    with cache key ``key`` (a notebook beside another run's tables is not up to date)."""
+    record = results_target / f"{spec.name}.provenance.json"
+    if stored_key(output) != key or not record.is_file():
+        return False
+    try:
+        recorded = json.loads(record.read_text()).get("cache_key")
+    except (ValueError, AttributeError):
+        return False
+    return recorded == key and all((results_target / f"{t}.csv").is_file() for t in spec.results)
+
+
 def tidy_streams(notebook: nbformat.NotebookNode) -> None:
     """Merge consecutive stream outputs of a cell and apply carriage returns, as a terminal would.
 
-    A progress bar then leaves its final state as one line in the saved notebook, not every update.
+    A progress line rewritten in place then leaves its final state as one line, not every update.
     """
     for cell in notebook.cells:
         if cell.cell_type != "code":
@@ -110,27 +132,145 @@ def tidy_streams(notebook: nbformat.NotebookNode) -> None:
         cell.outputs = merged
 
 
-def hide_parameter_cells(notebook: nbformat.NotebookNode) -> None:
-    """Tag the parameters cell and papermill's injected cell ``hide-cell`` (shown behind a toggle)."""
+def is_progress(output: nbformat.NotebookNode) -> bool:
+    """Whether an output is live progress rather than a result: text on stderr (tqdm's bars, logging)
+    or a Jupyter progress widget."""
+    if output.output_type == "stream":
+        return output.name == "stderr"
+    return WIDGET_MIME in output.get("data", {})
+
+
+def clean_outputs(notebook: nbformat.NotebookNode) -> None:
+    """What the published page shows: no progress (stderr, widgets), stream updates collapsed, and the
+    parameters once: papermill's injected cell (every parameter the run used, behind a toggle) while
+    the notebook's own defaults cell keeps its ``parameters`` tag but is left out of the page."""
     for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if not is_progress(o)]
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])
-        if HIDDEN_CELLS & set(tags) and HIDDEN_TAG not in tags:
-            tags.append(HIDDEN_TAG)
+        for marker, tag in (("parameters", REMOVED_TAG), ("injected-parameters", HIDDEN_TAG)):
+            if marker in tags and tag not in tags:
+                tags.append(tag)
+    tidy_streams(notebook)
+
+
+def writable_folder(folder: Path, what: str) -> None:
+    """Refuse a folder (or, when missing, the nearest existing folder above it) that is a file or that
+    this process cannot write; ValueError names the option and the folder."""
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{what} {folder}: is not a folder")
+    existing = next(p for p in (folder, *folder.absolute().parents) if p.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{what} {folder}: {existing} is read-only; the run could not publish there")
 
 
 def check_outputs(spec: NotebookSpec, output_dir: Path, results_target: Path) -> None:
-    """Refuse output folders that are files, and destinations that are folders, before executing."""
+    """Refuse output folders that are files or read-only, and destinations that are folders, before
+    executing."""
     for folder, what in ((output_dir, "--output-dir"), (results_target, "--results-dir")):
-        if folder.exists() and not folder.is_dir():
-            raise ValueError(f"{what} {folder}: is not a folder")
+        writable_folder(folder, what)
     check_destinations([output_dir / spec.path.name, results_target / f"{spec.name}.provenance.json",
                         *(results_target / f"{table}.csv" for table in spec.results)])
 
 
+def check_environment() -> None:
+    """Refuse a bad ``PCSM_JOBS`` or ``PCSM_THREADS`` before executing (the notebook reads them)."""
+    from pcsm.core.training import set_threads
+    from pcsm.experiments.parallel import jobs_from_env
+
+    jobs_from_env()
+    raw = os.environ.get(THREADS_ENV, "")
+    try:
+        set_threads(int(raw) if raw.strip() else None)
+    except ValueError as error:
+        raise ValueError(f"{THREADS_ENV}: expected a positive integer, got {raw!r}") from error
+
+
+@contextmanager
+def publishing_lock(spec: NotebookSpec, destinations: list[Path]) -> Iterator[None]:
+    """Hold an exclusive lock per destination of one notebook for the whole run (``fcntl.flock`` on a
+    file in the temporary folder named after the destination); a second run publishing the same
+    notebook to the same place is refused at once, naming the notebook."""
+    with ExitStack() as stack:
+        for dest in sorted({d.absolute() for d in destinations}):
+            digest = hashlib.sha256(str(dest).encode()).hexdigest()[:16]
+            handle = stack.enter_context(open(Path(tempfile.gettempdir()) / f"pcsm-{digest}.lock", "w"))
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ValueError(f"{spec.name} is being published by another run (to {dest}); "
+                                 f"wait for it to finish") from None
+        yield
+
+
+def failing_cell(path: Path) -> str:
+    """The cell papermill was executing when the run stopped (the last one it started), numbered as in
+    the source notebook, with its first line."""
+    try:
+        cells = nbformat.read(path, as_version=4).cells
+    except (OSError, ValueError):
+        return "an unknown cell"
+    cells = [c for c in cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    started = [i for i, c in enumerate(cells, 1) if c.get("metadata", {}).get("papermill", {}).get("start_time")]
+    if not started:
+        return "an unknown cell"
+    first = next((line for line in cells[started[-1] - 1].source.splitlines() if line.strip()), "")
+    return f"cell {started[-1]} ({first[:60]!r})"
+
+
+def run_papermill(spec: NotebookSpec, executed_path: Path, parameters: dict[str, Any], staging: Path,
+                  published_dir: Path) -> None:
+    """Execute ``spec`` into ``executed_path`` with its tables going to ``staging``; every failure
+    (a cell's exception, a cell timeout, a dead kernel) becomes :class:`NotebookFailed`."""
+    import papermill
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
+
+    environment = {RESULTS_ENV: str(staging), PUBLISHED_ENV: str(published_dir)}
+    try:
+        with patched_environ(environment):
+            papermill.execute_notebook(str(spec.path), str(executed_path), parameters=parameters,
+                                       kernel_name=KERNEL, cwd=str(spec.path.parent),
+                                       execution_timeout=spec.timeout, progress_bar=False, log_output=False)
+    except PapermillExecutionError as error:
+        trace = ANSI_ESCAPE.sub("", "\n".join(error.traceback[-3:])) if error.traceback else ""
+        raise NotebookFailed(f"{spec.name}: {failing_cell(executed_path)} raised {error.ename}: {error.evalue}"
+                             f"\n{trace}") from None
+    except CellTimeoutError:
+        raise NotebookFailed(f"{spec.name}: {failing_cell(executed_path)} ran longer than the timeout of "
+                             f"{spec.timeout} s (notebooks.{spec.name}.timeout in profiles.toml)") from None
+    except DeadKernelError:
+        raise NotebookFailed(f"{spec.name}: the kernel died while running {failing_cell(executed_path)} "
+                             f"(out of memory, or the process exited)") from None
+
+
+@contextmanager
+def patched_environ(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables inside the block; restore the previous values after it."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def check_tables(spec: NotebookSpec, staging: Path) -> None:
+    """Refuse a run that did not write every table it declares (``results`` in profiles.toml)."""
+    missing = [f"{table}.csv" for table in spec.results if not (staging / f"{table}.csv").is_file()]
+    if missing:
+        raise NotebookFailed(f"{spec.name}: ran to the end but did not write {', '.join(missing)}, declared "
+                             f"as notebooks.{spec.name}.results in profiles.toml")
+
+
 def prepare(spec: NotebookSpec, profile: str, overrides: dict[str, Any] | None = None,
             plan_file: Path = PLAN_FILE) -> dict[str, Any]:
-    """The parameters to inject (profile, then ``overrides``), checked against the notebook's
-    parameters cell and its declared check; ValueError names the parameter and the plan."""
+    """The profile's parameters (then ``overrides``), checked against the notebook's parameters cell
+    and, merged with its defaults, by its declared check; ValueError names the parameter and the plan."""
     source = nbformat.read(spec.path, as_version=4)
     defaults = notebook_defaults(source, spec.path)
     check_parameters(spec, profile, spec.parameters[profile], defaults, plan_file)
@@ -150,68 +290,60 @@ def execute(
     force: bool = False,
     parameters: dict[str, Any] | None = None,
     published_dir: Path | None = None,
+    subset: bool = False,
 ) -> str:
     """Execute one notebook unless up to date; return "executed" or "up to date".
 
-    ``parameters`` replaces the profile's (already checked by ``prepare``); ``published_dir`` is where
-    a collecting notebook reads the other notebooks' tables (default: ``results_target``). Raises
-    papermill's ``PapermillExecutionError`` (naming the failing cell) when a cell fails; the previous
-    executed notebook, tables and provenance are then left untouched, and no temporary file remains.
+    ``parameters``: the profile's (already checked by ``prepare``), injected on top of the notebook's
+    own defaults so the page shows every value the run used; ``published_dir``: where a collecting
+    notebook reads the other notebooks' tables (default: ``results_target``); ``subset``: a
+    validation subset, which need not write every declared table. Raises :class:`NotebookFailed`
+    naming the notebook and the cell; the previous executed notebook, tables and provenance are then
+    left untouched, and no temporary file remains.
     """
-    import papermill
-
     parameters = spec.parameters[profile] if parameters is None else parameters
     check_outputs(spec, output_dir, results_target)
-    changes = provenance.code_changes()
-    source = nbformat.read(spec.path, as_version=4)
-    code = code_digest(spec, source)
-    key = cache_key_for(source_digest(source), profile, parameters, code)
     output = output_dir / spec.path.name
-    if not force and stored_key(output) == key:
-        return "up to date"
-    with tempfile.TemporaryDirectory(prefix=f"pcsm-{spec.name}-") as scratch:
-        staging = Path(scratch) / "results"
-        staging.mkdir()
-        executed_path = Path(scratch) / output.name
-        previous = {name: os.environ.get(name) for name in (RESULTS_ENV, PUBLISHED_ENV)}
-        os.environ[RESULTS_ENV] = str(staging)
-        os.environ[PUBLISHED_ENV] = str(published_dir or results_target)
-        started = time.perf_counter()
-        try:
-            papermill.execute_notebook(
-                str(spec.path),
-                str(executed_path),
-                parameters=parameters,
-                kernel_name=KERNEL,
-                cwd=str(spec.path.parent),
-                execution_timeout=spec.timeout,
-                progress_bar=False,
-                log_output=False,
-            )
-        finally:
-            for name, value in previous.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
-        record = provenance.collect(spec.name, profile, parameters, time.perf_counter() - started, code,
-                                    changes)
-        executed = nbformat.read(executed_path, as_version=4)
-        tidy_streams(executed)
-        hide_parameter_cells(executed)
-        executed.cells = [
-            c for c in executed.cells if PROVENANCE_TAG not in c.get("metadata", {}).get("tags", [])
-        ]
-        executed.cells.append(
-            nbformat.v4.new_markdown_cell(provenance.as_markdown(record), metadata={"tags": [PROVENANCE_TAG]})
-        )
-        executed.metadata["pcsm"] = {"cache_key": key, "profile": profile, "parameters": parameters}
-        (staging / f"{spec.name}.provenance.json").write_text(json.dumps(record, indent=1) + "\n")
-        nbformat.write(executed, executed_path)
-        staged = sorted(p for p in staging.rglob("*") if p.is_file())
-        files = {p: results_target / p.relative_to(staging) for p in staged}
-        publish({**files, executed_path: output})
+    with publishing_lock(spec, [output, results_target / f"{spec.name}.provenance.json"]):
+        changes = provenance.code_changes()
+        source = nbformat.read(spec.path, as_version=4)
+        code = code_digest(spec, source)
+        key = cache_key_for(source_digest(source), profile, parameters, code)
+        if not force and up_to_date(spec, output, results_target, key):
+            return "up to date"
+        injected = {**notebook_defaults(source, spec.path), **parameters}
+        with tempfile.TemporaryDirectory(prefix=f"pcsm-{spec.name}-") as scratch:
+            staging = Path(scratch) / "results"
+            staging.mkdir()
+            executed_path = Path(scratch) / output.name
+            started = time.perf_counter()
+            run_papermill(spec, executed_path, injected, staging, published_dir or results_target)
+            if not subset:
+                check_tables(spec, staging)
+            record = provenance.collect(spec.name, profile, injected, time.perf_counter() - started, code,
+                                        changes)
+            record["cache_key"] = key
+            finish_notebook(executed_path, record)
+            (staging / f"{spec.name}.provenance.json").write_text(json.dumps(record, indent=1) + "\n")
+            files = {p: results_target / p.relative_to(staging) for p in sorted(staging.rglob("*"))
+                     if p.is_file()}
+            publish({**files, executed_path: output})
     return "executed"
+
+
+def finish_notebook(path: Path, record: dict[str, Any]) -> None:
+    """Clean the executed notebook's outputs, append its provenance section and record its cache key."""
+    executed = nbformat.read(path, as_version=4)
+    clean_outputs(executed)
+    executed.cells = [
+        c for c in executed.cells if PROVENANCE_TAG not in c.get("metadata", {}).get("tags", [])
+    ]
+    executed.cells.append(
+        nbformat.v4.new_markdown_cell(provenance.as_markdown(record), metadata={"tags": [PROVENANCE_TAG]})
+    )
+    executed.metadata["pcsm"] = {"cache_key": record["cache_key"], "profile": record["profile"],
+                                 "parameters": record["parameters"]}
+    nbformat.write(executed, path)
 
 
 def select(plan: dict[str, NotebookSpec], names: list[str]) -> list[NotebookSpec]:
@@ -223,16 +355,29 @@ def select(plan: dict[str, NotebookSpec], names: list[str]) -> list[NotebookSpec
     return [plan[stem] for stem in stems] or list(plan.values())
 
 
-def report_failure(spec: NotebookSpec, error: Exception, started: float) -> None:
-    """Print papermill's failure: the cell, the exception and the end of its traceback."""
+def report_failure(spec: NotebookSpec, error: NotebookFailed, started: float) -> None:
+    """Print a failed run: how long it ran, what failed where, and that nothing was published."""
     print(f"FAILED after {time.perf_counter() - started:.1f}s", flush=True)
-    traceback = getattr(error, "traceback", None)
-    trace = ANSI_ESCAPE.sub("", "\n".join(traceback[-3:])) if traceback else ""
-    print(
-        f"\n{spec.name}: cell {getattr(error, 'exec_count', '?')} raised {getattr(error, 'ename', '')}: "
-        f"{getattr(error, 'evalue', error)}\n{trace}\nPrevious outputs of {spec.name} were left untouched.",
-        file=sys.stderr,
-    )
+    print(f"\n{error}\nPrevious outputs of {spec.name} were left untouched.", file=sys.stderr)
+
+
+def output_folders(output_dir: Path | None, results_target: Path | None,
+                   plan_file: Path) -> tuple[Path, Path]:
+    """Where executed notebooks and tables go: both given, or neither (the notebooks' folder and
+    ``results_dir()``), since a notebook is published together with its tables; never the
+    repository's root."""
+    if results_target is None and os.environ.get(RESULTS_ENV):
+        results_target = results_dir()
+    if (output_dir is None) != (results_target is None):
+        given = "--output-dir" if results_target is None else f"--results-dir (or {RESULTS_ENV})"
+        raise ValueError(f"{given} alone: an executed notebook is published together with its tables, "
+                         f"so give both --output-dir and --results-dir (or neither)")
+    output_dir, results_target = output_dir or plan_file.parent, results_target or results_dir()
+    for folder, what in ((output_dir, "--output-dir"), (results_target, "--results-dir")):
+        if folder.resolve() == REPO_ROOT:
+            raise ValueError(f"{what} {str(folder)!r}: is the repository's root ({REPO_ROOT}); name a folder "
+                             f"of its own (e.g. /tmp/pcsm-run/{'notebooks' if 'output' in what else 'results'})")
+    return output_dir, results_target
 
 
 def run(
@@ -245,25 +390,28 @@ def run(
 ) -> int:
     """Execute the named notebooks (all when empty) on ``profile`` (None: each notebook's published
     one); print one line each; return 0, or 1 when a notebook failed. Every selected notebook's
-    parameters are checked before the first is executed."""
-    from papermill.exceptions import PapermillExecutionError
-
+    parameters, the output folders and the environment are checked before the first is executed."""
     if profile is not None and profile not in PROFILES:
         raise ValueError(f"profile: unknown value {profile!r}; choose one of {', '.join(PROFILES)}")
     selected = select(load_plan(plan_file), names)
-    output_dir = output_dir or plan_file.parent
-    results_target = results_target or results_dir()
+    in_place = output_dir is None and results_target is None and not os.environ.get(RESULTS_ENV)
+    output_dir, results_target = output_folders(output_dir, results_target, plan_file)
+    check_environment()
     jobs = []
     for spec in selected:
         chosen = profile or spec.published
         jobs.append((spec, chosen, prepare(spec, chosen, plan_file=plan_file)))
         check_outputs(spec, output_dir, results_target)
     for i, (spec, chosen, parameters) in enumerate(jobs, 1):
+        if in_place and chosen != spec.published:
+            print(f"note: {spec.name} runs on '{chosen}', not its published profile '{spec.published}': "
+                  f"{output_dir / spec.path.name} and {results_target} will hold the {chosen} run",
+                  flush=True)
         start = time.perf_counter()
         print(f"[{i}/{len(jobs)}] {spec.name} ({chosen}) ...", end=" ", flush=True)
         try:
             status = execute(spec, chosen, output_dir, results_target, force, parameters)
-        except PapermillExecutionError as error:
+        except NotebookFailed as error:
             report_failure(spec, error, start)
             return 1
         print(f"{status} in {time.perf_counter() - start:.1f}s", flush=True)

@@ -138,8 +138,6 @@ def check_subset(spec: NotebookSpec, plan_file: Path = PLAN_FILE) -> dict[str, A
 def validate(names: list[str], plan_file: Path = PLAN_FILE, committed_dir: Path | None = None) -> int:
     """Re-execute each named notebook's validation subset in a temporary folder and compare; print
     one line per notebook and every failure; return 0 when all metrics hold, else 1."""
-    from papermill.exceptions import PapermillExecutionError
-
     committed_dir = committed_dir or runner.results_dir()
     selected = runner.select(load_plan(plan_file), names)
     subsets = [(spec, check_subset(spec, plan_file)) for spec in selected]
@@ -152,8 +150,8 @@ def validate(names: list[str], plan_file: Path = PLAN_FILE, committed_dir: Path 
                   end=" ", flush=True)
             try:
                 runner.execute(spec, spec.published, Path(scratch) / "notebooks", fresh_dir, True, parameters,
-                               published_dir=committed_dir)
-            except PapermillExecutionError as error:
+                               published_dir=committed_dir, subset=True)
+            except runner.NotebookFailed as error:
                 runner.report_failure(spec, error, start)
                 failed = True
                 continue

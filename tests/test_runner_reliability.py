@@ -1,0 +1,180 @@
+"""The runner refuses what would publish a wrong or mixed book, before the notebook runs where it can,
+and reports a notebook that fails in any way by notebook and cell, publishing nothing."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from pcsm.book import publish, runner
+
+pytestmark = pytest.mark.slow
+
+WRITE = """\
+from pcsm.experiments.results import results_dir
+import sys
+print("progress 1/2", file=sys.stderr)
+if write:
+    (results_dir() / "answer.csv").write_text(f"value\\n{value}\\n")
+print("value is", value)
+"""
+
+
+def write_plan(folder: Path, body: str = WRITE, timeout: int = 60, smoke: str = "value = 2",
+               check: str = "") -> Path:
+    """A one-notebook plan whose notebook declares ``value = 1`` and ``write = True``."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("value = 1\nwrite = True", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, folder / "toy.ipynb")
+    profiles = "".join(f"[notebooks.toy.{p}]\n{smoke if p == 'smoke' else ''}\n" for p in runner.PROFILES)
+    plan = folder / "profiles.toml"
+    plan.write_text(f'[notebooks.toy]\ntimeout = {timeout}\nresults = ["answer"]\n{check}\n{profiles}')
+    return plan
+
+
+def run(plan: Path, out: Path, results: Path, **kwargs) -> int:
+    return runner.run([], "smoke", output_dir=out, results_target=results, plan_file=plan, **kwargs)
+
+
+def test_the_page_shows_every_parameter_once_and_no_progress(tmp_path):
+    plan = write_plan(tmp_path)
+    out, results = tmp_path / "out", tmp_path / "results"
+    assert run(plan, out, results) == 0
+    cells = nbformat.read(out / "toy.ipynb", as_version=4).cells
+    defaults, injected, body = cells[:3]
+    assert "remove-cell" in defaults.metadata.tags and "parameters" in defaults.metadata.tags
+    assert "hide-cell" in injected.metadata.tags
+    assert "value = 2" in injected.source and "write = True" in injected.source  # default, not overridden
+    assert [o.get("name") for o in body.outputs] == ["stdout"] and "value is 2" in body.outputs[0].text
+    record = json.loads((results / "toy.provenance.json").read_text())
+    assert record["parameters"] == {"value": 2, "write": True}
+
+
+def test_a_declared_table_not_written_fails_and_publishes_nothing(tmp_path, capsys):
+    plan = write_plan(tmp_path)
+    out, results = tmp_path / "out", tmp_path / "results"
+    assert run(plan, out, results) == 0
+    before = {p.name: p.read_bytes() for p in [*out.iterdir(), *results.iterdir()]}
+    write_plan(tmp_path, smoke="value = 3\nwrite = false")
+    assert run(plan, out, results) == 1
+    assert "toy: ran to the end but did not write answer.csv" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in [*out.iterdir(), *results.iterdir()]} == before
+
+
+def test_a_notebook_beside_another_runs_tables_is_not_up_to_date(tmp_path, capsys):
+    plan = write_plan(tmp_path)
+    out, results, other = tmp_path / "out", tmp_path / "results", tmp_path / "other"
+    assert run(plan, out, results) == 0
+    record = json.loads((results / "toy.provenance.json").read_text())
+    (results / "toy.provenance.json").write_text(json.dumps({**record, "cache_key": "another run"}))
+    capsys.readouterr()
+    assert run(plan, out, results) == 0
+    assert "executed" in capsys.readouterr().out
+    assert run(plan, out, other) == 0  # same notebook folder, tables elsewhere: executed again
+    assert "executed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("body, message", [
+    ("import os\nos._exit(3)", r"toy: the kernel died while running cell 2 \('import os'\)"),
+    ("import time\ntime.sleep(60)", r"toy: cell 2 \('import time'\) ran longer than the timeout of 3 s "
+                                    r"\(notebooks.toy.timeout in profiles.toml\)"),
+])
+def test_a_dead_kernel_or_a_timeout_is_reported_by_notebook_and_cell(tmp_path, capsys, body, message):
+    plan = write_plan(tmp_path, body=body, timeout=3)
+    out, results = tmp_path / "out", tmp_path / "results"
+    assert run(plan, out, results) == 1
+    captured = capsys.readouterr()
+    assert "FAILED" in captured.out
+    assert re.search(message, captured.err), captured.err
+    assert "Traceback" not in captured.err
+    assert not out.exists() and not results.exists()
+
+
+def test_a_second_run_of_the_same_notebook_is_refused_while_one_publishes(tmp_path):
+    plan = write_plan(tmp_path)
+    out, results = tmp_path / "out", tmp_path / "results"
+    spec = runner.load_plan(plan)["toy"]
+    with runner.publishing_lock(spec, [results / "toy.provenance.json"]):
+        with pytest.raises(ValueError, match="toy is being published by another run"):
+            run(plan, out, results)
+    assert run(plan, out, results) == 0  # released
+
+
+def test_staging_names_are_unique_and_leave_nothing(tmp_path):
+    staged, target = tmp_path / "staged", tmp_path / "target"
+    staged.mkdir()
+    (staged / "a").write_text("new")
+    target.mkdir()
+    names = {publish._beside(target / "a", publish.INCOMING).name for _ in range(3)}
+    assert len(names) == 3 and all(n.startswith(".a.") and n.endswith(".pcsm-incoming") for n in names)
+    for name in names:
+        (target / name).unlink()
+    publish.publish({staged / "a": target / "a"})
+    publish.publish({staged / "a": target / "a"})
+    assert [p.name for p in target.iterdir()] == ["a"]
+
+
+def test_a_read_only_results_folder_is_refused_before_the_run(tmp_path, monkeypatch):
+    plan = write_plan(tmp_path)
+    out, results = tmp_path / "out", tmp_path / "results"
+    results.mkdir()
+    real_access = runner.os.access
+    monkeypatch.setattr(runner.os, "access", lambda p, mode: Path(p) != results and real_access(p, mode))
+    with pytest.raises(ValueError, match=f"--results-dir {results}: {results} is read-only"):
+        run(plan, out, results)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("given, message", [
+    ({"results_target": Path("somewhere")}, r"--results-dir \(or PCSM_RESULTS_DIR\) alone"),
+    ({"output_dir": Path("somewhere")}, "--output-dir alone"),
+    ({"output_dir": Path("x"), "results_target": runner.REPO_ROOT}, "--results-dir .*is the repository's root"),
+])
+def test_output_folders_go_together_and_never_into_the_repository_root(tmp_path, given, message):
+    plan = write_plan(tmp_path)
+    with pytest.raises(ValueError, match=message):
+        runner.run([], "smoke", plan_file=plan, **given)
+    assert not Path("somewhere").exists() and not (runner.REPO_ROOT / "answer.csv").exists()
+
+
+def test_an_empty_results_dir_is_the_repository_root_when_run_there(tmp_path, monkeypatch):
+    plan = write_plan(tmp_path)
+    monkeypatch.chdir(runner.REPO_ROOT)
+    with pytest.raises(ValueError, match="--results-dir '.': is the repository's root"):
+        runner.run([], "smoke", output_dir=tmp_path / "out", results_target=Path(""), plan_file=plan)
+
+
+@pytest.mark.parametrize("variable, value", [("PCSM_JOBS", "abc"), ("PCSM_JOBS", "0"),
+                                             ("PCSM_THREADS", "abc"), ("PCSM_THREADS", "-2")])
+def test_bad_parallelism_variables_are_refused_before_the_run(tmp_path, monkeypatch, variable, value):
+    plan = write_plan(tmp_path)
+    monkeypatch.setenv(variable, value)
+    out, results = tmp_path / "out", tmp_path / "results"
+    with pytest.raises(ValueError, match=variable):
+        run(plan, out, results)
+    assert not out.exists() and not results.exists()
+
+
+@pytest.mark.parametrize("module, smoke, message", [
+    ("toy_full_check", "value = -1", r"toy \(toy_full_check:check\): value: expected >= 0, got -1"),
+    ("toy_partial_check", "", r"toy \(toy_partial_check:check\): got an unexpected keyword argument 'write'"),
+])
+def test_the_check_receives_every_merged_parameter(tmp_path, monkeypatch, module, smoke, message):
+    """The check is called with the notebook's defaults and the profile's values, all of them: one it
+    does not know (here ``write``, a default the profile does not set) is refused by name."""
+    checks = {"toy_full_check": "def check(value, write):\n    if value < 0:\n"
+                                "        raise ValueError(f'value: expected >= 0, got {value}')\n",
+              "toy_partial_check": "def check(value):\n    pass\n"}
+    (tmp_path / f"{module}.py").write_text(checks[module])
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plan = write_plan(tmp_path, smoke=smoke, check=f'check = "{module}:check"')
+    out, results = tmp_path / "out", tmp_path / "results"
+    with pytest.raises(ValueError, match=message):
+        run(plan, out, results)
+    assert not out.exists() and not results.exists()
