@@ -143,7 +143,6 @@ def zipf_sweep(exponents: Any, dim: int, n_samples: int, seed: int, sigma: float
     return rows
 
 
-
 def bayes_plug_in(g: GaussianMixture, x: np.ndarray, y: np.ndarray, mi: float) -> dict[str, float]:
     """Step 1's tightness: the Bayes classifier's score mean log p(y|x) - log P(y) (PC-softmax of the
     exact log-likelihoods with the true prior), its standard error and z = (score - I) / se."""
@@ -211,7 +210,8 @@ def per_class_accuracy_difference(predicted_a: np.ndarray, predicted_b: np.ndarr
     return difference, float(np.sqrt(variance) / len(diffs))
 
 
-def best_tau_against_zero(g: GaussianMixture, x: np.ndarray, y: np.ndarray, taus: Any) -> dict[str, float]:
+def best_tau_against_zero(g: GaussianMixture, x: np.ndarray, y: np.ndarray,
+                          taus: Any) -> dict[str, float]:
     """The grid's best tau for argmax_y log p(x|y) + tau log P(y) (:func:`per_class_accuracy_vs_tau`),
     its average per-class accuracy minus that of tau = 0 (the likelihood rule) and the paired standard
     error of that difference (:func:`per_class_accuracy_difference`)."""

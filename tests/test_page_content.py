@@ -1,0 +1,153 @@
+"""Every page keeps the sections (and, for the derivation, the equations) that notebooks/sections.toml
+declares; no page shows a heading twice; no notebook holds two identical markdown cells. Checked on
+the source pages always and on the built HTML where `_build/html` exists."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import subprocess
+import tomllib
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+MANIFEST = ROOT / "notebooks" / "sections.toml"
+BUILT = ROOT / "_build" / "html"
+#: a commit whose 01-bound had lost Steps 2-4 and showed the prior-mismatch identity twice
+BROKEN_COMMIT = "5495fc8"
+
+_SPACING = re.compile(r"\\[,;:!](?![a-zA-Z])|\\q?quad\b|\\(?:left|right|[bB]igg?[lr]?|textstyle|displaystyle)\b")
+
+
+def normalise_latex(text: str) -> str:
+    """LaTeX without whitespace, spacing commands and sizing commands, for substring comparison."""
+    return re.sub(r"\s+", "", _SPACING.sub("", text))
+
+
+def normalise_heading(text: str) -> str:
+    """A heading's text without math delimiters, backticks, emphasis marks, permalink signs and extra
+    whitespace, lower-cased: the same for a markdown heading and its HTML rendering."""
+    text = re.sub(r"\\[()]|\$|`|\*\*?|[¶#]\s*$", "", text)
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
+def toc_pages() -> list[str]:
+    """The pages of _toc.yml (root and chapters), as paths without extension."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return [toc["root"], *(entry["file"] for entry in toc.get("chapters", []))]
+
+
+def manifest() -> dict[str, dict]:
+    return tomllib.loads(MANIFEST.read_text())["pages"]
+
+
+def markdown_cells(page: str, text: str) -> list[str]:
+    """The markdown of a page: one string per markdown cell of a notebook, the whole file for .md."""
+    if page.endswith(".ipynb"):
+        cells = json.loads(text)["cells"]
+        return ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+                for c in cells if c["cell_type"] == "markdown"]
+    return [text]
+
+
+def markdown_headings(cells: list[str]) -> list[str]:
+    """ATX headings outside fenced blocks, in order."""
+    headings = []
+    for cell in cells:
+        fenced = False
+        for line in cell.splitlines():
+            if re.match(r"\s*(```|~~~)", line):
+                fenced = not fenced
+            elif not fenced and (m := re.match(r"#{1,6}\s+(.*?)\s*#*\s*$", line)):
+                headings.append(m.group(1))
+    return headings
+
+
+def html_headings_and_text(page_html: str) -> tuple[list[str], str]:
+    """The h1-h6 texts of a built page's article and the article's text (tags stripped, unescaped)."""
+    article = re.search(r"<article\b.*?</article>", page_html, re.S)
+    body = article.group(0) if article else page_html
+    headings = [html.unescape(re.sub(r"<[^>]+>", "", h))
+                for h in re.findall(r"<h[1-6]\b[^>]*>(.*?)</h[1-6]>", body, re.S)]
+    return headings, html.unescape(re.sub(r"<[^>]+>", " ", body))
+
+
+def problems(name: str, headings: list[str], text: str, spec: dict, cells: list[str] = ()) -> list[str]:
+    """What is wrong with one page: declared headings or equations missing, headings shown twice,
+    identical markdown cells."""
+    found = [normalise_heading(h) for h in headings]
+    out = [f"{name}: missing section {h!r}" for h in spec.get("headings", [])
+           if not any(normalise_heading(h) in f for f in found)]
+    flat = normalise_latex(text)
+    out += [f"{name}: missing equation {' '.join(e.split())}" for e in spec.get("equations", [])
+            if normalise_latex(e) not in flat]
+    out += [f"{name}: heading {h!r} shown {n} times" for h, n in Counter(found).items() if n > 1]
+    repeated = Counter(c.strip() for c in cells if c.strip())
+    out += [f"{name}: {n} identical markdown cells beginning {c.splitlines()[0]!r}"
+            for c, n in repeated.items() if n > 1]
+    return out
+
+
+def source_problems(name: str, path: str, text: str, spec: dict) -> list[str]:
+    cells = markdown_cells(path, text)
+    return problems(name, markdown_headings(cells), "\n".join(cells), spec, cells)
+
+
+def source_path(page: str) -> Path:
+    for suffix in (".ipynb", ".md"):
+        if (ROOT / (page + suffix)).exists():
+            return ROOT / (page + suffix)
+    raise FileNotFoundError(f"{page}: neither .ipynb nor .md exists")
+
+
+def test_every_page_of_the_toc_declares_its_sections():
+    declared = manifest()
+    assert set(toc_pages()) <= set(declared), f"add to {MANIFEST.name}: {set(toc_pages()) - set(declared)}"
+    assert set(declared) <= set(toc_pages()), f"not in _toc.yml: {set(declared) - set(toc_pages())}"
+    assert all(spec.get("headings") for spec in declared.values())
+
+
+@pytest.mark.parametrize("page", toc_pages())
+def test_source_page_keeps_its_sections_and_repeats_nothing(page):
+    path = source_path(page)
+    assert source_problems(page, path.name, path.read_text(), manifest()[page]) == []
+
+
+@pytest.mark.parametrize("page", toc_pages())
+def test_built_page_keeps_its_sections_and_repeats_nothing(page):
+    built = BUILT / f"{page}.html"
+    if not built.exists():
+        pytest.skip(f"{built.relative_to(ROOT)} not built (run `make book` to check the built pages)")
+    headings, text = html_headings_and_text(built.read_text())
+    assert problems(page, headings, text, manifest()[page]) == []
+
+
+def test_the_checker_reports_the_lost_steps_and_the_repeated_section():
+    """01-bound as it was at a commit that had lost Steps 2-4 and showed one section twice."""
+    shown = subprocess.run(["git", "show", f"{BROKEN_COMMIT}:notebooks/01-bound.ipynb"], cwd=ROOT,
+                           capture_output=True, text=True)
+    if shown.returncode != 0:
+        pytest.skip(f"git show {BROKEN_COMMIT} failed (not a git clone?): {shown.stderr.strip()}")
+    found = source_problems("01-bound", "01-bound.ipynb", shown.stdout, manifest()["notebooks/01-bound"])
+    for step in ("Step 2", "Step 3", "Step 4"):
+        assert any(p.startswith(f"01-bound: missing section '{step}") for p in found), found
+    assert any(p.startswith("01-bound: missing equation Q(x, y) =") for p in found), found
+    assert any(p.startswith("01-bound: missing equation \\log \\mathrm{PC") for p in found), found
+    assert "01-bound: heading 'the prior-mismatch identity' shown 2 times" in found
+    assert any("2 identical markdown cells beginning '## The prior-mismatch identity'" in p for p in found)
+
+
+def test_the_checker_reads_a_built_page():
+    page = ('<nav><h2>Contents</h2></nav><article class="bd-article"><section><h1>Title<a class="headerlink" '
+            'href="#t">#</a></h1><h2>Step 3: softmax plus <span class="math">\\(\\log M\\)</span>'
+            '<a class="headerlink" href="#s">#</a></h2><div class="math">\\[a \\,&lt;\\, b\\]</div>'
+            '<h2>Title</h2></section></article>')
+    headings, text = html_headings_and_text(page)
+    spec = {"headings": ["Title", "Step 3: softmax plus \\log M", "Contents"], "equations": ["a<b"]}
+    assert problems("p", headings, text, spec) == ["p: missing section 'Contents'",
+                                                   "p: heading 'title' shown 2 times"]
