@@ -290,3 +290,9 @@ def test_verdict_sentences_state_the_counts_of_each_kind(table):
     assert f"{counts[summary.NOT_HERE]} are not reproduced here (Table 2, CUB-200-2011" in fails
     differing = table[table.verdict.str.startswith(summary.DIFFERS)]
     assert all(q in fails for q in differing.quantity)
+
+
+def test_a_difference_that_rounds_to_zero_has_no_minus_sign(table):
+    assert summary._signed(-0.004, 2) == "+0.00" and summary._signed(-0.006, 2) == "-0.01"
+    shown = summary.display_table(table)
+    assert not shown["ours − paper"].str.fullmatch(r"-0\.0+").any()

@@ -414,10 +414,15 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
         "unit": summary.unit,
         "paper": [_number(v, u) for v, u in zip(summary.paper, summary.unit)],
         "ours (mean ± std)": ours,
-        "ours − paper": ["—" if not np.isfinite(d) else f"{d:+.3f}" if u == "nats" else f"{d:+.2f}"
+        "ours − paper": ["—" if not np.isfinite(d) else _signed(d, 3 if u == "nats" else 2)
                          for d, u in zip(summary.difference, summary.unit)],
         "seeds": [_seeds(n) for n in summary.seeds], "verdict": summary.verdict,
     })
+
+
+def _signed(value: float, places: int) -> str:
+    """'+0.05', '-1.20'; a value that rounds to zero reads '+0.00', never '-0.00'."""
+    return f"{round(value, places) + 0.0:+.{places}f}"
 
 
 def markdown_table(display: pd.DataFrame) -> str:
