@@ -1,17 +1,34 @@
-"""Command line: ``python -m pcsm run [NOTEBOOK ...] [--profile {smoke,default,paper}]``,
-``python -m pcsm validate [NOTEBOOK ...]``, ``python -m pcsm bench mi`` and ``python -m pcsm claims``."""
+"""Command line (the ``pcsm`` console script, or ``python -m pcsm``): ``pcsm run [NOTEBOOK ...]
+[--profile {smoke,default,paper}] [--scheduler ADDRESS]``, ``pcsm validate [NOTEBOOK ...]``,
+``pcsm bench mi``, ``pcsm claims`` and ``pcsm mutants``."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from pcsm.book import runner
 
+SCHEDULER_HELP = ("address of an existing Dask scheduler (e.g. tcp://10.0.0.5:8786) that runs the independent "
+                  "runs instead of worker processes here (default: $PCSM_SCHEDULER)")
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pcsm", description=__doc__)
+
+def positive_int(text: str) -> int:
+    """argparse type of ``--jobs``: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every subcommand."""
+    parser = argparse.ArgumentParser(prog="pcsm", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="execute notebooks with papermill (skips up-to-date ones)")
     run.add_argument("notebooks", nargs="*", help="names from notebooks/profiles.toml (default: all)")
@@ -20,35 +37,92 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--output-dir", type=Path, help="where executed notebooks go (default: in place)")
     run.add_argument("--results-dir", type=Path, help="where result tables go (default: results/)")
     run.add_argument("--force", action="store_true", help="execute even when up to date")
+    run.add_argument("--scheduler", help=SCHEDULER_HELP)
     validate = commands.add_parser(
         "validate", help="re-execute each notebook's validation subset and compare aggregates with results/")
     validate.add_argument("notebooks", nargs="*", help="names from notebooks/profiles.toml (default: all)")
+    validate.add_argument("--scheduler", help=SCHEDULER_HELP)
     bench = commands.add_parser("bench", help="benchmarks (accuracy and wall time), not tests")
     bench.add_argument("name", choices=["mi"], help="mi: MI estimators on the paper's Gaussian tasks")
-    bench.add_argument("--output", type=Path, help="JSON file for the results")
+    bench.add_argument("--output", type=Path, help="JSON file for the results (default: results/bench-mi.json)")
     bench.add_argument("--quick", action="store_true", help="a subset of the tasks (about a fifth)")
-    bench.add_argument("--jobs", type=int, default=1, help="joblib worker processes (default 1)")
+    bench.add_argument("--jobs", type=positive_int, default=1, help="joblib worker processes (default 1)")
+    bench.add_argument("--scheduler", help=SCHEDULER_HELP)
     commands.add_parser("claims", help="print the README's paper-vs-book table from results/")
-    args = parser.parse_args(argv)
-    if args.command in ("run", "validate"):
-        try:
-            if args.command == "validate":
-                from pcsm.book import validate as validation
+    if _has_mutants():
+        mutants = commands.add_parser(
+            "mutants", add_help=False, help="run the validation against deliberately broken methods (minutes each)")
+        mutants.add_argument("arguments", nargs=argparse.REMAINDER, help="passed to pcsm.book.mutants")
+    return parser
 
-                return validation.validate(args.notebooks)
-            return runner.run(args.notebooks, args.profile, args.output_dir, args.results_dir, args.force)
-        except ValueError as error:
-            parser.error(str(error))
+
+def _has_mutants() -> bool:
+    from importlib.util import find_spec
+
+    return find_spec("pcsm.book.mutants") is not None
+
+
+def use_scheduler(address: str | None) -> None:
+    """Send this process's (and its notebooks' kernels') independent runs to the Dask scheduler at
+    ``address`` (None: ``$PCSM_SCHEDULER`` as set) by setting ``PCSM_SCHEDULER``; a ConnectionError
+    naming the address, before any work starts, when nothing answers there."""
+    from pcsm.experiments import parallel
+
+    resolved = parallel.scheduler_from_env(address)
+    if resolved is None:
+        os.environ.pop(parallel.SCHEDULER_ENV, None)
+        return
+    parallel.connect(resolved).close()
+    os.environ[parallel.SCHEDULER_ENV] = resolved
+
+
+def check_bench_output(output: Path | None) -> None:
+    """``--output`` names a JSON file whose folder exists (checked before the benchmark runs)."""
+    if output is None:
+        return
+    if output.is_dir():
+        raise ValueError(f"--output: {output} is a folder; give a JSON file name, e.g. {output / 'bench-mi.json'}")
+    if not output.parent.is_dir():
+        raise ValueError(f"--output: the folder {output.parent} does not exist")
+    if not os.access(output.parent, os.W_OK):
+        raise ValueError(f"--output: the folder {output.parent} is not writable")
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """Run the parsed subcommand; its exit status."""
+    if args.command == "mutants":
+        from pcsm.book import mutants
+
+        return mutants.main(args.arguments)
     if args.command == "claims":
         from pcsm.book import summary
 
         print(summary.markdown_table(summary.claims(summary.paper_vs_book())), end="")
         return 0
+    use_scheduler(args.scheduler)
+    if args.command == "validate":
+        from pcsm.book import validate as validation
+
+        return validation.validate(args.notebooks)
     if args.command == "bench":
         from pcsm.experiments import bench as benchmarks
 
+        check_bench_output(args.output)
         return benchmarks.main(args.name, args.output, args.quick, args.jobs)
-    return 2
+    return runner.run(args.notebooks, args.profile, args.output_dir, args.results_dir, args.force)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if args.command == "mutants":
+        args.arguments += unknown  # options such as --help go to pcsm.book.mutants
+    elif unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    try:
+        return dispatch(args)
+    except (ValueError, ConnectionError) as error:
+        parser.error(str(error))
 
 
 if __name__ == "__main__":

@@ -3,3 +3,7 @@
 spread), ``summary`` (the paper-vs-book page) and ``glue`` (numbers for the prose). Imports
 ``pcsm.core`` and ``pcsm.experiments``; nothing imports it but the command line and the notebooks.
 """
+
+from pcsm.experiments import require_book_extra
+
+require_book_extra(("papermill", "nbformat", "nbclient", "matplotlib", "seaborn", "myst_nb"), "pcsm.book")

@@ -1,0 +1,100 @@
+"""`pip install pcsm` brings the estimator library (torch, numpy, scipy and their own dependencies), not
+the book; the book's layers say which extra they need; the `pcsm` console script runs every subcommand."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from pcsm.experiments.results import REPO_ROOT
+
+PROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+
+
+def extra_names(extra: str) -> set[str]:
+    return {canonicalize_name(Requirement(r).name) for r in PROJECT["optional-dependencies"][extra]}
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel `python -m build` makes from a copy of the sources (no build/ folder in the checkout)."""
+    source = tmp_path_factory.mktemp("source")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO_ROOT / name, source / name)
+    shutil.copytree(REPO_ROOT / "pcsm", source / "pcsm", ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(source / "dist"), str(source)],
+                   check=True, capture_output=True, text=True)
+    (built,) = (source / "dist").glob("pcsm-*.whl")
+    return built
+
+
+@pytest.mark.slow
+def test_plain_install_brings_the_core_and_nothing_of_the_book(wheel: Path, tmp_path: Path) -> None:
+    report_file = tmp_path / "report.json"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--ignore-installed",
+                    "--report", str(report_file), str(wheel)], check=True, capture_output=True, text=True)
+    report = json.loads(report_file.read_text())
+    installed = {canonicalize_name(item["metadata"]["name"]) for item in report["install"]}
+    requested = {canonicalize_name(item["metadata"]["name"]) for item in report["install"] if item["requested"]}
+    assert requested == {"pcsm"}
+    assert {"torch", "numpy", "scipy"} <= installed
+    book_only = (extra_names("book") | extra_names("test")) - {"joblib"}  # joblib: scikit-learn needs it too
+    assert not installed & book_only, f"a plain install brings the book's packages: {sorted(installed & book_only)}"
+    assert "jupyter-book" not in installed and "pandas" not in installed
+
+
+def test_wheel_declares_the_console_script_and_the_extras(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        info = next(n for n in names if n.endswith(".dist-info/METADATA"))
+        metadata = archive.read(info).decode()
+        entry_points = archive.read(info.replace("METADATA", "entry_points.txt")).decode()
+    assert "pcsm = pcsm.__main__:main" in entry_points
+    assert {"Provides-Extra: book", "Provides-Extra: test"} <= set(metadata.splitlines())
+    assert "Requires-Python: >=3.11" in metadata
+    packages = {n.rsplit("/", 1)[0] for n in names if n.endswith("/__init__.py")}
+    assert {"pcsm", "pcsm/core", "pcsm/experiments", "pcsm/book"} <= packages
+
+
+@pytest.mark.parametrize("layer, absent", [("pcsm.book", "papermill"), ("pcsm.experiments", "pandas"),
+                                           ("pcsm.book", "seaborn")])
+def test_book_layers_without_the_extra_name_it(layer: str, absent: str) -> None:
+    """A missing package of the book extra (simulated: sys.modules[name] = None) makes the import fail
+    with the install command, while `from pcsm import estimate_mi` still works."""
+    code = (f"import sys; sys.modules[{absent!r}] = None\n"
+            "from pcsm import estimate_mi\n"
+            f"import {layer}\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("ModuleNotFoundError") and "pip install 'pcsm[book]'" in last and absent in last, last
+
+
+def console_script() -> Path:
+    script = Path(sys.executable).with_name("pcsm")
+    assert script.is_file(), f"{script} is missing: the console script is installed by `make setup`"
+    return script
+
+
+def test_console_script_offers_every_subcommand() -> None:
+    result = subprocess.run([str(console_script()), "--help"], capture_output=True, text=True, check=True)
+    for command in ("run", "validate", "bench", "claims"):
+        assert command in result.stdout
+    assert result.stdout.startswith("usage: pcsm ")
+
+
+def test_console_script_refuses_bad_bench_arguments_before_running(tmp_path: Path) -> None:
+    for arguments, named in ((["--output", str(tmp_path)], "--output"), (["--jobs", "0"], "--jobs")):
+        result = subprocess.run([str(console_script()), "bench", "mi", *arguments], capture_output=True,
+                                text=True, timeout=120)
+        assert result.returncode == 2 and named in result.stderr, result.stderr
+    assert not list(tmp_path.iterdir())
