@@ -110,7 +110,7 @@ def test_per_class_accuracy_difference_and_its_standard_error():
 
 def test_verdicts_are_sentences_computed_from_the_numbers():
     assert "every d" in b.sign_verdict([1, 2], [0.1, -0.2], [0.3, -0.1])
-    assert b.sign_verdict([1, 2], [0.1, -0.2], [0.3, 0.1]).endswith("at d = 2.")
+    assert "at d = 2:" in b.sign_verdict([1, 2], [0.1, -0.2], [0.3, 0.1])
     assert "noise." in b.noise_verdict(1e-5, 1e-4)
     assert "more than" in b.noise_verdict(1e-3, 1e-4)
     assert b.noise_verdict(0.0, 0.0) == "That difference is zero."

@@ -21,7 +21,8 @@ BUILT = ROOT / "_build" / "html"
 #: a commit whose 01-bound had lost Steps 2-4 and showed the prior-mismatch identity twice
 BROKEN_COMMIT = "5495fc8"
 
-_SPACING = re.compile(r"\\[,;:!](?![a-zA-Z])|\\q?quad\b|\\(?:left|right|[bB]igg?[lr]?|textstyle|displaystyle)\b")
+_QUOTES = str.maketrans("‘’“”", "''\"\"")  # Sphinx's typographic quotes, back to plain ones
+_SPACING = re.compile(r"\\[,;:!]|\\q?quad\b|\\(?:left|right|[bB]igg?[lr]?|textstyle|displaystyle)\b")
 
 
 def normalise_latex(text: str) -> str:
@@ -32,7 +33,7 @@ def normalise_latex(text: str) -> str:
 def normalise_heading(text: str) -> str:
     """A heading's text without math delimiters, backticks, emphasis marks, permalink signs and extra
     whitespace, lower-cased: the same for a markdown heading and its HTML rendering."""
-    text = re.sub(r"\\[()]|\$|`|\*\*?|[¶#]\s*$", "", text)
+    text = re.sub(r"\\[()]|\$|`|\*\*?|[¶#]\s*$", "", text.translate(_QUOTES))
     return re.sub(r"\s+", " ", text).strip().lower()
 
 
@@ -68,10 +69,27 @@ def markdown_headings(cells: list[str]) -> list[str]:
     return headings
 
 
+def without_api_entries(page_html: str) -> str:
+    """The page without autodoc's entries (``<dl class="py ...">``, nested lists included): their
+    docstring sections ("Parameters", "Returns") belong to one function each, not to the page."""
+    kept, depth, start = [], 0, 0
+    for tag in re.finditer(r'<dl\b[^>]*>|</dl>', page_html):
+        if tag.group(0) == "</dl>":
+            depth -= depth > 0
+            if depth == 0 and start is None:
+                start = tag.end()
+        elif depth or re.search(r'class="py\b', tag.group(0)):
+            if depth == 0:
+                kept.append(page_html[start:tag.start()])
+                start = None
+            depth += 1
+    return "".join(kept) + (page_html[start:] if start is not None else "")
+
+
 def html_headings_and_text(page_html: str) -> tuple[list[str], str]:
     """The h1-h6 texts of a built page's article and the article's text (tags stripped, unescaped)."""
     article = re.search(r"<article\b.*?</article>", page_html, re.S)
-    body = article.group(0) if article else page_html
+    body = without_api_entries(article.group(0) if article else page_html)
     headings = [html.unescape(re.sub(r"<[^>]+>", "", h))
                 for h in re.findall(r"<h[1-6]\b[^>]*>(.*?)</h[1-6]>", body, re.S)]
     return headings, html.unescape(re.sub(r"<[^>]+>", " ", body))
@@ -146,8 +164,11 @@ def test_the_checker_reads_a_built_page():
     page = ('<nav><h2>Contents</h2></nav><article class="bd-article"><section><h1>Title<a class="headerlink" '
             'href="#t">#</a></h1><h2>Step 3: softmax plus <span class="math">\\(\\log M\\)</span>'
             '<a class="headerlink" href="#s">#</a></h2><div class="math">\\[a \\,&lt;\\, b\\]</div>'
-            '<h2>Title</h2></section></article>')
+            '<h2>Title</h2><h2>The paper’s table</h2>' + 2 * '<dl class="py function"><dt>f</dt><dd>'
+            '<h3>Parameters</h3><dl class="simple"><dt>x</dt></dl><h3>Returns</h3></dd></dl>'
+            + '</section></article>')
     headings, text = html_headings_and_text(page)
-    spec = {"headings": ["Title", "Step 3: softmax plus \\log M", "Contents"], "equations": ["a<b"]}
+    spec = {"headings": ["Title", "Step 3: softmax plus \\log M", "Contents", "The paper's table"],
+            "equations": ["a<b"]}
     assert problems("p", headings, text, spec) == ["p: missing section 'Contents'",
                                                    "p: heading 'title' shown 2 times"]

@@ -265,8 +265,10 @@ def sign_verdict(dims: Any, ours_errors: Any, paper_errors: Any) -> str:
     ours, paper = np.sign(np.asarray(ours_errors)), np.sign(np.asarray(paper_errors))
     differ = [str(d) for d, a, b in zip(dims, ours, paper) if a != b]
     if not differ:
-        return "At every d these errors have the signs of the paper's softmax errors."
-    return f"Their signs differ from those of the paper's softmax errors at d = {', '.join(differ)}."
+        return ("At every d these errors have the signs of the paper's softmax errors: the paper's softmax "
+                "classifiers were imperfect, not the balanced formula unbiased.")
+    return (f"Their signs differ from those of the paper's softmax errors at d = {', '.join(differ)}: there "
+            "a classifier of the paper's accuracy does not explain the paper's error.")
 
 
 def noise_verdict(difference: float, se: float) -> str:
