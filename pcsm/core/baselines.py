@@ -1,8 +1,8 @@
 """Reference estimators of I(X;Y) for continuous x and a class label y, to set beside ``estimate_mi``.
 
-* ``bayes_plugin_mi``: the true log-likelihoods as PC-softmax logits (the floor no classifier beats);
-* ``mine_mi``: MINE (Belghazi et al. 2018), the Donsker-Varadhan bound with a statistics network;
-* ``knn_mi``: the k-nearest-neighbour estimator of Ross (2014) in the joint x-space.
+* :func:`bayes_plugin_mi`: the true log-likelihoods as PC-softmax logits (the floor no classifier beats);
+* :func:`mine_mi`: MINE (Belghazi et al. 2018), the Donsker-Varadhan bound with a statistics network;
+* :func:`knn_mi`: the k-nearest-neighbour estimator of Ross (2014) in the joint x-space.
 """
 
 from __future__ import annotations
@@ -17,71 +17,129 @@ from scipy.special import digamma
 from sklearn.neighbors import KDTree, NearestNeighbors
 from torch import nn
 
-from pcsm.core._checks import as_label_tensor, check_positive_float, check_positive_int
+from pcsm.core._checks import (
+    as_float_tensor,
+    as_label_tensor,
+    check_bool,
+    check_fraction,
+    check_positive_float,
+    check_positive_int,
+    check_seed,
+)
 from pcsm.core.estimators import label_frequencies, mi_from_logits
 from pcsm.core.gaussian import GaussianMixture
-from pcsm.core.mi import (
+from pcsm.core.models import mlp
+from pcsm.core.training import (
+    EarlyStopping,
     default_batch_size,
+    holdout_size,
     resolve_device,
+    seed_everything,
     stratified_folds,
     stratified_holdout,
 )
-from pcsm.core.models import mlp
-from pcsm.core.training import seed_everything
+
+SCORE_BATCH = 8192
 
 
-def _as_samples(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
-    """x as a finite (n, d) float array and y as (n,) integer labels >= 0."""
-    xs = np.asarray(x, dtype=np.float64)
+def _as_samples(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray, int]:
+    """x as a finite (n, d) float64 array (a tensor's gradient dropped), y as codes 0..K-1 of its K
+    distinct labels, and K."""
+    xs = as_float_tensor(x, "x").detach().cpu().double().numpy()
     if xs.ndim == 1:
         xs = xs[:, None]
     if xs.ndim != 2 or xs.shape[0] < 2:
         raise ValueError(f"x: expected shape (n, d) with n >= 2, got {xs.shape}")
     if not np.all(np.isfinite(xs)):
-        raise ValueError("x: contains NaN or infinite values")
-    ys = np.asarray(y)
-    labels = as_label_tensor(ys, "y", int(ys.max()) + 1 if ys.size else 1).numpy()
+        raise ValueError("x: contains NaN, missing or infinite values")
+    labels = as_label_tensor(y, "y", np.iinfo(np.int64).max).cpu().numpy()
     if labels.shape[0] != xs.shape[0]:
         raise ValueError(f"y: expected {xs.shape[0]} labels (one per row of x), got {labels.shape[0]}")
-    return xs, labels
+    classes, codes = np.unique(labels, return_inverse=True)
+    return xs, codes.reshape(-1).astype(np.int64), classes.shape[0]
 
 
-def bayes_plugin_mi(mixture: GaussianMixture, x: Any, y: Any) -> float:
-    """Mean log PC-softmax_y of the true log-likelihoods log p(x|y) with the true prior:
-    the sample mean of log p(y|x) - log P(y), an unbiased estimate of I(X;Y)."""
-    logits = mixture.log_likelihoods(x)
-    return mi_from_logits(logits, y, prior=mixture.priors, method="pc-softmax")
-
-
-def knn_mi(x: Any, y: Any, n_neighbors: int = 3, standardize: bool = True) -> float:
-    """Ross (2014) kNN estimate of I(X;Y) in nats, with Euclidean distances in the joint x-space:
-
-        I = psi(N) + <psi(k)> - <psi(N_y)> - <psi(m)>,
-
-    where, for each sample, r is the distance to its k-th neighbour among the N_y samples of its class
-    and m counts all samples (itself included) closer than r. Samples alone in their class are
-    dropped. ``standardize`` divides every feature by its standard deviation (as sklearn does). In one
-    dimension this is ``sklearn.feature_selection.mutual_info_classif`` without its clipping at 0.
-    """
-    check_positive_int(n_neighbors, "n_neighbors")
-    xs, labels = _as_samples(x, y)
+def _rescaled(xs: np.ndarray, standardize: bool, centre: bool = False) -> np.ndarray:
+    """x divided by a power of two (exact) that brings its largest magnitude, per column when
+    ``standardize``, into [0.5, 1), then centred when ``centre`` and each column divided by its
+    standard deviation when ``standardize``: an overall scale of 1e200 or 1e-300 neither overflows
+    nor underflows, and the result is the same as for x itself."""
+    peak = np.abs(xs).max(axis=0) if standardize else np.abs(xs).max()
+    xs = np.ldexp(xs, -np.frexp(peak)[1])
+    if centre:
+        xs = xs - xs.mean(axis=0)
     if standardize:
         std = xs.std(axis=0)
         xs = xs / np.where(std > 0, std, 1.0)
-    n = xs.shape[0]
-    radius, class_size, k_all = np.empty(n), np.zeros(n), np.empty(n)
-    for label in np.unique(labels):
-        mask = labels == label
-        count = int(mask.sum())
-        class_size[mask] = count
-        if count > 1:
-            k = min(n_neighbors, count - 1)
-            distances = NearestNeighbors(n_neighbors=k).fit(xs[mask]).kneighbors()[0]
-            radius[mask] = np.nextafter(distances[:, -1], 0)
-            k_all[mask] = k
+    return xs
+
+
+def bayes_plugin_mi(mixture: GaussianMixture, x: Any, y: Any) -> float:
+    r"""The Bayes plug-in estimate: the mean log PC-softmax of the true log-likelihoods with the true prior,
+
+    .. math:: \hat I = \frac{1}{n} \sum_i \big[\log p(y_i \mid x_i) - \log P(y_i)\big],
+
+    an unbiased estimate of I(X;Y) in nats.
+
+    Parameters
+    ----------
+    mixture : GaussianMixture
+        The mixture the samples were drawn from.
+    x : array_like or Tensor, shape (n, d)
+        Finite samples.
+    y : array_like of int, shape (n,)
+        Their component labels.
+
+    Returns
+    -------
+    float
+    """
+    xs = as_float_tensor(x, "x").detach().cpu().double().numpy()
+    if not np.all(np.isfinite(xs)):
+        raise ValueError("x: contains NaN, missing or infinite values")
+    logits = mixture.log_likelihoods(xs)
+    labels = as_label_tensor(y, "y", mixture.n_classes)
+    return mi_from_logits(logits, labels, prior=mixture.priors, method="pc-softmax")
+
+
+def knn_mi(x: Any, y: Any, n_neighbors: int = 3, standardize: bool = True) -> float:
+    r"""Ross (2014) kNN estimate of I(X;Y) in nats, with Euclidean distances in the joint x-space:
+
+    .. math:: \hat I = \psi(N) + \langle \psi(k) \rangle - \langle \psi(N_y) \rangle - \langle \psi(m) \rangle,
+
+    where, for each sample, r is the distance to its k-th neighbour among the :math:`N_y` samples of its
+    class and m counts all samples (itself included) closer than r. Samples alone in their class are
+    dropped. In one dimension this is ``sklearn.feature_selection.mutual_info_classif`` without its
+    clipping at 0. A constant x carries no information: the estimate is exactly 0.
+
+    Parameters
+    ----------
+    x : array_like or Tensor, shape (n, d)
+        Finite samples (a tensor's gradient is dropped); any overall scale.
+    y : array_like of int, shape (n,)
+        Class labels (any integer values).
+    n_neighbors : int
+        k >= 1 (capped at the class size - 1).
+    standardize : bool
+        Divide every feature by its standard deviation (as sklearn does).
+
+    Returns
+    -------
+    float
+    """
+    check_positive_int(n_neighbors, "n_neighbors")
+    check_bool(standardize, "standardize")
+    xs, labels, _ = _as_samples(x, y)
+    if np.all(xs == xs[0]):
+        return 0.0
+    xs = _rescaled(xs, standardize)
+    radius, class_size, k_all = _class_radii(xs, labels, n_neighbors)
     keep = class_size > 1
     if not keep.any():
         raise ValueError("y: every class has a single sample")
+    if np.any(radius[keep] <= 0):
+        raise ValueError("x: repeated samples within a class (distance 0 to the k-th neighbour); "
+                         "the kNN estimator needs continuous x")
     xs, radius = xs[keep], radius[keep]
     within = KDTree(xs).query_radius(xs, radius, count_only=True)
     return float(
@@ -92,15 +150,44 @@ def knn_mi(x: Any, y: Any, n_neighbors: int = 3, standardize: bool = True) -> fl
     )
 
 
+def _class_radii(xs: np.ndarray, labels: np.ndarray, n_neighbors: int) -> tuple[np.ndarray, ...]:
+    """Per sample: the distance to its k-th neighbour within its class (just below, so that "closer
+    than r" excludes it), the size of its class, and the k used (min(n_neighbors, class size - 1))."""
+    n = xs.shape[0]
+    radius, class_size, k_all = np.zeros(n), np.zeros(n), np.ones(n)
+    for label in np.unique(labels):
+        mask = labels == label
+        count = int(mask.sum())
+        class_size[mask] = count
+        if count > 1:
+            k = min(n_neighbors, count - 1)
+            distances = NearestNeighbors(n_neighbors=k).fit(xs[mask]).kneighbors()[0]
+            radius[mask] = np.nextafter(distances[:, -1], 0)
+            k_all[mask] = k
+    return radius, class_size, k_all
+
+
 class StatisticsNetwork(nn.Module):
-    """T(x, y) = g(x)_y: an MLP x -> M values that scores every label in one forward pass."""
+    r"""MINE's statistics network :math:`T(x, y) = g(x)_y`: an MLP x -> M values that scores every
+    label in one forward pass.
+
+    Parameters
+    ----------
+    in_dim : int
+        Dimension d of x.
+    n_classes : int
+        Number of labels M.
+    hidden : tuple of int
+        Hidden layer widths of the MLP.
+    """
 
     def __init__(self, in_dim: int, n_classes: int, hidden: tuple[int, ...]) -> None:
         super().__init__()
         self.net = mlp(in_dim, n_classes, hidden)
         self.n_classes = n_classes
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # noqa: D102 - (n,) values
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """T(x_i, y_i) for every pair: shape (n,)."""
         return self.net(x).gather(1, y[:, None]).squeeze(1)
 
     def all_labels(self, x: torch.Tensor) -> torch.Tensor:
@@ -111,19 +198,39 @@ class StatisticsNetwork(nn.Module):
 def dv_terms(
     scores: torch.Tensor, y: torch.Tensor, log_prior: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The two halves of the DV bound from all-label scores (n, M): E_{p(x,y)} T and
-    log E_{p(x)P(y)} e^T = logsumexp_{i,y}(T(x_i, y) + log P(y)) - log n (exact average over y)."""
+    r"""The two halves of the Donsker-Varadhan bound from all-label scores :math:`T(x_i, y)`, shape (n, M):
+
+    .. math:: \mathbb{E}_{p(x,y)} T = \frac{1}{n} \sum_i T(x_i, y_i), \qquad
+              \log \mathbb{E}_{p(x)P(y)} e^T = \operatorname{logsumexp}_{i,y}\big(T(x_i, y) + \log P(y)\big) - \log n,
+
+    the product of marginals averaged exactly over y.
+    """
     joint = scores.gather(1, y[:, None]).mean()
     log_marginal = torch.logsumexp((scores + log_prior).flatten(), 0) - math.log(scores.shape[0])
     return joint, log_marginal
 
 
 @torch.no_grad()
-def donsker_varadhan(net: StatisticsNetwork, x: torch.Tensor, y: torch.Tensor, prior: np.ndarray) -> float:
-    """DV bound E_{p(x,y)} T - log E_{p(x)P(y)} e^T, the product of marginals averaged exactly over y."""
+def dv_estimate(net: StatisticsNetwork, x: torch.Tensor, y: torch.Tensor, prior: np.ndarray) -> float:
+    r"""The sample estimate of the Donsker-Varadhan bound of the network's critic on (x, y):
+    :math:`\mathbb{E}_{p(x,y)} T - \log \mathbb{E}_{p(x)P(y)} e^T` (see :func:`dv_terms`), in nats,
+    scored in batches in float64.
+
+    Parameters
+    ----------
+    net : StatisticsNetwork
+    x : Tensor, shape (n, d)
+    y : Tensor of int64, shape (n,)
+    prior : ndarray, shape (M,)
+        The label prior P(y) of the marginal term.
+
+    Returns
+    -------
+    float
+    """
     net.eval()
-    scores = torch.cat([net.all_labels(x[i : i + 8192]) for i in range(0, len(x), 8192)]).double().cpu()
-    joint, log_marginal = dv_terms(scores, y.cpu(), _log_prior(prior))
+    scores = torch.cat([net.all_labels(x[i : i + SCORE_BATCH]) for i in range(0, len(x), SCORE_BATCH)])
+    joint, log_marginal = dv_terms(scores.double().cpu(), y.cpu(), _log_prior(prior))
     return float(joint - log_marginal)
 
 
@@ -134,7 +241,17 @@ def _log_prior(prior: np.ndarray) -> torch.Tensor:
 
 @dataclass
 class MINEEstimate:
-    """Result of :func:`mine_mi`: ``value`` in nats averages the held-out DV bound over folds."""
+    """Result of :func:`mine_mi`.
+
+    Attributes
+    ----------
+    value : float
+        I(X;Y) in nats: the held-out DV estimates of the folds, weighted by fold size.
+    fold_values : list of float
+        The held-out DV estimate of each fold.
+    val_curves : list of list of float
+        Per fold, the validation DV estimate after every epoch.
+    """
 
     value: float
     fold_values: list[float] = field(default_factory=list)
@@ -145,16 +262,25 @@ def train_mine(
     net: StatisticsNetwork, x: torch.Tensor, y: torch.Tensor, validation: tuple[torch.Tensor, torch.Tensor],
     prior: np.ndarray, *, epochs: int, batch_size: int, lr: float, ema: float, patience: int, seed: int,
 ) -> list[float]:
-    """Maximise the DV bound on (x, y) with Adam and MINE's bias-corrected gradient
-    grad E T - grad E_marg e^T / a, where a is a moving average of E_marg e^T (rate ``ema``);
-    E_marg averages e^{T(x_i, y)} over the batch's x and exactly over y ~ P(y), from the one forward
-    pass that scores all M labels (the cost of a classifier step). Keeps the weights with the best DV bound on
-    ``validation``, stopping after ``patience`` epochs without improvement. Returns the validation curve.
+    r"""Maximise the DV bound on (x, y) with Adam and MINE's bias-corrected gradient
+
+    .. math:: \nabla \mathbb{E}\,T - \nabla \mathbb{E}_{marg} e^T / a,
+
+    where a is a moving average of :math:`\mathbb{E}_{marg} e^T` (rate ``ema``); :math:`\mathbb{E}_{marg}`
+    averages :math:`e^{T(x_i, y)}` over the batch's x and exactly over y ~ P(y), from the one forward pass
+    that scores all M labels (the cost of a classifier step). Keeps the weights with the best DV estimate
+    on ``validation`` (:class:`~pcsm.core.training.EarlyStopping` on its negative), stopping after
+    ``patience`` epochs without improvement.
+
+    Returns
+    -------
+    list of float
+        The validation DV estimate after every epoch.
     """
     generator = seed_everything(seed)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     log_prior = _log_prior(prior).to(device=x.device, dtype=x.dtype)
-    moving, curve, best, best_state, stale = None, [], -np.inf, None, 0
+    stopper, moving, curve = EarlyStopping(patience), None, []
     for _ in range(epochs):
         net.train()
         order = torch.randperm(len(x), generator=generator).to(x.device)
@@ -167,16 +293,43 @@ def train_mine(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        curve.append(donsker_varadhan(net, *validation, prior))
-        if curve[-1] > best:
-            best, stale = curve[-1], 0
-            best_state = {k: v.clone() for k, v in net.state_dict().items()}
-        else:
-            stale += 1
-            if stale >= patience:
-                break
-    net.load_state_dict(best_state)
+        curve.append(dv_estimate(net, *validation, prior))
+        if stopper.update(-curve[-1], net):
+            break
+    stopper.restore(net)
     return curve
+
+
+def _check_mine_splits(labels: np.ndarray, n_folds: int, val_fraction: float) -> None:
+    """Refuse, before any training, folds that leave a held-out, validation or fitting split empty."""
+    counts = np.bincount(labels)
+    if labels.shape[0] < n_folds:
+        raise ValueError(f"n_folds: {n_folds} folds need at least {n_folds} samples, got {labels.shape[0]}")
+    for fold in range(n_folds):
+        train = counts - (counts // n_folds + (fold < counts % n_folds))
+        val = sum(holdout_size(int(c), val_fraction) for c in train)
+        if val == 0 or val == train.sum():
+            raise ValueError(
+                f"val_fraction: {val_fraction} of the {train.sum()} training samples of fold {fold + 1} "
+                f"leaves {'no validation' if val == 0 else 'no training'} samples; choose a val_fraction "
+                "that leaves both (or give more samples)"
+            )
+
+
+def _check_mine_arguments(
+    n_folds: Any, epochs: Any, patience: Any, seed: Any, lr: Any, batch_size: Any, ema: Any, val_fraction: Any
+) -> None:
+    """Refuse a bad argument of :func:`mine_mi` by name."""
+    check_positive_int(n_folds, "n_folds", minimum=2)
+    check_positive_int(epochs, "epochs")
+    check_positive_int(patience, "patience")
+    check_seed(seed)
+    check_positive_float(lr, "lr")
+    if batch_size is not None:
+        check_positive_int(batch_size, "batch_size")
+    if check_positive_float(ema, "ema") > 1:
+        raise ValueError(f"ema: must lie in (0, 1], got {ema!r}")
+    check_fraction(val_fraction, "val_fraction")
 
 
 def mine_mi(
@@ -194,28 +347,46 @@ def mine_mi(
     val_fraction: float = 0.2,
     device: Any = "auto",
 ) -> MINEEstimate:
-    """MINE estimate of I(X;Y) in nats, cross-fitted like ``estimate_mi``: x is standardised, the data
-    split in ``n_folds`` stratified folds, and for each a statistics network trained on the others
-    (early stopping on a stratified ``val_fraction`` of them) scores this fold's DV bound; the folds'
-    values are averaged. The network has M outputs, T(x, y) = g(x)_y, so a step costs what a
-    classifier's does. ``batch_size`` defaults to ``default_batch_size`` of the training size;
-    ``device`` "auto" uses the GPU when present."""
-    check_positive_int(n_folds, "n_folds", minimum=2)
-    check_positive_int(epochs, "epochs")
-    check_positive_int(patience, "patience")
-    check_positive_int(seed, "seed", minimum=0)
-    check_positive_float(lr, "lr")
-    if batch_size is not None:
-        check_positive_int(batch_size, "batch_size")
-    if isinstance(ema, bool) or not isinstance(ema, (int, float)) or not 0 < ema <= 1:
-        raise ValueError(f"ema: must lie in (0, 1], got {ema!r}")
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, float) or not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction: must lie in (0, 1), got {val_fraction!r}")
+    """MINE estimate of I(X;Y) in nats, cross-fitted like ``estimate_mi``.
+
+    x is standardised, the data split in ``n_folds`` stratified folds, and for each a statistics
+    network (:class:`StatisticsNetwork`, M outputs, so a step costs what a classifier's does) is
+    trained on the others by :func:`train_mine`, with early stopping on a stratified ``val_fraction``
+    of them, and scores this fold's DV estimate (:func:`dv_estimate`); the folds' values are averaged.
+
+    Parameters
+    ----------
+    x : array_like or Tensor, shape (n, d)
+        Finite samples (a tensor's gradient is dropped).
+    y : array_like of int, shape (n,)
+        Class labels (any integer values; coded 0..K-1).
+    seed : int
+        Seeds the folds, splits, initial weights and shuffles; in [0, 2**63 - 1].
+    n_folds : int
+        Cross-fitting folds, >= 2.
+    hidden : tuple of int
+        Hidden widths of the statistics network.
+    epochs, patience : int
+        Most epochs per fold; epochs without a better validation DV estimate before stopping.
+    batch_size : int, optional
+        Default :func:`~pcsm.core.training.default_batch_size` of the training size.
+    lr, ema : float
+        Adam's learning rate; the rate of the moving average in (0, 1].
+    val_fraction : float
+        Fraction of each fold's training part used for early stopping, in (0, 1).
+    device : str or torch.device
+        "auto" uses the GPU when present.
+
+    Returns
+    -------
+    MINEEstimate
+    """
+    _check_mine_arguments(n_folds, epochs, patience, seed, lr, batch_size, ema, val_fraction)
     torch_device = resolve_device(device)
-    xs, labels = _as_samples(x, y)
-    n_classes = max(int(labels.max()) + 1, 2)
-    prior = label_frequencies(labels, n_classes)
-    xs = (xs - xs.mean(axis=0)) / np.where(xs.std(axis=0) > 0, xs.std(axis=0), 1.0)
+    xs, labels, n_classes = _as_samples(x, y)
+    _check_mine_splits(labels, n_folds, val_fraction)
+    prior = label_frequencies(labels, max(n_classes, 2))
+    xs = _rescaled(xs, standardize=True, centre=True)
     xt = torch.as_tensor(xs, dtype=torch.float32, device=torch_device)
     yt = torch.as_tensor(labels, dtype=torch.int64, device=torch_device)
     folds = stratified_folds(labels, n_folds, seed)
@@ -225,13 +396,13 @@ def mine_mi(
         inner = stratified_holdout(labels[train], val_fraction, seed + fold)
         fit, val, held = train[~inner], train[inner], np.flatnonzero(folds == fold)
         seed_everything(seed + fold)
-        net = StatisticsNetwork(xs.shape[1], n_classes, hidden).to(torch_device)
+        net = StatisticsNetwork(xs.shape[1], prior.shape[0], hidden).to(torch_device)
         curve = train_mine(
             net, xt[fit], yt[fit], (xt[val], yt[val]), prior,
             epochs=epochs, batch_size=batch_size or default_batch_size(fit.shape[0]),
             lr=lr, ema=ema, patience=patience, seed=seed + fold,
         )
-        result.fold_values.append(donsker_varadhan(net, xt[held], yt[held], prior))
+        result.fold_values.append(dv_estimate(net, xt[held], yt[held], prior))
         result.val_curves.append(curve)
     weights = np.bincount(folds, minlength=n_folds) / folds.shape[0]
     result.value = float(np.dot(weights, result.fold_values))
