@@ -26,8 +26,8 @@ GAINS = pd.DataFrame({
     "min_pp": [0.0, 2.13, 3.32], "max_pp": [0.0, 3.53, 5.24], "n_seeds": 3,
 })
 # the metrics profiles.toml declares, so the test checks the declared k and floor
-METRICS = {(m.table, m.value): m for m in load_plan()["03-mnist"].metrics}
-ACCURACY, GAIN = METRICS["mnist", "mean_pct"], METRICS["mnist_gains", "mean_pp"]
+METRICS = {(m.table, m.value, m.where.get("test_set")): m for m in load_plan()["03-mnist"].metrics}
+ACCURACY, GAIN = METRICS["mnist", "mean_pct", None], METRICS["mnist_gains", "mean_pp", ("paper split",)]
 
 
 def one_seed(table: pd.DataFrame, value: str, std: str, shift: dict[str, float]) -> pd.DataFrame:
@@ -121,3 +121,45 @@ def test_a_bad_validation_subset_is_refused_by_name(subset, message):
     bad = NotebookSpec(**{**spec.__dict__, "validate": subset})
     with pytest.raises(ValueError, match=message):
         check_subset(bad)
+
+
+def test_an_empty_committed_table_names_the_file(tmp_path: Path):
+    committed, fresh = tmp_path / "committed", tmp_path / "fresh"
+    committed.mkdir()
+    fresh.mkdir()
+    (committed / "mnist.csv").write_text("")
+    one_seed(COMMITTED, "mean_pct", "std_pct", {}).to_csv(fresh / "mnist.csv", index=False)
+    spec = NotebookSpec("03-mnist", tmp_path / "03-mnist.ipynb", 60, {}, metrics=(ACCURACY,))
+    with pytest.raises(ValueError, match=f"{committed / 'mnist.csv'}: empty"):
+        compare_results(spec, fresh, committed)
+
+
+@pytest.mark.parametrize("column", ["mean_pct", "std_pct", "n_seeds"])
+def test_a_non_numeric_cell_names_the_table_and_column(column):
+    fresh = one_seed(COMMITTED, "mean_pct", "std_pct", {})
+    broken = COMMITTED.astype({column: object})
+    broken.loc[3, column] = "n/a"
+    with pytest.raises(ValueError, match=rf"the committed mnist.csv, column '{column}': 'n/a' \(row 4\) "
+                                         r"is not a number"):
+        compare_metric("03-mnist", ACCURACY, fresh, broken)
+
+
+def test_every_metric_with_a_null_holds_its_committed_effects_beyond_the_bound():
+    """A lost effect (the metric's ``null``, a gain of 0) fails the validation for every committed
+    group that has an effect: the committed mean lies more than its bound from the null."""
+    from pcsm.book.validate import power
+
+    results = Path(__file__).resolve().parents[1] / "results"
+    for spec in load_plan().values():
+        table = power(spec, results)
+        with_effect = table[table["null_margin"].notna() & (table["mean"] != 0.0)]
+        weak = with_effect[with_effect["null_margin"] <= 1.0]
+        assert weak.empty, f"{spec.name}: a lost effect would pass for\n{weak.to_string()}"
+    assert GAIN.null == 0.0
+
+
+def test_a_lost_gain_fails_against_the_committed_gains():
+    committed = GAINS.assign(mean_pp=[0.0, 1.43329, 1.45365], std_pp=[0.0, 0.438972, 0.504777], n_seeds=5)
+    lost = one_seed(committed, "mean_pp", "std_pp", {"pc-softmax": -1.43329, "post-hoc": -1.45365})
+    failures = compare_metric("03-mnist", GAIN, lost, committed).failures
+    assert [f.split("method=")[1].split("]")[0] for f in failures] == ["pc-softmax", "post-hoc"]

@@ -23,13 +23,15 @@ PROFILES = ("smoke", "default", "paper")
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 PLAN_FILE = NOTEBOOK_DIR / "profiles.toml"
 NOTEBOOK_KEYS = {"published", "timeout", "results", "inputs", "check", "validate", "metric", *PROFILES}
-METRIC_KEYS = {"table", "keys", "value", "std", "n", "where", "k", "floor", "reason"}
+METRIC_KEYS = {"table", "keys", "value", "std", "n", "where", "k", "floor", "reason", "null", "detects"}
 
 
 @dataclass(frozen=True)
 class Metric:
     """One aggregate the validation compares: the mean of ``value`` per group of ``keys`` must lie
-    within ``k`` committed standard deviations plus ``floor`` of the committed mean."""
+    within ``k`` committed standard deviations plus ``floor`` of the committed mean. ``null``: the
+    value a lost effect gives (a gain of 0), which every committed group must lie more than its
+    bound away from; ``detects``: the broken methods this metric is there to catch."""
 
     table: str
     keys: tuple[str, ...]
@@ -40,6 +42,8 @@ class Metric:
     std: str | None = None
     n: str | None = None
     where: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    null: float | None = None
+    detects: str = ""
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,11 @@ def _metric(raw: Any, plan_file: Path, where: str) -> Metric:
     for key in ("table", "value", "reason"):
         if not isinstance(raw.get(key), str) or not raw[key]:
             raise _fail(plan_file, f"{where}.{key}", f"expected a non-empty string, got {raw.get(key)!r}")
+    null = raw.get("null")
+    if null is not None and (isinstance(null, bool) or not isinstance(null, (int, float))):
+        raise _fail(plan_file, f"{where}.null", f"expected a number, got {null!r}")
+    if not isinstance(raw.get("detects", ""), str):
+        raise _fail(plan_file, f"{where}.detects", f"expected a string, got {raw['detects']!r}")
     where_raw = raw.get("where", {})
     if not isinstance(where_raw, dict):
         raise _fail(plan_file, f"{where}.where", f"expected a table of column = values, got {where_raw!r}")
@@ -98,6 +107,8 @@ def _metric(raw: Any, plan_file: Path, where: str) -> Metric:
         std=raw.get("std"),
         n=raw.get("n"),
         where={c: tuple(v if isinstance(v, list) else [v]) for c, v in where_raw.items()},
+        null=None if null is None else float(null),
+        detects=raw.get("detects", ""),
     )
 
 

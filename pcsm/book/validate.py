@@ -10,6 +10,10 @@ The committed m, s, n come from the table's own ``std``/``n`` columns (tables of
 or, without ``std``, from the committed rows of the group (one row per seed; a single row has s = 0).
 Single per-seed or per-class rows are never compared one by one. Training is chaotic across CPU
 kernels, so this is what "reproducible on another machine" can mean for trained networks.
+
+The bound k s + floor is also the smallest departure of a group's fresh mean that the validation
+detects (:func:`power`); a metric with a ``null`` (the value a lost effect gives, such as a gain of 0)
+must hold every committed group more than its bound away from it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,10 @@ import pandas as pd
 
 from pcsm.book import runner
 from pcsm.book.plan import PLAN_FILE, Metric, NotebookSpec, load_plan, notebook_defaults
+
+
+# another CPU than the committed run's, emulated: torch's generic kernels and oneDNN limited to SSE4.1
+OTHER_CPU = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41"}
 
 
 @dataclass(frozen=True)
@@ -73,14 +81,44 @@ def committed_distribution(committed: pd.DataFrame, metric: Metric) -> pd.DataFr
     return stats.assign(std=stats["std"].fillna(0.0))
 
 
+def read_table(path: Path) -> pd.DataFrame:
+    """A result table; ValueError naming the file when it is empty or not CSV."""
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path}: empty (no header, no rows); re-run the notebook that writes it") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: not a CSV table ({error})") from None
+
+
+def check_columns(notebook: str, metric: Metric, table: pd.DataFrame, what: str) -> pd.DataFrame:
+    """The table with the metric's numeric columns as floats; ValueError naming the table and column
+    when one is missing or holds text."""
+    needed = [*metric.keys, metric.value, *(c for c in (metric.std, metric.n) if c), *metric.where]
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        raise ValueError(f"{notebook}: the {what} {metric.table}.csv lacks column(s) {', '.join(missing)} "
+                         f"declared by its metric of '{metric.value}' in profiles.toml")
+    table = table.copy()
+    for column in (c for c in (metric.value, metric.std, metric.n) if c):
+        numbers = pd.to_numeric(table[column], errors="coerce")
+        bad = table[column][numbers.isna() & table[column].notna()]
+        if len(bad):
+            raise ValueError(f"{notebook}: the {what} {metric.table}.csv, column '{column}': "
+                             f"{bad.iloc[0]!r} (row {bad.index[0] + 1}) is not a number")
+        table[column] = numbers.astype(float)
+    return table
+
+
+def bound(metric: Metric, std: float) -> float:
+    """The largest |fresh mean - committed mean| a group may show: ``k * std + floor``."""
+    return metric.k * std + metric.floor
+
+
 def compare_metric(notebook: str, metric: Metric, fresh: pd.DataFrame, committed: pd.DataFrame) -> Outcome:
     """Check every group of ``fresh`` against the committed distribution of ``metric``."""
-    needed = [*metric.keys, metric.value, *(c for c in (metric.std, metric.n) if c), *metric.where]
-    for table, what in ((committed, "committed"), (fresh, "fresh")):
-        missing = [c for c in needed if c not in table.columns]
-        if missing:
-            raise ValueError(f"{notebook}: the {what} {metric.table}.csv lacks column(s) {', '.join(missing)} "
-                             f"declared by its metric of '{metric.value}' in profiles.toml")
+    committed = check_columns(notebook, metric, committed, "committed")
+    fresh = check_columns(notebook, metric, fresh, "fresh")
     stats = committed_distribution(committed, metric)
     fresh_means = _keyed(fresh, metric).groupby("_group", sort=False)[metric.value].mean()
     failures = []
@@ -90,12 +128,12 @@ def compare_metric(notebook: str, metric: Metric, fresh: pd.DataFrame, committed
             failures.append(f"{where}: fresh {value:.6g}, but the committed table has no such row")
             continue
         mean, std, n = stats.loc[group, ["mean", "std", "n"]]
-        bound = metric.k * std + metric.floor
+        allowed = bound(metric, std)
         if math.isnan(value) and math.isnan(mean):
             continue
-        if math.isnan(value) or math.isnan(mean) or abs(value - mean) > bound:
+        if math.isnan(value) or math.isnan(mean) or abs(value - mean) > allowed:
             failures.append(f"{where}: fresh {value:.6g} vs committed {mean:.6g} ± {std:.3g} "
-                            f"({int(n)} seeds); |difference| {abs(value - mean):.3g} > bound {bound:.3g} "
+                            f"({int(n)} seeds); |difference| {abs(value - mean):.3g} > bound {allowed:.3g} "
                             f"= {metric.k:g} · std + {metric.floor:g}")
     return Outcome(len(fresh_means), tuple(failures))
 
@@ -112,13 +150,30 @@ def compare_results(spec: NotebookSpec, fresh_dir: Path, committed_dir: Path) ->
         if not fresh_file.is_file():
             skipped.append(f"{metric.table}.csv {metric.value}")
             continue
-        outcome = compare_metric(spec.name, metric, pd.read_csv(fresh_file), pd.read_csv(committed_file))
+        outcome = compare_metric(spec.name, metric, read_table(fresh_file), read_table(committed_file))
         compared += outcome.compared
         failures += outcome.failures
     if compared == 0:
         failures.append(f"{spec.name}: the validation subset compared nothing; declare metrics whose groups "
                         f"it runs")
     return Outcome(compared, tuple(failures), tuple(skipped))
+
+
+def power(spec: NotebookSpec, committed_dir: Path) -> pd.DataFrame:
+    """What each metric of ``spec`` detects, per committed group: the committed mean and std, the
+    bound (the smallest departure of a fresh mean that fails), and, for a metric with a ``null``, how
+    many bounds the null lies from the committed mean (a lost effect fails when this exceeds 1)."""
+    rows = []
+    for index, metric in enumerate(spec.metrics):
+        committed = check_columns(spec.name, metric, read_table(committed_dir / f"{metric.table}.csv"),
+                                  "committed")
+        for group, (mean, std, _) in committed_distribution(committed, metric).iterrows():
+            allowed = bound(metric, std)
+            null_margin = math.nan if metric.null is None else abs(mean - metric.null) / allowed
+            rows.append({"metric": index, "table": metric.table, "value": metric.value, "group": group,
+                         "mean": mean,
+                         "std": std, "bound": allowed, "null_margin": null_margin})
+    return pd.DataFrame(rows)
 
 
 def check_subset(spec: NotebookSpec, plan_file: Path = PLAN_FILE) -> dict[str, Any]:

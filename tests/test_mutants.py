@@ -1,0 +1,77 @@
+"""The validation's power: each mutant (a broken piece of the method) must fail `pcsm validate` by a
+clear margin. Checked here without training, on synthetic one-seed fresh tables of each mutant's least
+effect against the committed tables and the declared metrics; the real runs are `python -m pcsm mutants`."""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+
+from pcsm.book import mutants
+from pcsm.book.plan import Metric, load_plan
+from pcsm.book.validate import compare_metric
+from pcsm.experiments.results import REPO_ROOT
+
+RESULTS = REPO_ROOT / "results"
+
+
+@pytest.mark.parametrize("mutant", mutants.MUTANTS, ids=lambda m: m.name)
+def test_each_substitution_matches_the_code_exactly_once(mutant):
+    changed = mutants.substituted(mutant)
+    assert changed != (REPO_ROOT / mutant.file).read_text()
+
+
+def test_a_substitution_that_no_longer_matches_names_the_mutant(tmp_path):
+    mutant = mutants.MUTANTS[0]
+    (tmp_path / mutant.file).parent.mkdir(parents=True)
+    (tmp_path / mutant.file).write_text("# the code moved\n")
+    with pytest.raises(ValueError, match=f"mutant {mutant.name}: {mutant.file} holds its text 0 times"):
+        mutants.apply(mutant, tmp_path)
+
+
+@pytest.mark.parametrize("mutant", mutants.MUTANTS, ids=lambda m: m.name)
+def test_each_mutant_fails_the_declared_metrics_by_a_clear_margin(mutant):
+    assert mutants.expected_margin(mutant, RESULTS) >= mutants.CLEAR_MARGIN, mutant.effect.why
+
+
+@pytest.mark.parametrize("mutant", mutants.MUTANTS, ids=lambda m: m.name)
+def test_the_mutants_group_is_in_its_notebooks_validation_subset(mutant):
+    """A mutant caught only in a group the validation subset does not run would never be caught."""
+    spec = load_plan()[mutant.notebook]
+    subset = {**spec.parameters[spec.published], **spec.validate}
+    for column, plural in (("ratio", "ratios"), ("dim", "dims"), ("estimator", "estimators"),
+                           ("setting", "settings")):
+        if column in mutant.effect.group and plural in subset:
+            assert mutant.effect.group[column] in subset[plural], (mutant.name, plural, subset[plural])
+
+
+def test_an_unbroken_run_has_no_margin_and_the_report_parses_validate_failures():
+    mutant = mutants.find(["pc-softmax-trained-as-softmax"])[0]
+    unbroken = mutants.Mutant(mutant.name, mutant.notebook, mutant.file, mutant.old, mutant.new,
+                              mutants.Effect(**{**mutant.effect.__dict__, "like": {}}))
+    assert mutants.expected_margin(unbroken, RESULTS) == 0.0
+    metric = Metric("t", ("method",), "v", k=2.0, floor=0.5, reason="test")
+    committed = pd.DataFrame({"method": "pc-softmax", "v": [90.0, 92.0, 94.0]})
+    (line,) = compare_metric("03-mnist", metric, committed.head(1).assign(v=80.0), committed).failures
+    ((table, group, fresh, mean, bound, margin),) = mutants.failures_of(f"  {line}\n")
+    assert (table, fresh, mean, bound) == ("t", 80.0, 92.0, 4.5) and margin == pytest.approx(12 / 4.5)
+    assert group == "method=pc-softmax v"
+
+
+def test_unknown_mutant_is_refused_by_name():
+    with pytest.raises(ValueError, match="mutant: unknown nope"):
+        mutants.find(["nope"])
+
+
+def test_the_copy_leaves_out_git_environment_and_data(tmp_path, monkeypatch):
+    source = tmp_path / "repo"
+    for name in ("pcsm/a.py", ".venv/bin/python", ".git/HEAD", "data/mnist.gz", "results/t.csv"):
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        (source / name).write_text("x")
+    monkeypatch.setattr(mutants, "REPO_ROOT", source)
+    mutants.copy_repository(tmp_path / "copy")
+    found = sorted(str(p.relative_to(tmp_path / "copy")) for p in (tmp_path / "copy").rglob("*") if p.is_file())
+    assert found == ["pcsm/a.py", "results/t.csv"]
+    shutil.rmtree(tmp_path / "copy")
