@@ -79,7 +79,10 @@ def test_mine_seeds_accept_numpy_integers_and_refuse_2_to_the_64(task_2d):
             mine_mi(x, y, seed=bad, **QUICK)
 
 
-@pytest.mark.parametrize(("n_per_class", "n_classes", "val_fraction"), [(120, 5, 0.999), (2, 2, 0.001), (4, 500, 0.001)])
+EMPTY_SPLITS = [(120, 5, 0.999), (2, 2, 0.001), (4, 500, 0.001)]  # per class, classes, val_fraction
+
+
+@pytest.mark.parametrize(("n_per_class", "n_classes", "val_fraction"), EMPTY_SPLITS)
 def test_mine_refuses_an_empty_split_before_training(monkeypatch, n_per_class, n_classes, val_fraction):
     monkeypatch.setattr(baselines, "train_mine", lambda *a, **k: pytest.fail("training started"))
     y = np.repeat(np.arange(n_classes), n_per_class)

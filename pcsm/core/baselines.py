@@ -105,7 +105,9 @@ def bayes_plugin_mi(mixture: GaussianMixture, x: Any, y: Any) -> float:
 def knn_mi(x: Any, y: Any, n_neighbors: int = 3, standardize: bool = True) -> float:
     r"""Ross (2014) kNN estimate of I(X;Y) in nats, with Euclidean distances in the joint x-space:
 
-    .. math:: \hat I = \psi(N) + \langle \psi(k) \rangle - \langle \psi(N_y) \rangle - \langle \psi(m) \rangle,
+    .. math::
+
+        \hat I = \psi(N) + \langle \psi(k) \rangle - \langle \psi(N_y) \rangle - \langle \psi(m) \rangle,
 
     where, for each sample, r is the distance to its k-th neighbour among the :math:`N_y` samples of its
     class and m counts all samples (itself included) closer than r. Samples alone in their class are
@@ -200,8 +202,11 @@ def dv_terms(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""The two halves of the Donsker-Varadhan bound from all-label scores :math:`T(x_i, y)`, shape (n, M):
 
-    .. math:: \mathbb{E}_{p(x,y)} T = \frac{1}{n} \sum_i T(x_i, y_i), \qquad
-              \log \mathbb{E}_{p(x)P(y)} e^T = \operatorname{logsumexp}_{i,y}\big(T(x_i, y) + \log P(y)\big) - \log n,
+    .. math::
+
+        \mathbb{E}_{p(x,y)} T = \frac{1}{n} \sum_i T(x_i, y_i), \qquad
+        \log \mathbb{E}_{p(x)P(y)} e^T
+        = \operatorname{logsumexp}_{i,y}\big(T(x_i, y) + \log P(y)\big) - \log n,
 
     the product of marginals averaged exactly over y.
     """

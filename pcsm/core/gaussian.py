@@ -16,20 +16,27 @@ import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
-import torch
 from scipy.integrate import IntegrationWarning, quad
 from scipy.linalg import solve_triangular
 from scipy.special import logsumexp
 
-from pcsm.core._checks import check_choice, check_positive_int, check_prior
+from pcsm.core._checks import (
+    as_float_tensor,
+    check_bool,
+    check_choice,
+    check_positive_int,
+    check_prior,
+    check_seed,
+)
 
 CHUNK = 100_000
 QUADRATURE_WINDOW = 12.0  # each component is integrated over its mean +- 12 sd (the tails add < 1e-30)
 QUADRATURE_TOLERANCE = 1e-6  # nats: a larger error estimate from the quadrature raises a warning
 SQRT_2PI = math.sqrt(2 * math.pi)
-NARROW = 0.05  # a component over 20 times narrower than the one integrated gets break points ...
-NARROW_BREAKS = np.array([-12.0, -6.0, -3.0, 0.0, 3.0, 6.0, 12.0])  # ... at its mean + these multiples of its sd
-SEED_LIMIT = 2**63  # seeds are checked to lie in [0, 2**63) (torch's generator takes at most 2**64 - 1)
+# a component over 1 / NARROW times narrower than the one integrated gets break points at its mean plus
+# these multiples of its sd
+NARROW = 0.05
+NARROW_BREAKS = np.array([-12.0, -6.0, -3.0, 0.0, 3.0, 6.0, 12.0])
 
 
 class MutualInformation(NamedTuple):
@@ -39,26 +46,14 @@ class MutualInformation(NamedTuple):
     se: float
 
 
-def check_seed(seed: Any, name: str = "seed") -> int:
-    """Require an integer seed in :math:`[0, 2^{63})` (numpy integers included)."""
-    seed = check_positive_int(seed, name, minimum=0)
-    if seed >= SEED_LIMIT:
-        raise ValueError(f"{name}: must be < 2**63, got {seed}")
-    return seed
-
-
-def as_float64(value: Any, name: str) -> np.ndarray:
-    """``value`` (array, sequence or tensor, gradients dropped) as a float64 numpy array."""
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu()
-    try:
-        return np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name}: expected numbers, got {type(value).__name__}") from error
+def _as_float64(value: Any, name: str) -> np.ndarray:
+    """``value`` (array, sequence, pandas object or tensor, gradients dropped) as a float64 numpy array."""
+    return as_float_tensor(value, name).detach().cpu().double().numpy()
 
 
 class GaussianMixture:
-    r"""Mixture of M Gaussians in :math:`\mathbb{R}^d`: :math:`p(x, y) = P(y)\,\mathcal{N}(x; \mu_y, \Sigma_y)`.
+    r"""Mixture of M Gaussians in :math:`\mathbb{R}^d`,
+    :math:`p(x, y) = P(y)\,\mathcal{N}(x; \mu_y, \Sigma_y)`.
 
     A class with prior 0 is never sampled and has posterior 0 everywhere (it adds nothing to I or H).
 
@@ -73,7 +68,7 @@ class GaussianMixture:
     """
 
     def __init__(self, means: Any, covariances: Any = None, priors: Any = None) -> None:
-        mu = as_float64(means, "means")
+        mu = _as_float64(means, "means")
         if mu.ndim != 2 or mu.shape[0] < 2 or mu.shape[1] < 1:
             raise ValueError(f"means: expected shape (M, d) with M >= 2 and d >= 1, got {mu.shape}")
         if not np.all(np.isfinite(mu)):
@@ -82,7 +77,7 @@ class GaussianMixture:
         if covariances is None:
             cov = np.broadcast_to(np.eye(d), (m, d, d)).copy()
         else:
-            cov = as_float64(covariances, "covariances")
+            cov = _as_float64(covariances, "covariances")
             if cov.shape != (m, d, d):
                 raise ValueError(f"covariances: expected shape {(m, d, d)}, got {cov.shape}")
             if not np.all(np.isfinite(cov)):
@@ -122,7 +117,7 @@ class GaussianMixture:
         n : int
             Number of samples, >= 1.
         seed : int
-            Seed of the numpy generator, in [0, 2**63).
+            Seed of the numpy generator, in [0, 2**63 - 1].
 
         Returns
         -------
@@ -142,7 +137,7 @@ class GaussianMixture:
         counts : array_like of int, shape (M,)
             Non-negative counts, not all zero.
         seed : int
-            Seed of the numpy generator, in [0, 2**63).
+            Seed of the numpy generator, in [0, 2**63 - 1].
 
         Returns
         -------
@@ -181,7 +176,7 @@ class GaussianMixture:
         -------
         ndarray, shape (n, M)
         """
-        xs = as_float64(x, "x")
+        xs = _as_float64(x, "x")
         if xs.ndim == 1 and self.dim == 1:
             xs = xs[:, None]
         if xs.ndim != 2 or xs.shape[1] != self.dim:
@@ -296,7 +291,8 @@ def _component_term(k: int, means: np.ndarray, sds: np.ndarray, log_prior: np.nd
     nearest = np.clip(centre, -QUADRATURE_WINDOW, QUADRATURE_WINDOW)
     ceiling = log_prior - 0.5 * ((nearest - centre) / width) ** 2 - np.log(width)
     relevant = ceiling > log_prior[k] - 0.5 * QUADRATURE_WINDOW**2 - 50
-    centre, width, log_weight = centre[relevant], width[relevant], log_prior[relevant] - np.log(width[relevant])
+    centre, width = centre[relevant], width[relevant]
+    log_weight = log_prior[relevant] - np.log(width)
 
     def integrand(t: float) -> float:
         log_joint = log_weight - 0.5 * ((t - centre) / width) ** 2
@@ -321,8 +317,8 @@ PAPER_IMBALANCED_WEIGHTS = (1, 2, 3, 4, 5)
 
 
 def paper_mixture(dim: int, balanced: bool) -> GaussianMixture:
-    r"""The authors' released setting: M = 5, identity covariances, means :math:`0, \pm 2 \cdot 1, \pm 4 \cdot 1`
-    in :math:`\mathbb{R}^{dim}`.
+    r"""The authors' released setting: M = 5, identity covariances, means
+    :math:`0, \pm 2 \cdot \mathbf{1}, \pm 4 \cdot \mathbf{1}` in :math:`\mathbb{R}^{dim}`.
 
     Parameters
     ----------
@@ -336,8 +332,7 @@ def paper_mixture(dim: int, balanced: bool) -> GaussianMixture:
     GaussianMixture
     """
     check_positive_int(dim, "dim")
-    if not isinstance(balanced, (bool, np.bool_)):
-        raise TypeError(f"balanced: expected True or False, got {balanced!r}")
+    balanced = check_bool(balanced, "balanced")
     means = np.outer(PAPER_OFFSETS, np.ones(dim))
     weights = np.ones(len(PAPER_OFFSETS)) if balanced else np.asarray(PAPER_IMBALANCED_WEIGHTS, float)
     return GaussianMixture(means, priors=weights / weights.sum())
