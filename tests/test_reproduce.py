@@ -12,13 +12,11 @@ import time
 
 import pytest
 
+from pcsm.book.validate import OTHER_CPU
 from pcsm.experiments.results import REPO_ROOT
 
-pytestmark = pytest.mark.slow
 
-OTHER_CPU = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41"}
-
-
+@pytest.mark.slow
 def test_validation_passes_under_other_cpu_kernels():
     env = {**os.environ, **OTHER_CPU, "PCSM_THREADS": "1", "PCSM_JOBS": "1",
            "OMP_NUM_THREADS": "1"}
@@ -30,3 +28,14 @@ def test_validation_passes_under_other_cpu_kernels():
         f"the re-execution left the committed seed spread ({minutes:.1f} min):\n"
         f"{proc.stdout}\n{proc.stderr[-4000:]}"
     )
+
+
+def test_the_reproduce_page_states_what_the_validation_detects():
+    """The page's lists are what `python -m pcsm mutants --power` and `--list` compute now."""
+    from pcsm.book import mutants
+
+    page = (REPO_ROOT / "book" / "reproduce.md").read_text()
+    stale = [line for line in mutants.power_report(REPO_ROOT / "results").splitlines() if line not in page]
+    stale += [f"{m.name} ({m.notebook}): {m.effect.why}" for m in mutants.MUTANTS
+              if f"{m.name} ({m.notebook}): {m.effect.why}" not in page]
+    assert not stale, "book/reproduce.md is stale; paste `python -m pcsm mutants --power`:\n" + "\n".join(stale)

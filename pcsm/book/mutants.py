@@ -236,12 +236,13 @@ def power_report(committed_dir: Path, plan_file: Path = PLAN_FILE) -> str:
     lines = []
     for spec in load_plan(plan_file).values():
         table = power(spec, committed_dir)
-        for (_, name, value), rows in table.groupby(["metric", "table", "value"], sort=False):
-            null = rows["null_margin"].dropna()
-            null = null[rows["mean"] != 0.0]
+        for index, rows in table.groupby("metric", sort=False):
+            metric = spec.metrics[index]
+            where = "".join(f" ({c} = {', '.join(map(str, v))})" for c, v in metric.where.items())
+            null = rows["null_margin"][rows["null_margin"].notna() & (rows["mean"] != metric.null)]
             extra = f"; a lost effect is {null.min():.2f}+ bounds away" if len(null) else ""
-            lines.append(f"{spec.name} {name}.csv {value}: departures above {rows['bound'].min():.3g}"
-                         f"-{rows['bound'].max():.3g} fail{extra}")
+            lines.append(f"{spec.name} {metric.table}.csv {metric.value}{where}: departures above "
+                         f"{rows['bound'].min():.3g}-{rows['bound'].max():.3g} fail{extra}")
     return "\n".join(lines)
 
 

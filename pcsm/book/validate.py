@@ -196,6 +196,7 @@ def validate(names: list[str], plan_file: Path = PLAN_FILE, committed_dir: Path 
     committed_dir = committed_dir or runner.results_dir()
     selected = runner.select(load_plan(plan_file), names)
     subsets = [(spec, check_subset(spec, plan_file)) for spec in selected]
+    runner.check_environment()
     failed = False
     with tempfile.TemporaryDirectory(prefix="pcsm-validate-") as scratch:
         fresh_dir = Path(scratch) / "results"
