@@ -29,7 +29,7 @@ def as_float_tensor(value: Any, name: str) -> torch.Tensor:
         return value if value.is_floating_point() else value.double()
     try:
         if hasattr(value, "to_numpy"):
-            array = value.to_numpy(dtype=np.float64, na_value=np.nan)
+            array = np.array(value.to_numpy(dtype=np.float64, na_value=np.nan))
         else:
             array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as error:
@@ -42,7 +42,7 @@ def as_label_tensor(value: Any, name: str, n_classes: int) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         labels = value.detach()
     else:
-        array = value.to_numpy() if hasattr(value, "to_numpy") else np.asarray(value)
+        array = np.array(value.to_numpy()) if hasattr(value, "to_numpy") else np.asarray(value)
         if array.dtype.kind not in "biuf":
             raise ValueError(f"{name}: labels must be integers, got dtype {array.dtype}")
         labels = torch.as_tensor(array)
@@ -143,6 +143,15 @@ def check_positive_int(value: Any, name: str, minimum: int = 1, maximum: int | N
 def check_seed(value: Any, name: str = "seed") -> int:
     """Require a seed: an integer in [0, 2**63 - 1] (Python or numpy); return it as an int."""
     return check_positive_int(value, name, minimum=0, maximum=MAX_SEED)
+
+
+def check_hidden(hidden: Any, name: str = "hidden") -> tuple[int, ...]:
+    """Require hidden-layer widths: an int >= 1 (one layer) or a sequence of them; return a tuple."""
+    if isinstance(hidden, (int, np.integer)) and not isinstance(hidden, (bool, np.bool_)):
+        return (check_positive_int(hidden, name),)
+    if isinstance(hidden, (str, bytes)) or not isinstance(hidden, (Sequence, np.ndarray)):
+        raise ValueError(f"{name}: expected an int or a sequence of ints (layer widths), got {hidden!r}")
+    return tuple(check_positive_int(h, name) for h in hidden)
 
 
 def check_seeds(seeds: Any, name: str = "seeds") -> list[int]:

@@ -1,13 +1,18 @@
-"""``estimate_mi``: mutual information I(X;Y) between continuous x and a class label y, from a classifier.
+r"""``estimate_mi``: mutual information :math:`I(X;Y)` between continuous x and a class label y, from a classifier.
 
-A network f(x, .) trained with the PC-softmax loss approaches f = log p(x|y) + c(x). For any logits,
+A network :math:`f(x, \cdot)` trained with the PC-softmax loss approaches
+:math:`f = \log p(x|y) + c(x)`. For any logits,
 
-    I(X;Y) = E[ log PC-softmax_y f(x) ] + E_x KL( p(.|x) || q(.|x) ),   q(y|x) = P(y) PC-softmax_y f(x),
+.. math::
 
-so the mean held-out score log PC-softmax_y f(x) (the Barber-Agakov bound) is a lower bound whose gap
-is the classifier's expected KL from the true posterior. The estimate is a mean of per-sample terms,
-so its standard error is their standard deviation over sqrt(n) (cross-fitting makes every term a
-held-out one; see :func:`estimate_mi`).
+    I(X;Y) = E\left[\log \mathrm{PC\text{-}softmax}_y f(x)\right]
+             + E_x\, \mathrm{KL}\left(p(\cdot|x) \,\|\, q(\cdot|x)\right),
+    \qquad q(y|x) = P(y)\, \mathrm{PC\text{-}softmax}_y f(x),
+
+so the mean held-out score :math:`\log \mathrm{PC\text{-}softmax}_y f(x)` (the Barber-Agakov bound)
+is a lower bound whose gap is the classifier's expected KL from the true posterior. The estimate is a
+mean of per-sample terms, so its standard error is their standard deviation over :math:`\sqrt{n}`
+(cross-fitting makes every term a held-out one; see :func:`estimate_mi`).
 """
 
 from __future__ import annotations
@@ -24,12 +29,17 @@ from scipy.special import logsumexp
 from scipy.stats import chisquare, norm
 
 from pcsm.core._checks import (
+    MAX_SEED,
+    Prior,
     as_float_tensor,
     as_label_tensor,
+    as_prior,
+    check_bool,
     check_choice,
+    check_fraction,
+    check_hidden,
     check_positive_float,
     check_positive_int,
-    check_prior,
     check_prior_covers,
 )
 from pcsm.core.estimators import MI_METHODS, label_frequencies
@@ -37,27 +47,62 @@ from pcsm.core.losses import pc_log_softmax
 from pcsm.core.models import mlp
 from pcsm.core.training import (
     TrainingHistory,
-    default_device,
+    default_batch_size,
+    holdout_size,
     predict_logits,
+    resolve_device,
     seed_everything,
+    stratified_folds,
+    stratified_holdout,
     train_classifier,
 )
 
 PRIOR_MISMATCH_P = 1e-6
 LOG_SCALE_BOUNDS = (math.log(1e-6), math.log(1e2))
 REPEAT_SEED_STRIDE = 100_003
+BOUND_TOLERANCE = 0.05
 
 
 @dataclass
 class MIEstimate:
-    """Result of :func:`estimate_mi`, all in nats.
+    r"""Result of :func:`estimate_mi`, all in nats.
 
-    ``value`` is the mean of the per-sample held-out scores ``scores``; ``accuracy`` the networks' mean
-    held-out accuracy; ``stderr`` = sd(scores)/sqrt(n);
-    ``ci`` is value +- z_{(1+level)/2} stderr at ``level``, ``ci95`` the same at 95 %, both with the
-    lower end clipped at 0. ``upper_bound`` is H(Y) of ``prior`` (log M for the balanced softmax
-    formula); ``in_bounds`` is False when value +- z stderr lies wholly outside [0, upper_bound]
-    (a RuntimeWarning was issued).
+    Attributes
+    ----------
+    value : float
+        The mean of the per-sample held-out scores ``scores``.
+    stderr : float
+        :math:`\mathrm{sd}(s_i) / \sqrt{n}`.
+    ci : (float, float)
+        :math:`\mathrm{value} \pm z_{(1+\mathrm{level})/2}\, \mathrm{stderr}`, lower end clipped at 0.
+    level : float
+        The level of ``ci``.
+    method : str
+        "pc-softmax" or "softmax".
+    accuracy : float
+        The networks' mean held-out accuracy.
+    prior : numpy.ndarray
+        :math:`P(y)` of the classes present, in the order of ``classes``.
+    upper_bound : float
+        :math:`H(Y)` of ``prior`` (:math:`\log K`, K classes present, for the balanced softmax formula).
+    in_bounds : bool
+        False (and a RuntimeWarning was issued) when ``value`` lies outside
+        :math:`[0, \mathrm{upper\_bound}]` by more than ``BOUND_TOLERANCE`` nats, or the whole interval
+        does.
+    cross_fit, calibrate : bool
+        The options used.
+    device : str
+        Where the networks trained.
+    repeats : int
+        Cross-fits whose posteriors were averaged.
+    scores : numpy.ndarray
+        The per-sample scores :math:`s_i`.
+    classes : numpy.ndarray
+        The distinct labels of y, in increasing order (the networks' outputs).
+    fold_values, fold_accuracies, temperatures : list of float
+        Per trained network.
+    histories : list of TrainingHistory
+        Per trained network.
     """
 
     value: float
@@ -74,6 +119,7 @@ class MIEstimate:
     device: str
     repeats: int = 1
     scores: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
+    classes: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, dtype=np.int64))
     fold_values: list[float] = field(default_factory=list)
     fold_accuracies: list[float] = field(default_factory=list)
     temperatures: list[float] = field(default_factory=list)
@@ -90,14 +136,33 @@ class MIEstimate:
         return self.histories[0].val_loss if self.histories else []
 
 
+@dataclass(frozen=True)
+class _Settings:
+    """The checked options of one :func:`estimate_mi` call that every network shares."""
+
+    method: str
+    cross_fit: bool
+    calibrate: bool
+    val_fraction: float
+    hidden: tuple[int, ...]
+    epochs: int
+    batch_size: int | None
+    lr: float
+    patience: int | None
+    device: torch.device
+    progress: bool
+
+
 def confidence_interval(value: float, stderr: float, level: float) -> tuple[float, float]:
-    """Normal interval value +- z stderr, z = Phi^-1((1 + level) / 2), its lower end clipped at 0."""
+    r"""Normal interval :math:`\mathrm{value} \pm z\, \mathrm{stderr}`, :math:`z = \Phi^{-1}((1 + \mathrm{level}) / 2)`,
+    its lower end clipped at 0."""
     z = float(norm.ppf(0.5 + level / 2))
     return float(max(value - z * stderr, 0.0)), float(max(value + z * stderr, 0.0))
 
 
 def log_posterior_scores(logits: torch.Tensor, method: str, prior: Any) -> torch.Tensor:
-    """Per-class log q(y|x) + const that the estimate averages: log PC-softmax, or log softmax + log M."""
+    r"""Per-class :math:`\log q(y|x)` + const that the estimate averages: :math:`\log \mathrm{PC\text{-}softmax}_y f`,
+    or :math:`\log \mathrm{softmax}_y f + \log M` (M = the number of logits' columns)."""
     if method == "softmax":
         return torch.log_softmax(logits, dim=1) + math.log(logits.shape[1])
     return pc_log_softmax(logits, prior)
@@ -106,19 +171,36 @@ def log_posterior_scores(logits: torch.Tensor, method: str, prior: Any) -> torch
 def calibrate_logits(
     logits: torch.Tensor, labels: torch.Tensor, method: str, prior: Any
 ) -> tuple[float, torch.Tensor]:
-    """Temperature T > 0 and class bias b minimising the mean cross-entropy -log q_y(f / T + b).
+    r"""Temperature :math:`T > 0` and class bias :math:`b` minimising the mean cross-entropy :math:`-\log q_y(f / T + b)`.
 
-    The loss is PC-softmax cross-entropy (``method="pc-softmax"``: q_y(z) = e^{z_y} / sum P(y') e^{z_y'})
-    or softmax cross-entropy, plus the ridge (s^2 + |b|^2) / (2 n), one pseudo-sample's worth, that
-    keeps a few separable validation samples from sending T to 0. T = e^{-s} with s in
-    [log 1e-6, log 1e2], so 0.01 <= T <= 1e6 (an uninformative classifier gets a large T, flat logits).
-    Returns T and b; the calibrated logits are ``logits / T + b``. L-BFGS-B on the analytic gradient.
+    The loss is PC-softmax cross-entropy (``method="pc-softmax"``:
+    :math:`q_y(z) = e^{z_y} / \sum_{y'} P(y') e^{z_{y'}}`) or softmax cross-entropy, plus the ridge
+    :math:`(s^2 + \|b\|^2) / (2 n)`, one pseudo-sample's worth, that keeps a few separable validation
+    samples from sending T to 0. :math:`T = e^{-s}` with s in [log 1e-6, log 1e2], so
+    0.01 <= T <= 1e6 (an uninformative classifier gets a large T, flat logits). L-BFGS-B on the
+    analytic gradient.
+
+    Parameters
+    ----------
+    logits : torch.Tensor, shape (n, M)
+        Validation logits.
+    labels : torch.Tensor, shape (n,)
+        Their labels in [0, M).
+    method : {"pc-softmax", "softmax"}
+        Which cross-entropy.
+    prior : Prior or sequence of M probabilities
+        :math:`P(y)`, used by "pc-softmax".
+
+    Returns
+    -------
+    (float, torch.Tensor)
+        T and b; the calibrated logits are ``logits / T + b``.
     """
     check_choice(method, "method", MI_METHODS)
     f = logits.detach().double().cpu().numpy()
     y = labels.long().cpu().numpy()
     n, m = f.shape
-    shift = np.log(check_prior(prior, m)) if method == "pc-softmax" else np.zeros(m)
+    shift = as_prior(prior, m).log_p if method == "pc-softmax" else np.zeros(m)
     shift = np.where(np.isfinite(shift), shift, -1e30)
     onehot = np.eye(m)[y]
 
@@ -136,113 +218,186 @@ def calibrate_logits(
     return math.exp(-float(fit.x[0])), torch.as_tensor(fit.x[1:])
 
 
-def default_batch_size(n_train: int) -> int:
-    """n_train / 50 clipped to [32, 500]: at least 50 steps per epoch on small data, 500 on large."""
-    return int(min(500, max(32, n_train // 50)))
+def resolve_prior(prior: Any, labels: torch.Tensor, classes: np.ndarray) -> Prior:
+    """The checked prior of the classes present, aligned with ``labels`` (codes 0..K-1 of ``classes``).
 
-
-def stratified_folds(labels: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
-    """Fold index in [0, n_folds) for every sample, each class spread evenly over the folds."""
-    rng = np.random.default_rng(seed)
-    folds = np.empty(labels.shape[0], dtype=np.int64)
-    for k in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == k))
-        folds[idx] = np.arange(idx.shape[0]) % n_folds
-    return folds
-
-
-def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Boolean mask of a stratified ``fraction`` of the samples (round(fraction * class size) per class)."""
-    rng = np.random.default_rng(seed)
-    mask = np.zeros(labels.shape[0], dtype=bool)
-    for k in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == k))
-        mask[idx[: round(fraction * idx.shape[0])]] = True
-    return mask
-
-
-def resolve_prior(prior: Any, labels: torch.Tensor, n_classes: int) -> np.ndarray:
-    """The label frequencies, or ``prior`` checked against y: one entry per label 0..max(y), mass on
-    every class present, and label counts plausible under it (chi-square p >= 1e-6)."""
+    ``None``: the label frequencies. Otherwise ``prior`` needs one entry per label 0..max(y), mass on
+    every class present, and label counts plausible under it (chi-square p >= 1e-6); its entries of
+    the classes present are renormalised.
+    """
+    counts = np.bincount(labels.numpy(), minlength=classes.shape[0])
     if prior is None:
-        return label_frequencies(labels, n_classes)
-    p = check_prior_covers(check_prior(prior, n_classes), labels)
-    counts = np.bincount(labels.numpy(), minlength=n_classes)
+        return as_prior(label_frequencies(labels, classes.shape[0]))
+    p = as_prior(prior, int(classes[-1]) + 1).p
+    check_prior_covers(p, torch.as_tensor(classes))
+    full = np.zeros(p.shape[0], dtype=np.int64)
+    full[classes] = counts
     support = p > 0
     if support.sum() >= 2:
-        expected = counts.sum() * p[support]
-        p_value = chisquare(counts[support], expected * counts[support].sum() / expected.sum()).pvalue
+        expected = full.sum() * p[support]
+        p_value = chisquare(full[support], expected * full[support].sum() / expected.sum()).pvalue
         if p_value < PRIOR_MISMATCH_P:
             raise ValueError(
                 f"prior: does not match the label frequencies of y "
-                f"({np.round(counts / counts.sum(), 4).tolist()} vs {np.round(p, 4).tolist()}, "
+                f"({np.round(full / full.sum(), 4).tolist()} vs {np.round(p, 4).tolist()}, "
                 f"chi-square p = {p_value:.1e})"
             )
-    return p
-
-
-def resolve_device(device: Any) -> torch.device:
-    """``None`` or "auto": the GPU when present, else the CPU; otherwise ``torch.device(device)``."""
-    if device is None or device == "auto":
-        return default_device()
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as error:
-        raise ValueError(f"device: unknown device {device!r}") from error
+    present = p[classes]
+    return as_prior(present / present.sum())
 
 
 def check_bounds(result: MIEstimate) -> MIEstimate:
-    """Warn (and set ``in_bounds=False``) when value +- z stderr lies wholly outside [0, upper_bound]."""
+    r"""Flag a result outside what :math:`I(X;Y)` allows, :math:`[0, \mathrm{upper\_bound}]`.
+
+    A RuntimeWarning is issued and ``in_bounds`` set False when the value lies outside the range by
+    more than ``BOUND_TOLERANCE`` nats (whatever its standard error), is not finite, or when
+    :math:`\mathrm{value} \pm z\,\mathrm{stderr}` lies wholly outside it.
+    """
     z = float(norm.ppf(0.5 + result.level / 2))
     low, high = result.value - z * result.stderr, result.value + z * result.stderr
-    if high < 0 or low > result.upper_bound:
+    near = -BOUND_TOLERANCE <= result.value <= result.upper_bound + BOUND_TOLERANCE
+    if not near or high < 0 or low > result.upper_bound:
         result.in_bounds = False
         warnings.warn(
-            f"estimate_mi: {result.value:.4f} +- {z * result.stderr:.4f} nats lies outside "
+            f"estimate_mi: {result.value:.4g} +- {z * result.stderr:.4g} nats lies outside "
             f"[0, {result.upper_bound:.4f}] (the range of I(X;Y)); the classifier did not fit (too few "
-            "samples or epochs?)",
+            "samples or epochs, or too large a learning rate?)",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     return result
 
 
+def _standardised(x: Any) -> torch.Tensor:
+    """x as an (n, d) float32 tensor with zero mean and unit variance per column, standardised in float64
+    (so an offset or scale far from 1 loses nothing) after an exact power-of-two rescaling."""
+    xs = as_float_tensor(x, "x").detach().cpu().double()
+    if xs.ndim == 1:
+        xs = xs[:, None]
+    if xs.ndim != 2 or xs.shape[0] == 0:
+        raise ValueError(f"x: expected shape (n, d) with n >= 1, got {tuple(xs.shape)}")
+    if not torch.isfinite(xs).all():
+        raise ValueError("x: contains NaN, missing or infinite values")
+    _, exponent = torch.frexp(xs.abs().amax(dim=0))
+    xs = torch.ldexp(xs, -exponent.double())
+    std = xs.std(dim=0)
+    xs = (xs - xs.mean(dim=0)) / torch.where(std > 0, std, torch.ones_like(std))
+    return xs.float()
+
+
+def _encode_labels(y: Any, n: int) -> tuple[torch.Tensor, np.ndarray]:
+    """The labels as codes 0..K-1 of the K >= 2 distinct values of y, and those values (memory O(n))."""
+    labels = as_label_tensor(y, "y", np.iinfo(np.int64).max).cpu()
+    if labels.shape[0] != n:
+        raise ValueError(f"y: expected {n} labels (one per row of x), got {labels.shape[0]}")
+    classes, codes = np.unique(labels.numpy(), return_inverse=True)
+    if classes.shape[0] < 2:
+        raise ValueError(f"y: needs at least 2 distinct classes, got {classes.tolist()}")
+    return torch.from_numpy(codes.reshape(-1).astype(np.int64)), classes
+
+
+def _check_splits(labels: torch.Tensor, n_folds: int, settings: _Settings) -> None:
+    """Refuse, before any training, folds too small to split: every class needs ``n_folds`` samples,
+    and with cross-fitting every fold's training part needs a non-empty validation and fitting split."""
+    counts = np.bincount(labels.numpy())
+    if np.any(counts < n_folds):
+        raise ValueError(f"y: every class present needs at least n_folds={n_folds} samples")
+    if not settings.cross_fit:
+        return
+    for fold in range(n_folds):
+        train = counts - (counts // n_folds + (fold < counts % n_folds))
+        val = sum(holdout_size(int(c), settings.val_fraction) for c in train)
+        if val == 0 or val == train.sum():
+            raise ValueError(
+                f"val_fraction: {settings.val_fraction} of the {train.sum()} training samples of fold "
+                f"{fold + 1} leaves {'no validation' if val == 0 else 'no training'} samples; "
+                "choose a val_fraction that leaves both (or give more samples per class)"
+            )
+
+
 def _fit_and_score(
-    xs: torch.Tensor, labels: torch.Tensor, held: np.ndarray, p: np.ndarray, method: str, seed: int, *,
-    cross_fit: bool, calibrate: bool, val_fraction: float, hidden: tuple[int, ...], epochs: int,
-    batch_size: int | None, lr: float, patience: int | None, device: torch.device, progress: bool | str,
+    xs: torch.Tensor, labels: torch.Tensor, held: np.ndarray, p: Prior, seed: int, settings: _Settings,
+    description: str,
 ) -> tuple[np.ndarray, np.ndarray, float, TrainingHistory]:
     """Train on the samples outside ``held`` and return, for the held samples, the per-sample scores
-    log q_y(x), whether the argmax posterior is right, the temperature, and the training history.
+    :math:`\\log q_y(x)`, whether the argmax posterior is right, the temperature, and the history.
 
-    ``cross_fit``: early stopping and calibration use a stratified ``val_fraction`` of the training
-    samples, so the held samples are only scored; otherwise both use the held samples themselves."""
+    With cross-fitting, early stopping and calibration use a stratified ``val_fraction`` of the
+    training samples, so the held samples are only scored; otherwise both use the held samples."""
     train = np.flatnonzero(~held)
-    if cross_fit:
-        inner = stratified_holdout(labels[train].numpy(), val_fraction, seed)
+    if settings.cross_fit:
+        inner = stratified_holdout(labels[train].numpy(), settings.val_fraction, seed)
         fit, val = train[~inner], train[inner]
     else:
         fit, val = train, np.flatnonzero(held)
     seed_everything(seed)
-    model = mlp(xs.shape[1], p.shape[0], hidden)
+    model = mlp(xs.shape[1], p.p.shape[0], settings.hidden)
+    lr = settings.lr
     history = train_classifier(
         model, xs[fit], labels[fit],
-        loss=method, prior=p if method == "pc-softmax" else None,
+        loss=settings.method, prior=p if settings.method == "pc-softmax" else None,
         optimizer=lambda params: torch.optim.Adam(params, lr=lr),
-        epochs=epochs, batch_size=batch_size or default_batch_size(fit.shape[0]), seed=seed,
-        validation=(xs[val], labels[val]), patience=patience, device=device, progress=progress,
+        epochs=settings.epochs, batch_size=settings.batch_size or default_batch_size(fit.shape[0]),
+        seed=seed, validation=(xs[val], labels[val]), patience=settings.patience, device=settings.device,
+        progress=settings.progress and description,
     )
     logits = predict_logits(model, xs[held]).double()
     temperature = 1.0
-    if calibrate:
-        temperature, bias = calibrate_logits(predict_logits(model, xs[val]), labels[val], method, p)
+    if settings.calibrate:
+        temperature, bias = calibrate_logits(predict_logits(model, xs[val]), labels[val], settings.method, p)
         logits = logits / temperature + bias
     y = labels[held]
-    scores = log_posterior_scores(logits, method, p).gather(1, y[:, None]).squeeze(1)
-    with np.errstate(divide="ignore"):
-        log_p = torch.as_tensor(np.log(p))
-    posterior = logits + log_p if method == "pc-softmax" else logits
+    scores = log_posterior_scores(logits, settings.method, p).gather(1, y[:, None]).squeeze(1)
+    posterior = logits + torch.as_tensor(p.log_p) if settings.method == "pc-softmax" else logits
     return scores.numpy(), (posterior.argmax(1) == y).numpy(), temperature, history
+
+
+def _cross_fit(
+    xs: torch.Tensor, labels: torch.Tensor, p: Prior, settings: _Settings, *, seed: int, n_folds: int,
+    repeats: int,
+) -> dict[str, Any]:
+    """``repeats`` cross-fits over ``n_folds`` stratified folds; the bagged per-sample scores
+    :math:`s_i = \\log \\frac{1}{R} \\sum_r q_r(y_i|x_i) - \\log P(y_i)` and per-network records."""
+    per_repeat = np.empty((repeats, labels.shape[0]))
+    correct = np.empty((repeats, labels.shape[0]), dtype=bool)
+    record: dict[str, Any] = {"fold_values": [], "fold_accuracies": [], "temperatures": [], "histories": []}
+    for repeat in range(repeats):
+        split_seed = seed + REPEAT_SEED_STRIDE * repeat
+        folds = stratified_folds(labels.numpy(), n_folds, split_seed)
+        for fold in range(n_folds):
+            held = folds == fold
+            s, c, temperature, history = _fit_and_score(
+                xs, labels, held, p, split_seed + fold, settings,
+                f"repeat {repeat + 1}/{repeats}, fold {fold + 1}/{n_folds}",
+            )
+            per_repeat[repeat, held], correct[repeat, held] = s, c
+            record["fold_values"].append(float(s.mean()))
+            record["fold_accuracies"].append(float(c.mean()))
+            record["temperatures"].append(temperature)
+            record["histories"].append(history)
+    record["scores"] = logsumexp(per_repeat, axis=0) - math.log(repeats)
+    record["accuracy"] = float(correct.mean())
+    return record
+
+
+def _check_settings(
+    method: str, *, cross_fit: Any, calibrate: Any, val_fraction: Any, hidden: Any, epochs: Any,
+    batch_size: Any, lr: Any, patience: Any, device: Any, progress: Any,
+) -> _Settings:
+    """Every option that shapes one network, checked by name."""
+    return _Settings(
+        method=check_choice(method, "method", MI_METHODS),
+        cross_fit=check_bool(cross_fit, "cross_fit"),
+        calibrate=check_bool(calibrate, "calibrate"),
+        val_fraction=check_fraction(val_fraction, "val_fraction"),
+        hidden=check_hidden(hidden),
+        epochs=check_positive_int(epochs, "epochs"),
+        batch_size=None if batch_size is None else check_positive_int(batch_size, "batch_size"),
+        lr=check_positive_float(lr, "lr"),
+        patience=None if patience is None else check_positive_int(patience, "patience"),
+        device=resolve_device(device),
+        progress=check_bool(progress, "progress"),
+    )
 
 
 def estimate_mi(
@@ -258,7 +413,7 @@ def estimate_mi(
     calibrate: bool = True,
     val_fraction: float = 0.2,
     level: float = 0.95,
-    hidden: tuple[int, ...] = (50, 50),
+    hidden: int | tuple[int, ...] = (50, 50),
     epochs: int = 100,
     batch_size: int | None = None,
     lr: float = 1e-3,
@@ -266,102 +421,117 @@ def estimate_mi(
     device: Any = "auto",
     progress: bool = False,
 ) -> MIEstimate:
-    """Estimate I(X;Y) in nats, with a standard error, by training an MLP classifier (the paper's estimator).
+    r"""Estimate :math:`I(X;Y)` in nats, with a standard error, by training an MLP classifier (the paper's estimator).
 
-    ``x`` (n, d) is standardised; ``y`` (n,) holds integer labels 0..M-1. ``method`` "pc-softmax" trains
-    and scores with PC-softmax and ``prior`` (default: the label frequencies of y; a given prior must
-    have one entry per label 0..max(y), mass on every class present, and fit the label counts);
-    "softmax" trains with softmax and scores the balanced formula log softmax_y + log M, biased by about
-    log M - H(Y) when the classes are imbalanced.
+    Procedure (cross-fitting): y is split in ``n_folds`` stratified folds. For each fold a network
+    trains on the other folds, minus a stratified ``val_fraction`` of them on which it early-stops
+    (``patience``) and, with ``calibrate``, fits a temperature :math:`T > 0` and class biases b
+    (:math:`f \to f / T + b`). The fold is then only scored. The whole is done ``repeats`` = R times
+    with other fold splits, so every sample is scored by R networks that never saw it, and their
+    posteriors are averaged (a bagged ensemble:
+    :math:`\mathrm{KL}(p \| \bar q) \le \frac{1}{R}\sum_r \mathrm{KL}(p \| q_r)`, which roughly halved
+    the gap on 10 classes in d = 10):
 
-    Procedure (cross-fitting): y is split in ``n_folds`` stratified folds. For each fold a network trains
-    on the other folds, minus a stratified ``val_fraction`` of them on which it early-stops (``patience``)
-    and, with ``calibrate``, fits a temperature T > 0 and class biases b (f -> f / T + b). The fold is
-    then only scored. The whole is done ``repeats`` = R times with other fold splits, so every sample is
-    scored by R networks that never saw it, and their posteriors are averaged (a bagged ensemble:
-    KL(p || mean_r q_r) <= mean_r KL(p || q_r), which roughly halved the gap on 10 classes in d = 10):
-    s_i = log mean_r q_r(y_i|x_i) - log P(y_i) (log PC-softmax for R = 1). ``value`` = mean(s_i),
-    ``stderr`` = sd(s_i) / sqrt(n), ``ci`` = value +- z stderr at ``level``.
-    ``cross_fit=False`` early-stops and calibrates on the scored fold (optimistic by about
-    (M + 1) / (2 n_fold) nats; kept to show the difference).
+    .. math::
 
-    Assumptions. The estimate is the Barber-Agakov bound: it equals I(X;Y) - E_x KL(p(.|x) || q(.|x)),
-    so it is unbiased only when the classifier's posterior q approximates the Bayes posterior p(y|x);
-    whatever it misses (too little data, too small a network, too few epochs) biases it low. The
-    standard error counts the sampling noise of the scored terms given the trained networks, not the
-    network-to-network variation nor that gap, so the interval under-covers where the gap is not small
-    against it. Samples must be i.i.d.; with ``prior`` the classes are weighted as given.
+        s_i = \log \frac{1}{R} \sum_r q_r(y_i|x_i) - \log P(y_i), \qquad
+        \mathrm{value} = \frac{1}{n} \sum_i s_i, \qquad \mathrm{stderr} = \mathrm{sd}(s_i) / \sqrt{n},
 
-    Bounds. 0 <= I <= H(Y) (log M for "softmax"). The intervals' lower end is clipped at 0; the upper
-    end is not (H(Y) from label frequencies is itself an estimate, biased low; and every term obeys
-    s_i <= -log P(y_i), log M for "softmax", so the value cannot exceed the bound anyway). ``value`` is
-    never clipped (that would bias averages over seeds). When value +- z stderr lies wholly outside
-    [0, upper_bound] a RuntimeWarning is issued and ``in_bounds`` is False.
+    with :math:`q_r(y|x) = P(y)\, e^{f_y} / \sum_{y'} P(y') e^{f_{y'}}` (PC-softmax). ``cross_fit=False``
+    early-stops and calibrates on the scored fold (optimistic by about :math:`(M + 1) / (2 n_{fold})`
+    nats; kept to show the difference).
 
-    Cost: ``repeats`` x ``n_folds`` trainings of an MLP on (1 - 1/n_folds)(1 - val_fraction) n samples
-    for at most ``epochs`` epochs, O(n * epochs * width^2) each; about 5 s at n = 20000 on one CPU core
-    with the defaults (hidden (50, 50), 3 x 2 networks); the paper's (100, 100, 100) with ``repeats=1``
-    costs about half of that and is biased lower (on 10 classes in d = 10: -0.027 vs -0.013 nats).
-    ``device`` "auto" uses the GPU when present.
+    Assumptions. The estimate is the Barber-Agakov bound: it equals
+    :math:`I(X;Y) - E_x \mathrm{KL}(p(\cdot|x) \| q(\cdot|x))`, so it is unbiased only when the
+    classifier's posterior q approximates the Bayes posterior p(y|x); whatever it misses (too little
+    data, too small a network, too few epochs) biases it low. The standard error counts the sampling
+    noise of the scored terms given the trained networks, not the network-to-network variation nor
+    that gap, so the interval under-covers where the gap is not small against it. Samples must be
+    i.i.d.; with ``prior`` the classes are weighted as given.
+
+    Bounds. :math:`0 \le I \le H(Y)` (:math:`\log K` for "softmax", K the number of classes present).
+    The intervals' lower end is clipped at 0; ``value`` is never clipped (that would bias averages
+    over seeds). A value outside the range by more than ``BOUND_TOLERANCE`` (0.05) nats, or an
+    interval wholly outside it, issues a RuntimeWarning and sets ``in_bounds`` False.
+
+    Cost: ``repeats`` x ``n_folds`` trainings of an MLP on
+    :math:`(1 - 1/n_{folds})(1 - \mathrm{val\_fraction})\, n` samples for at most ``epochs`` epochs,
+    :math:`O(n \cdot \mathrm{epochs} \cdot \mathrm{width}^2)` each.
+
+    Parameters
+    ----------
+    x : array-like, shape (n, d) or (n,)
+        Continuous features (numpy, torch, pandas; missing values are refused). Standardised per column
+        in float64, so the estimate does not depend on an offset or scale of x.
+    y : array-like, shape (n,)
+        Class labels: integers (or integral floats), any values; the K >= 2 distinct values become
+        the classes.
+    method : {"pc-softmax", "softmax"}
+        "pc-softmax" trains and scores with PC-softmax and ``prior``; "softmax" trains with softmax and
+        scores the balanced formula :math:`\log \mathrm{softmax}_y f + \log K`, biased by about
+        :math:`\log K - H(Y)` when the classes are imbalanced.
+    prior : sequence of probabilities, optional
+        :math:`P(y)`, one entry per label 0..max(y), with mass on every class present and fitting the
+        label counts (chi-square p >= 1e-6); default: the label frequencies of y.
+    seed : int
+        Seeds the fold splits and the networks.
+    n_folds : int
+        Folds of one cross-fit, >= 2.
+    cross_fit : bool
+        Early-stop and calibrate on a split of the training folds (True) or on the scored fold.
+    repeats : int
+        Cross-fits with other splits whose posteriors are averaged.
+    calibrate : bool
+        Fit a temperature and class biases on the validation split.
+    val_fraction : float
+        Fraction in (0, 1) of each training part held out for early stopping and calibration.
+    level : float
+        Level in (0, 1) of ``ci``.
+    hidden : int or tuple of int
+        Hidden layer widths of the MLP (an int is one layer).
+    epochs, batch_size, lr, patience : int, int or None, float, int or None
+        Adam training: at most ``epochs`` epochs, minibatches of ``batch_size`` (default
+        :func:`~pcsm.core.training.default_batch_size`), learning rate ``lr``, early stopping after
+        ``patience`` epochs without a lower validation loss (None: never).
+    device : "auto", "cpu", "cuda", "cuda:N" or torch.device
+        Where to train; "auto" uses the GPU when present.
+    progress : bool
+        Show a progress bar per network.
+
+    Returns
+    -------
+    MIEstimate
+        The value, its standard error and interval, and the per-network records.
     """
-    check_choice(method, "method", MI_METHODS)
+    settings = _check_settings(
+        method, cross_fit=cross_fit, calibrate=calibrate, val_fraction=val_fraction, hidden=hidden,
+        epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, device=device, progress=progress,
+    )
     check_positive_int(n_folds, "n_folds", minimum=2)
     check_positive_int(repeats, "repeats")
-    check_positive_int(seed, "seed", minimum=0)
-    check_positive_int(epochs, "epochs")
-    if batch_size is not None:
-        check_positive_int(batch_size, "batch_size")
-    if patience is not None:
-        check_positive_int(patience, "patience")
-    check_positive_float(lr, "lr")
-    for value, name in ((level, "level"), (val_fraction, "val_fraction")):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-            raise ValueError(f"{name}: must lie in (0, 1), got {value!r}")
-    torch_device = resolve_device(device)
-    xs = as_float_tensor(x, "x").float()
-    if xs.ndim == 1:
-        xs = xs[:, None]
-    if xs.ndim != 2 or xs.shape[0] == 0:
-        raise ValueError(f"x: expected shape (n, d) with n >= 1, got {tuple(xs.shape)}")
-    if not torch.isfinite(xs).all():
-        raise ValueError("x: contains NaN or infinite values")
-    labels = as_label_tensor(y, "y", np.iinfo(np.int64).max).cpu()
-    if labels.shape[0] != xs.shape[0]:
-        raise ValueError(f"y: expected {xs.shape[0]} labels (one per row of x), got {labels.shape[0]}")
-    n_classes = max(int(labels.max()) + 1, 2)
-    p = resolve_prior(prior, labels, n_classes)
-    counts = np.bincount(labels.numpy(), minlength=n_classes)
-    if np.any(counts[counts > 0] < n_folds):
-        raise ValueError(f"y: every class present needs at least n_folds={n_folds} samples")
-    std = xs.std(dim=0)
-    xs = ((xs - xs.mean(dim=0)) / torch.where(std > 0, std, torch.ones_like(std))).to(torch_device)
-    per_repeat = np.empty((repeats, labels.shape[0]))
-    correct = np.empty((repeats, labels.shape[0]), dtype=bool)
-    fold_values, fold_accuracies, temperatures, histories = [], [], [], []
-    for repeat in range(repeats):
-        split_seed = seed + REPEAT_SEED_STRIDE * repeat
-        folds = stratified_folds(labels.numpy(), n_folds, split_seed)
-        for fold in range(n_folds):
-            held = folds == fold
-            s, c, temperature, history = _fit_and_score(
-                xs, labels, held, p, method, split_seed + fold, cross_fit=cross_fit, calibrate=calibrate,
-                val_fraction=val_fraction, hidden=hidden, epochs=epochs, batch_size=batch_size, lr=lr,
-                patience=patience, device=torch_device,
-                progress=progress and f"repeat {repeat + 1}/{repeats}, fold {fold + 1}/{n_folds}",
-            )
-            per_repeat[repeat, held], correct[repeat, held] = s, c
-            fold_values.append(float(s.mean()))
-            fold_accuracies.append(float(c.mean()))
-            temperatures.append(temperature)
-            histories.append(history)
-    scores = logsumexp(per_repeat, axis=0) - math.log(repeats)
+    seed = check_positive_int(seed, "seed", minimum=0, maximum=MAX_SEED - REPEAT_SEED_STRIDE * repeats - n_folds)
+    level = check_fraction(level, "level")
+    xs = _standardised(x)
+    labels, classes = _encode_labels(y, xs.shape[0])
+    p = resolve_prior(prior, labels, classes)
+    _check_splits(labels, n_folds, settings)
+    record = _cross_fit(xs.to(settings.device), labels, p, settings, seed=seed, n_folds=n_folds, repeats=repeats)
+    return _summarise(record, p, classes, settings, level=level, repeats=repeats)
+
+
+def _summarise(
+    record: dict[str, Any], p: Prior, classes: np.ndarray, settings: _Settings, *, level: float, repeats: int
+) -> MIEstimate:
+    """The :class:`MIEstimate` of the bagged scores, checked against :math:`[0, H(Y)]`."""
+    scores = record["scores"]
     value = float(scores.mean())
     stderr = float(scores.std(ddof=1) / math.sqrt(scores.shape[0])) if scores.shape[0] > 1 else math.inf
-    upper = math.log(n_classes) if method == "softmax" else float(-(p[p > 0] * np.log(p[p > 0])).sum())
+    upper = math.log(classes.shape[0]) if settings.method == "softmax" else p.entropy
     return check_bounds(MIEstimate(
-        value=value, stderr=stderr, ci=confidence_interval(value, stderr, level), level=float(level),
-        method=method, accuracy=float(correct.mean()), prior=p, upper_bound=upper, in_bounds=True,
-        cross_fit=cross_fit, calibrate=calibrate, device=str(torch_device), repeats=repeats, scores=scores,
-        fold_values=fold_values, fold_accuracies=fold_accuracies, temperatures=temperatures,
-        histories=histories,
+        value=value, stderr=stderr, ci=confidence_interval(value, stderr, level), level=level,
+        method=settings.method, accuracy=record["accuracy"], prior=p.p.copy(), upper_bound=upper,
+        in_bounds=True, cross_fit=settings.cross_fit, calibrate=settings.calibrate, device=str(settings.device),
+        repeats=repeats, scores=scores, classes=classes, fold_values=record["fold_values"],
+        fold_accuracies=record["fold_accuracies"], temperatures=record["temperatures"],
+        histories=record["histories"],
     ))
