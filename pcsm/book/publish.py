@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 INCOMING = ".pcsm-incoming"
+READABLE = 0o666  # published files get the usual permissions (less the umask), not a temporary file's 0600
 PREVIOUS = ".pcsm-previous"
 
 
@@ -21,6 +22,12 @@ def _beside(path: Path, suffix: str) -> Path:
     handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     os.close(handle)
     return Path(name)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def check_destinations(destinations: list[Path]) -> None:
@@ -44,7 +51,8 @@ def publish(files: dict[Path, Path]) -> None:
         for source, dest in files.items():
             dest.parent.mkdir(parents=True, exist_ok=True)
             incoming.append(_beside(dest, INCOMING))
-            shutil.copy2(source, incoming[-1])
+            shutil.copyfile(source, incoming[-1])
+            os.chmod(incoming[-1], READABLE & ~_umask())
         for tmp, dest in zip(incoming, files.values()):
             previous = None
             if dest.exists():

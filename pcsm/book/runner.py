@@ -149,8 +149,8 @@ def clean_outputs(notebook: nbformat.NotebookNode) -> None:
             cell.outputs = [o for o in cell.outputs if not is_progress(o)]
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])
         for marker, tag in (("parameters", REMOVED_TAG), ("injected-parameters", HIDDEN_TAG)):
-            if marker in tags and tag not in tags:
-                tags.append(tag)
+            if marker in tags:
+                tags[:] = [t for t in tags if t not in (HIDDEN_TAG, REMOVED_TAG)] + [tag]
     tidy_streams(notebook)
 
 
