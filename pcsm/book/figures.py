@@ -1,0 +1,311 @@
+"""Figures and tables the pages display: one colour per method (:data:`pcsm.book.glue.PALETTE`),
+plain-language titles, tables with labelled columns and sensible rounding; the 'Paper vs. this book'
+page's figures are drawn from the summary table of :mod:`pcsm.book.summary`."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pcsm.book.glue import METHOD_NAMES, PALETTE
+from pcsm.book.summary import TABLE1_ESTIMATES
+
+TRUTH = "ground truth I(X;Y)"
+#: How data sets and test sets are named in figure titles.
+DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+TEST_SET_NAMES = {"paper split": "the paper's test split", "official test": "official test set"}
+#: A signed zero such as "-0.00" or "+0.000" (not followed by more digits).
+_SIGNED_ZERO = re.compile(r"[-+−](0\.0+|0)(?![\d.])")
+
+
+def number_text(value: Any, digits: int = 2, signed: bool = False) -> str:
+    """``value`` rounded to ``digits`` decimals ("+" on positive numbers when ``signed``); a value that
+    rounds to zero reads "0.00", never "-0.00"; missing values read "—"."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    text = f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+    return _SIGNED_ZERO.sub(r"\1", text)
+
+
+def show_table(table: pd.DataFrame, digits: int | Mapping[str, int] = 2, signed: Sequence[str] = (),
+               caption: str | None = None, columns: Mapping[str, str] | None = None) -> Any:
+    """``table`` as a page shows it: no index column (a named index becomes columns), numbers rounded
+    to ``digits`` decimals (one count for all, or per column; integers stay integers), ``signed``
+    columns with their sign, no "-0.00" (in text cells too), "—" where a value is missing, booleans as
+    on/off, columns renamed by ``columns`` and an optional ``caption`` (units, scale). Returns a
+    pandas Styler."""
+    named = any(name is not None for name in table.index.names)
+    shown = table.reset_index(drop=not named)
+    for name in shown.columns:
+        column = shown[name]
+        if pd.api.types.is_bool_dtype(column):
+            shown[name] = column.map({True: "on", False: "off"})
+        elif pd.api.types.is_integer_dtype(column):
+            shown[name] = column.map(str)
+        elif pd.api.types.is_numeric_dtype(column):
+            places = digits.get(str(name), 2) if isinstance(digits, Mapping) else digits
+            shown[name] = [number_text(v, places, str(name) in signed) for v in column]
+        else:
+            shown[name] = [_cell_text(v) for v in column]
+    shown = shown.rename(columns=dict(columns or {}))
+    styler = shown.style.hide(axis="index")
+    return styler.set_caption(caption) if caption else styler
+
+
+def _cell_text(value: Any) -> str:
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return _SIGNED_ZERO.sub(r"\1", str(value))
+
+
+def method_label(method: str) -> str:
+    """A method's name in legends (:data:`pcsm.book.glue.METHOD_NAMES`; unknown names unchanged)."""
+    return METHOD_NAMES.get(method, method)
+
+
+def method_order(methods: Sequence[str]) -> list[str]:
+    """``methods`` in the book's legend order (the order of :data:`PALETTE`), unknown ones last."""
+    rank = {m: k for k, m in enumerate(PALETTE)}
+    return sorted(dict.fromkeys(methods), key=lambda m: rank.get(m, len(rank)))
+
+
+def requested_sizes(drawn: pd.Series, requested: Sequence[int]) -> pd.Series:
+    """The requested sample size behind each drawn one (class counts are rounded, so 8000 draws
+    7999): the nearest of ``requested``."""
+    sizes = np.asarray(sorted(requested))
+    return drawn.map(lambda n: int(sizes[np.abs(sizes - n).argmin()]))
+
+
+def _relabel_legend(legend: Any) -> None:
+    for text in legend.get_texts():
+        text.set_text(method_label(text.get_text()))
+
+
+def _plain_log_ticks(ax: Any, ticks: Sequence[float], axis: str = "x") -> None:
+    """Ticks of a log axis at ``ticks`` with plain labels (20, 50, 100; not 2×10¹)."""
+    from matplotlib.ticker import NullLocator
+
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_minor_locator(NullLocator())
+    (ax.set_xticks if axis == "x" else ax.set_yticks)(list(ticks), [f"{t:g}" for t in ticks])
+
+
+def table1_errors(summary: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 as errors against the ground truth, one row per (d, estimator, source): ``error`` =
+    value − I(X;Y) (nats; I from our quadrature, the same truth for both), ``sd`` over seeds (ours;
+    0 for the paper's single run), ``truth`` and the dim ``d``. Rows ours did not run are left out."""
+    t1 = summary[summary.table == "Table 1"]
+    truth = t1[t1.quantity == TRUTH].set_index("setting").ours.dropna()
+    rows = []
+    for row in t1[t1.quantity.isin(TABLE1_ESTIMATES.values())].itertuples(index=False):
+        if row.setting not in truth.index:
+            continue
+        gt = float(truth[row.setting])
+        common = dict(d=int(row.setting.removeprefix("d = ")), estimator=row.quantity, truth=gt)
+        rows.append(dict(common, source="paper", error=row.paper - gt, sd=0.0))
+        rows.append(dict(common, source="ours", error=row.ours - gt, sd=row.ours_std))
+    return pd.DataFrame(rows)
+
+
+def table1_figure(summary: pd.DataFrame):
+    """Each estimator's error against the ground truth per d: the paper's value (open marker) and ours
+    (filled, ± one seed SD), so the estimate nearest zero is the one nearest I(X;Y). Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    errors = table1_errors(summary)
+    dims = sorted(errors.d.unique())
+    colours = {label: PALETTE[method] for method, label in TABLE1_ESTIMATES.items()}
+    fig, ax = plt.subplots()
+    width = 0.8 / len(TABLE1_ESTIMATES)
+    for i, (estimator, colour) in enumerate(colours.items()):
+        for source, face in (("paper", "none"), ("ours", colour)):
+            part = errors[(errors.estimator == estimator) & (errors.source == source)].set_index("d").loc[dims]
+            x = np.arange(len(dims)) + (i - 1) * width + (0.08 if source == "ours" else -0.08)
+            ax.errorbar(x, part.error, yerr=part.sd, fmt="o", color=colour, mfc=face, capsize=3,
+                        label=f"{estimator}, {source}")
+    ax.axhline(0, color="black", lw=1)
+    truth = errors.groupby("d").truth.first()
+    ax.set_xticks(np.arange(len(dims)), [f"d = {d}\nI = {truth[d]:.3f}" for d in dims])
+    ax.set_ylabel("estimate − ground truth (nats)")
+    ax.set_title("Table 1: open = the paper's value, filled = ours (± 1 SD over seeds)")
+    ax.legend(fontsize="small", ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.2))
+    return fig
+
+
+def _legend_outside(fig: Any, ax: Any, title: str | None = None) -> None:
+    """One legend for the figure, right of the axes, method names spelled out."""
+    handles, labels = ax.get_legend_handles_labels()
+    if ax.get_legend() is not None:
+        ax.get_legend().remove()
+    legend = fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), title=title)
+    _relabel_legend(legend)
+
+
+SETTING_TITLES = {"imbalanced": "imbalanced classes (priors 1:2:3:4:5)", "balanced": "balanced classes",
+                  "long-tail": "long-tailed classes"}
+
+
+def plot_estimator_errors(summary: pd.DataFrame) -> Any:
+    """Each estimator's error against the ground truth (``error`` = mean estimate − truth, nats)
+    against d, one panel per setting, bars ± one standard deviation over seeds (``mi_std``). Points
+    far off the scale of the rest (more than ten times the panel's median error) are drawn at the
+    edge with an arrow and their value, so the others' differences stay visible."""
+    import matplotlib.pyplot as plt
+
+    settings = list(dict.fromkeys(summary["setting"]))
+    fig, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings), 3.6), squeeze=False)
+    methods = method_order(summary["estimator"])
+    dims = sorted(summary["dim"].unique())
+    for ax, setting in zip(axes[0], settings):
+        part = summary[summary["setting"] == setting]
+        spread = (part["error"].abs() + part["mi_std"].fillna(0))
+        typical = max(float(part["error"].abs().median()), 1e-4)
+        limit = 1.3 * float(spread[part["error"].abs() <= 10 * typical].max())
+        for k, method in enumerate(methods):
+            rows = part[part["estimator"] == method].sort_values("dim")
+            x = rows["dim"] * 1.07 ** (k - (len(methods) - 1) / 2)
+            clipped = rows["error"].clip(-limit, limit)
+            ax.errorbar(x, clipped, yerr=rows["mi_std"].fillna(0), marker="o", ms=4, capsize=2,
+                        color=PALETTE.get(method), label=method, lw=1.2)
+            for xi, err in zip(x[rows["error"].abs() > limit], rows["error"][rows["error"].abs() > limit]):
+                ax.annotate(f"{err:+.3f}", (xi, math.copysign(limit, err)), fontsize=8,
+                            color=PALETTE.get(method), ha="center",
+                            xytext=(0, -14 if err > 0 else 8), textcoords="offset points")
+        ax.axhline(0, color="black", lw=1)
+        ax.set(xscale="log", ylim=(-limit, limit), title=SETTING_TITLES.get(setting, setting),
+               xlabel="dimension d", ylabel="estimate − truth (nats)")
+        _plain_log_ticks(ax, dims)
+    _legend_outside(fig, axes[0][0])
+    fig.tight_layout()
+    return fig
+
+
+def plot_paired_errors(paired: pd.DataFrame, floor: pd.Series, sizes: Sequence[int]) -> Any:
+    """Each estimator minus the Bayes plug-in on the same draw (mean ± 2 standard errors over seeds)
+    against the requested sample size (``sizes``), with the plug-in's own ± 2 SE band (``floor``:
+    its standard error per drawn n)."""
+    import matplotlib.pyplot as plt
+
+    paired = paired.assign(n_samples=requested_sizes(paired["n_samples"], sizes))
+    floor = floor.set_axis(requested_sizes(floor.index.to_series(), sizes))
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    ax.fill_between(floor.index, -2 * floor, 2 * floor, color=PALETTE["bayes"], alpha=0.2,
+                    label="± 2 SE of the plug-in")
+    for method in method_order(paired["estimator"]):
+        rows = paired[paired["estimator"] == method].sort_values("n_samples")
+        ax.errorbar(rows["n_samples"], rows["mean_difference"], yerr=2 * rows["se_difference"],
+                    marker="o", capsize=3, color=PALETTE.get(method), label=method)
+    ax.axhline(0, color="black", lw=1)
+    ax.set(xscale="log", xlabel="number of samples n", ylabel="estimate − Bayes plug-in (nats)")
+    _plain_log_ticks(ax, sorted(floor.index))
+    _legend_outside(fig, ax)
+    fig.tight_layout()
+    return fig
+
+
+def plot_error_and_time_by_dimension(summary: pd.DataFrame, sizes: Sequence[int]) -> Any:
+    """Error against the truth (nats) and wall time per task (s) against d, one colour per method and
+    one line style per requested sample size (``sizes``, the n asked for, not the drawn count)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    data = summary.assign(n=requested_sizes(summary["n_samples"], sizes))
+    methods = method_order(data["estimator"])
+    dims = sorted(data["dim"].unique())
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    common = dict(data=data, x="dim", hue="estimator", hue_order=methods, palette=PALETTE, style="n",
+                  style_order=sorted(sizes), marker="o", errorbar=None)
+    sns.lineplot(y="error", ax=axes[0], **common)
+    sns.lineplot(y="seconds", ax=axes[1], legend=False, **common)
+    axes[0].axhline(0, color="black", lw=1)
+    axes[0].set(xscale="log", xlabel="dimension d", ylabel="estimate − truth (nats)")
+    axes[1].set(xscale="log", yscale="log", xlabel="dimension d", ylabel="wall time per task (s)")
+    for ax in axes:
+        _plain_log_ticks(ax, dims)
+    handles, labels = axes[0].get_legend_handles_labels()
+    axes[0].get_legend().remove()
+    labels = ["method" if lab == "estimator" else "samples n" if lab == "n" else lab for lab in labels]
+    legend = fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    _relabel_legend(legend)
+    fig.tight_layout()
+    return fig
+
+
+def _spelled_out(data: pd.DataFrame) -> tuple[pd.DataFrame, list[str], dict[str, str]]:
+    """Data sets, test sets and methods spelled out for facet titles and legends, with the methods'
+    legend order and colours under their spelled-out names."""
+    data = data.reset_index(drop=True)
+    methods = method_order(data["method"])
+    data = data.assign(dataset=data["dataset"].map(lambda d: DATASET_NAMES.get(d, d)),
+                       test_set=data["test_set"].map(lambda t: TEST_SET_NAMES.get(t, t)),
+                       method=data["method"].map(method_label))
+    return data, [method_label(m) for m in methods], {method_label(m): PALETTE.get(m) for m in methods}
+
+
+def plot_per_class_accuracy(per_class: pd.DataFrame) -> Any:
+    """Per-class accuracy (%) of each method, mean ± one SD over seeds, one panel per data set and
+    test set; each panel's axis spans its own data, so differences of a point show."""
+    import seaborn as sns
+
+    data, methods, colours = _spelled_out(per_class)
+    grid = sns.catplot(data=data, kind="bar", x="class", y="accuracy_pct", hue="method",
+                       hue_order=methods, palette=colours, col="test_set", row="dataset",
+                       errorbar="sd", height=2.8, aspect=1.7, sharey=False)
+    grid.set_axis_labels("class (even digits: minority)", "accuracy (%)")
+    for (dataset, test_set), ax in grid.axes_dict.items():
+        part = data[(data["dataset"] == dataset) & (data["test_set"] == test_set)]
+        stats = part.groupby(["class", "method"])["accuracy_pct"].agg(["mean", "std"]).fillna(0)
+        low, high = float((stats["mean"] - stats["std"]).min()), float((stats["mean"] + stats["std"]).max())
+        pad = 0.15 * max(high - low, 1.0)
+        ax.set_ylim(max(0.0, low - pad), min(100.0, high + pad))
+    grid.set_titles(template="{row_name}, {col_name}")
+    return grid.figure
+
+
+def plot_accuracy_by_ratio(runs: pd.DataFrame, ratios: Sequence[int]) -> Any:
+    """Average per-class accuracy (%) against the imbalance ratio, mean ± one SD over seeds, one
+    panel per data set and test set, ticks at the ratios run."""
+    import seaborn as sns
+
+    data, methods, colours = _spelled_out(runs)
+    grid = sns.relplot(data=data, kind="line", x="ratio", y="accuracy_pct", hue="method",
+                       hue_order=methods, palette=colours, style="method", style_order=methods,
+                       markers=True, col="test_set", row="dataset", errorbar="sd", height=2.8,
+                       aspect=1.5, facet_kws={"sharey": False})
+    grid.set(xscale="log")
+    for ax in grid.axes.flat:
+        _plain_log_ticks(ax, sorted(ratios))
+    grid.set_axis_labels("imbalance ratio (largest / smallest class)", "avg. per-class accuracy (%)")
+    grid.set_titles(template="{row_name}, {col_name}")
+    return grid.figure
+
+
+def plot_probe_accuracies(results: pd.DataFrame, n_classes: int, title: str) -> Any:
+    """Average per-class accuracy (%) of each method per protocol: bars at the mean over seeds, one
+    dot per seed, and the chance level 100 / ``n_classes``."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    protocols = list(dict.fromkeys(results["protocol"]))
+    methods = method_order(results["method"])
+    width = 0.8 / len(methods)
+    for k, method in enumerate(methods):
+        for j, protocol in enumerate(protocols):
+            values = results.loc[(results["protocol"] == protocol) & (results["method"] == method),
+                                 "avg_per_class_accuracy"]
+            x = j + (k - (len(methods) - 1) / 2) * width
+            ax.bar(x, values.mean(), width=0.9 * width, color=PALETTE.get(method),
+                   label=method if j == 0 else None)
+            ax.scatter([x] * len(values), values, color="black", s=8, zorder=3)
+    ax.axhline(100 / n_classes, color="grey", linestyle="--", linewidth=1,
+               label=f"chance ({100 / n_classes:.1f} %)")
+    ax.set_xticks(range(len(protocols)), [f"{p} protocol" for p in protocols])
+    ax.set(ylabel="avg. per-class accuracy (%)", title=title)
+    _legend_outside(fig, ax)
+    fig.tight_layout()
+    return fig
