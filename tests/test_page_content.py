@@ -38,9 +38,18 @@ def normalise_heading(text: str) -> str:
 
 
 def toc_pages() -> list[str]:
-    """The pages of _toc.yml (root and chapters), as paths without extension."""
+    """The pages of _toc.yml (the root, then every `file` of its chapters, parts and sections, in order),
+    as paths without extension."""
+    def files(node) -> list[str]:
+        if isinstance(node, list):
+            return [f for item in node for f in files(item)]
+        if isinstance(node, dict):
+            own = [node["file"]] if "file" in node else []
+            return own + [f for key, value in node.items() if key != "file" for f in files(value)]
+        return []
+
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    return [toc["root"], *(entry["file"] for entry in toc.get("chapters", []))]
+    return [toc["root"], *files({k: v for k, v in toc.items() if k != "root"})]
 
 
 def manifest() -> dict[str, dict]:
