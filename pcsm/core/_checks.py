@@ -56,12 +56,20 @@ def as_label_tensor(value: Any, name: str, n_classes: int) -> torch.Tensor:
         if not torch.equal(labels, labels.round()):
             raise ValueError(f"{name}: labels must be integers, got non-integral values")
     labels = labels.long()
-    if labels.numel() and (labels.min() < 0 or labels.max() >= n_classes):
+    if labels.numel() and labels.min() < 0:
+        raise ValueError(f"{name}: labels must be non-negative, got minimum {int(labels.min())}")
+    if labels.numel() and labels.max() >= n_classes:
         raise ValueError(
             f"{name}: labels must lie in [0, {n_classes}), got range "
             f"[{int(labels.min())}, {int(labels.max())}]"
         )
     return labels
+
+
+def check_label_count(labels: Any, n: int, name: str, per: str) -> None:
+    """Require ``n`` labels, one per ``per`` (e.g. "row of x")."""
+    if len(labels) != n:
+        raise ValueError(f"{name}: expected {n} labels (one per {per}), got {len(labels)}")
 
 
 def check_logits(logits: torch.Tensor, name: str = "logits") -> torch.Tensor:

@@ -1,10 +1,13 @@
-"""Mutual information read off a classifier's logits.
+r"""Mutual information read off a classifier's logits.
 
-For any logits f(x, .) the variational bound of the paper gives
+For any logits :math:`f(x, \cdot)` the variational bound of the paper gives
 
-    I(X;Y) >= E_{(x,y)} [ log PC-softmax_y(f(x)) ],      PC-softmax_y(f) = e^{f_y} / sum_y' P(y') e^{f_y'},
+.. math::
 
-and with balanced classes this is E[log softmax_y(f(x))] + log M.
+    I(X;Y) \ge E_{(x,y)}\left[\log \mathrm{PC\text{-}softmax}_y(f(x))\right], \qquad
+    \mathrm{PC\text{-}softmax}_y(f) = \frac{e^{f_y}}{\sum_{y'} P(y') e^{f_{y'}}},
+
+and with balanced classes this is :math:`E[\log \mathrm{softmax}_y(f(x))] + \log M`.
 """
 
 from __future__ import annotations
@@ -15,14 +18,27 @@ from typing import Any
 import numpy as np
 import torch
 
-from pcsm.core._checks import as_float_tensor, as_label_tensor, check_choice, check_logits
+from pcsm.core._checks import as_float_tensor, as_label_tensor, check_choice, check_label_count, check_logits
 from pcsm.core.losses import pc_log_softmax
 
 MI_METHODS = ("pc-softmax", "softmax")
 
 
 def label_frequencies(labels: Any, n_classes: int) -> np.ndarray:
-    """Empirical class prior: the fraction of each of ``n_classes`` labels."""
+    """Empirical class prior: the fraction of each of ``n_classes`` labels.
+
+    Parameters
+    ----------
+    labels : array-like, shape (n,)
+        Integer labels in [0, ``n_classes``), n >= 1.
+    n_classes : int
+        Number of classes M.
+
+    Returns
+    -------
+    numpy.ndarray, shape (M,)
+        :math:`\\hat P(y) = \\#\\{i: y_i = y\\} / n`.
+    """
     y = as_label_tensor(labels, "labels", n_classes)
     if y.numel() == 0:
         raise ValueError("labels: empty")
@@ -32,17 +48,31 @@ def label_frequencies(labels: Any, n_classes: int) -> np.ndarray:
 def mi_from_logits(
     logits: Any, labels: Any, prior: Any = None, method: str = "pc-softmax"
 ) -> float:
-    """Lower-bound estimate of I(X;Y) in nats from logits (n, M) and labels (n,).
+    """Lower-bound estimate of :math:`I(X;Y)` in nats from logits and labels.
 
-    ``method="pc-softmax"``: mean of log PC-softmax_y with ``prior`` (default: the label frequencies).
-    ``method="softmax"``: mean of log softmax_y + log M, the formula that assumes balanced classes.
+    Parameters
+    ----------
+    logits : array-like, shape (n, M)
+        Finite logits :math:`f(x_i, \\cdot)`.
+    labels : array-like, shape (n,)
+        Integer labels in [0, M).
+    prior : Prior or sequence of M probabilities, optional
+        :math:`P(y)` for "pc-softmax"; default: the label frequencies.
+    method : {"pc-softmax", "softmax"}
+        "pc-softmax": the mean of :math:`\\log \\mathrm{PC\\text{-}softmax}_{y_i} f(x_i)`.
+        "softmax": the mean of :math:`\\log \\mathrm{softmax}_{y_i} f(x_i) + \\log M`, the formula
+        that assumes balanced classes.
+
+    Returns
+    -------
+    float
+        The estimate in nats.
     """
     check_choice(method, "method", MI_METHODS)
     f = check_logits(as_float_tensor(logits, "logits").detach().cpu().double())
     n, m = f.shape
     y = as_label_tensor(labels, "labels", m).cpu()
-    if y.shape[0] != n:
-        raise ValueError(f"labels: expected {n} labels (one per row of logits), got {y.shape[0]}")
+    check_label_count(y, n, "labels", "row of logits")
     if n == 0:
         raise ValueError("logits: no samples")
     if method == "softmax":

@@ -18,7 +18,15 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from pcsm.core._checks import Prior, as_float_tensor, as_label_tensor, as_prior, check_choice, check_logits
+from pcsm.core._checks import (
+    Prior,
+    as_float_tensor,
+    as_label_tensor,
+    as_prior,
+    check_choice,
+    check_label_count,
+    check_logits,
+)
 
 LOSSES = ("softmax", "pc-softmax")
 REDUCTIONS = ("mean", "sum", "none")
@@ -73,8 +81,7 @@ def pc_softmax_cross_entropy(
     check_choice(reduction, "reduction", REDUCTIONS)
     logits = as_float_tensor(logits, "logits")
     labels = as_label_tensor(labels, "labels", logits.shape[-1]).to(logits.device)
-    if labels.shape[0] != logits.shape[0]:
-        raise ValueError(f"labels: expected {logits.shape[0]} labels, got {labels.shape[0]}")
+    check_label_count(labels, logits.shape[0], "labels", "row of logits")
     return F.nll_loss(pc_log_softmax(logits, prior), labels, reduction=reduction)
 
 
@@ -107,8 +114,7 @@ def logit_adjusted_cross_entropy(
     check_choice(reduction, "reduction", REDUCTIONS)
     logits = check_logits(as_float_tensor(logits, "logits"))
     labels = as_label_tensor(labels, "labels", logits.shape[-1]).to(logits.device)
-    if labels.shape[0] != logits.shape[0]:
-        raise ValueError(f"labels: expected {logits.shape[0]} labels, got {labels.shape[0]}")
+    check_label_count(labels, logits.shape[0], "labels", "row of logits")
     return F.cross_entropy(logits + tau * log_prior_tensor(prior, logits), labels, reduction=reduction)
 
 

@@ -1,4 +1,4 @@
-"""Classification metrics."""
+"""Classification metrics: per-class recall and its mean over the classes present."""
 
 from __future__ import annotations
 
@@ -6,9 +6,26 @@ from typing import Any
 
 import numpy as np
 
+from pcsm.core._checks import as_label_tensor
+
+MAX_LABEL = np.iinfo(np.int64).max
+
 
 def per_class_accuracy(y_true: Any, y_pred: Any, n_classes: int | None = None) -> np.ndarray:
-    """Recall of each class, (# correct in class k) / (# in class k); NaN for a class with no samples."""
+    """Recall of each class, (# correct in class k) / (# in class k); NaN for a class with no samples.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like, shape (n,)
+        True and predicted non-negative integer labels, n >= 1.
+    n_classes : int, optional
+        Number of classes M; default: the largest label + 1.
+
+    Returns
+    -------
+    numpy.ndarray, shape (M,)
+        The recall of every class k in [0, M).
+    """
     t = np.asarray(y_true)
     p = np.asarray(y_pred)
     if t.ndim != 1 or p.shape != t.shape:
@@ -17,8 +34,8 @@ def per_class_accuracy(y_true: Any, y_pred: Any, n_classes: int | None = None) -
         raise ValueError("y_true: empty")
     if not (np.issubdtype(t.dtype, np.integer) and np.issubdtype(p.dtype, np.integer)):
         raise ValueError("y_true: labels must be integers (and so must y_pred)")
-    if t.min() < 0 or p.min() < 0:
-        raise ValueError("y_true: labels must be non-negative (and so must y_pred)")
+    t = as_label_tensor(t, "y_true", MAX_LABEL).numpy()
+    p = as_label_tensor(p, "y_pred", MAX_LABEL).numpy()
     m = int(max(t.max(), p.max()) + 1) if n_classes is None else n_classes
     total = np.bincount(t, minlength=m).astype(float)
     correct = np.bincount(t[t == p], minlength=m).astype(float)
@@ -27,5 +44,16 @@ def per_class_accuracy(y_true: Any, y_pred: Any, n_classes: int | None = None) -
 
 
 def average_per_class_accuracy(y_true: Any, y_pred: Any) -> float:
-    """Mean per-class recall over the classes present in ``y_true``: a fraction in [0, 1]."""
+    """Mean per-class recall over the classes present in ``y_true``: a fraction in [0, 1].
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like, shape (n,)
+        True and predicted non-negative integer labels.
+
+    Returns
+    -------
+    float
+        :math:`\\frac{1}{K} \\sum_k \\mathrm{recall}_k` over the K classes present in ``y_true``.
+    """
     return float(np.nanmean(per_class_accuracy(y_true, y_pred)))

@@ -38,6 +38,7 @@ from pcsm.core._checks import (
     check_choice,
     check_fraction,
     check_hidden,
+    check_label_count,
     check_positive_float,
     check_positive_int,
     check_prior_covers,
@@ -288,8 +289,7 @@ def _standardised(x: Any) -> torch.Tensor:
 def _encode_labels(y: Any, n: int) -> tuple[torch.Tensor, np.ndarray]:
     """The labels as codes 0..K-1 of the K >= 2 distinct values of y, and those values (memory O(n))."""
     labels = as_label_tensor(y, "y", np.iinfo(np.int64).max).cpu()
-    if labels.shape[0] != n:
-        raise ValueError(f"y: expected {n} labels (one per row of x), got {labels.shape[0]}")
+    check_label_count(labels, n, "y", "row of x")
     classes, codes = np.unique(labels.numpy(), return_inverse=True)
     if classes.shape[0] < 2:
         raise ValueError(f"y: needs at least 2 distinct classes, got {classes.tolist()}")

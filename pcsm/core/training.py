@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from pcsm.core._checks import check_positive_int, check_seed
+from pcsm.core._checks import check_label_count, check_positive_int, check_seed
 from pcsm.core.losses import make_loss
 
 THREADS_VARIABLE = "PCSM_THREADS"
@@ -236,8 +236,7 @@ def _check_training_data(
     patience: int | None,
 ) -> None:
     """Refuse, by name, what would otherwise fail inside the loop."""
-    if len(x) != len(y):
-        raise ValueError(f"y: expected {len(x)} labels, got {len(y)}")
+    check_label_count(y, len(x), "y", "row of x")
     if len(x) == 0:
         raise ValueError("x: no training samples")
     if patience is not None:
