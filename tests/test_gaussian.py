@@ -176,13 +176,44 @@ def test_quadrature_handles_500_components_and_mixed_widths():
 def test_mutual_information_is_quadrature_in_one_dimension_and_monte_carlo_otherwise():
     line = paper_mixture(1, balanced=False)
     assert tuple(line.mutual_information()) == (line.quadrature_mutual_information(), 0.0)
-    plane = paper_mixture(2, balanced=False)
+    plane = GaussianMixture([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0]], priors=[0.2, 0.3, 0.5])
     value, se = plane.mutual_information(50_000, seed=0)
     assert 0 < se < 0.01 and (value, se) == plane.mutual_information(50_000, seed=0, method="monte-carlo")
     with pytest.raises(ValueError, match="^method"):
         line.mutual_information(method="exact")
-    with pytest.raises(ValueError, match="^dim"):
+    with pytest.raises(ValueError, match="^method: quadrature needs"):
         plane.mutual_information(method="quadrature")
+
+
+@pytest.mark.parametrize("dim", [2, 7])
+def test_a_mixture_on_a_line_is_integrated_by_quadrature_and_agrees_with_monte_carlo(dim):
+    """A shared (non-identity) covariance and collinear means reduce to one dimension."""
+    rng = np.random.default_rng(dim)
+    root = rng.normal(size=(dim, dim)) + 2 * np.eye(dim)
+    direction = rng.normal(size=dim)
+    means = np.outer([0.0, 1.0, -1.5, 3.0], direction)
+    mixture = GaussianMixture(means, np.broadcast_to(root @ root.T, (4, dim, dim)), [0.1, 0.2, 0.3, 0.4])
+    line = mixture.line_reduction()
+    assert line is not None and line.dim == 1
+    value, se = mixture.mutual_information()
+    mc, mc_se = mixture.mutual_information(200_000, seed=1, method="monte-carlo")
+    assert se == 0.0 and value == pytest.approx(mc, abs=4 * mc_se)
+    tilted = GaussianMixture(means + np.eye(4, dim)[:, ::-1] * 0.5, mixture.covariances, mixture.priors)
+    assert tilted.line_reduction() is None
+
+
+def test_bayes_accuracy_is_exact_on_a_line_and_agrees_with_monte_carlo():
+    assert GaussianMixture([[0.0], [1e6]]).bayes_accuracy() == 1.0
+    assert GaussianMixture([[0.0], [0.0]], priors=[0.3, 0.7]).bayes_accuracy() == pytest.approx(0.7)
+    # two unit Gaussians 2 apart, equal priors: the boundary is the midpoint
+    assert GaussianMixture([[0.0, 0.0], [2.0, 0.0]]).bayes_accuracy() == pytest.approx(stats.norm.cdf(1.0))
+    rng = np.random.default_rng(5)
+    mixed = GaussianMixture(rng.normal(size=(30, 1)), (10.0 ** rng.uniform(-6, 0.5, 30))[:, None, None],
+                            rng.dirichlet(np.ones(30)))
+    exact = mixed.bayes_accuracy(method="auto")
+    assert exact == pytest.approx(mixed.bayes_accuracy(400_000, seed=0, method="monte-carlo"), abs=0.003)
+    with pytest.raises(ValueError, match="^method"):
+        mixed.bayes_accuracy(method="quadrature")
 
 
 def test_sample_memory_is_proportional_to_the_data():

@@ -19,6 +19,7 @@ import numpy as np
 from scipy.integrate import IntegrationWarning, quad
 from scipy.linalg import solve_triangular
 from scipy.special import logsumexp
+from scipy.stats import norm
 
 from pcsm.core._checks import (
     as_float_tensor,
@@ -211,8 +212,9 @@ class GaussianMixture:
     ) -> MutualInformation:
         r"""The ground truth I(X;Y) in nats and its standard error.
 
-        ``method="auto"`` integrates by quadrature when d = 1 (standard error 0) and uses Monte Carlo
-        otherwise. Monte Carlo is Rao-Blackwellised, with exact posteriors:
+        ``method="auto"`` integrates by quadrature (standard error 0) when the mixture is one-dimensional
+        or reduces to a line (:meth:`line_reduction`), and uses Monte Carlo otherwise. Monte Carlo is
+        Rao-Blackwellised, with exact posteriors:
 
         .. math:: I = \mathbb{E}_{x \sim p(x)} \sum_y p(y \mid x) \big(\log p(y \mid x) - \log P(y)\big).
 
@@ -223,7 +225,7 @@ class GaussianMixture:
         seed : int
             Seed of the Monte Carlo draws; unused by quadrature.
         method : {"auto", "quadrature", "monte-carlo"}
-            "quadrature" needs d = 1.
+            "quadrature" needs a mixture that reduces to a line.
 
         Returns
         -------
@@ -231,8 +233,12 @@ class GaussianMixture:
             ``(value, se)`` in nats.
         """
         check_choice(method, "method", ("auto", "quadrature", "monte-carlo"))
-        if method == "quadrature" or (method == "auto" and self.dim == 1):
-            return MutualInformation(self.quadrature_mutual_information(), 0.0)
+        line = None if method == "monte-carlo" else self.line_reduction()
+        if line is not None:
+            return MutualInformation(line.quadrature_mutual_information(), 0.0)
+        if method == "quadrature":
+            raise ValueError("method: quadrature needs a mixture that reduces to a line (one covariance "
+                             "shared by every class and collinear means); use 'monte-carlo' or 'auto'")
         with np.errstate(divide="ignore"):
             log_prior = np.where(self.priors > 0, np.log(self.priors), 0.0)
 
@@ -241,6 +247,31 @@ class GaussianMixture:
             return (np.exp(log_post) * ratio).sum(axis=1)
 
         return MutualInformation(*self._rao_blackwell(n_samples, seed, pointwise))
+
+    def line_reduction(self) -> GaussianMixture | None:
+        r"""The one-dimensional mixture with the same I(X;Y) and Bayes accuracy, or None.
+
+        When every class of positive prior has one covariance :math:`\Sigma = L L^\top` and the whitened
+        means are collinear, :math:`L^{-1}(\mu_y - \mu_0) = t_y u` with :math:`|u| = 1`, the statistic
+        :math:`u \cdot L^{-1} x` given y is :math:`\mathcal{N}(t_y, 1)` and the rest of :math:`L^{-1} x` is
+        :math:`\mathcal{N}(0, I)` whatever y is, so :math:`I(X;Y) = I(u \cdot L^{-1} X; Y)`.
+
+        Returns
+        -------
+        GaussianMixture or None
+            This mixture when d = 1; None when it does not reduce to a line.
+        """
+        if self.dim == 1:
+            return self
+        keep = self.priors > 0
+        first = int(np.argmax(keep))
+        if not np.allclose(self.covariances[keep], self.covariances[first]):
+            return None
+        white = solve_triangular(self._chol[first], (self.means - self.means[first]).T, lower=True).T
+        _, singular, vt = np.linalg.svd(white[keep], full_matrices=False)
+        if singular.size > 1 and singular[1] > 1e-9 * max(singular[0], 1.0):
+            return None
+        return GaussianMixture((white @ vt[0])[:, None], priors=self.priors)
 
     def quadrature_mutual_information(self) -> float:
         r"""I(X;Y) of a 1-D mixture by adaptive quadrature, one component at a time:
@@ -274,10 +305,31 @@ class GaussianMixture:
             )
         return value
 
-    def bayes_accuracy(self, n_samples: int = 1_000_000, seed: int = 0) -> float:
-        r"""Accuracy of the Bayes classifier :math:`\arg\max_y p(y \mid x)`: the Monte Carlo mean of
-        :math:`\max_y p(y \mid x)` over ``n_samples`` draws seeded by ``seed``."""
-        return self._rao_blackwell(n_samples, seed, lambda lp: np.exp(lp.max(axis=1)))[0]
+    def bayes_accuracy(self, n_samples: int = 1_000_000, seed: int = 0, method: str = "auto") -> float:
+        r"""Accuracy of the Bayes classifier :math:`\arg\max_y p(y \mid x)`,
+        :math:`\mathbb{E}_x \max_y p(y \mid x) = \sum_y P(y)\, \Pr(y \text{ wins} \mid y)`.
+
+        Parameters
+        ----------
+        n_samples, seed : int
+            Monte Carlo draws and their seed; unused when exact.
+        method : {"auto", "monte-carlo"}
+            "auto" is exact when the mixture reduces to a line (:meth:`line_reduction`): there each
+            class wins on intervals bounded by the roots of :math:`P(y)p(x \mid y) = P(y')p(x \mid y')`,
+            whose Gaussian masses are summed. Otherwise, the Monte Carlo mean of :math:`\max_y p(y \mid x)`.
+
+        Returns
+        -------
+        float
+        """
+        check_choice(method, "method", ("auto", "monte-carlo"))
+        line = None if method == "monte-carlo" else self.line_reduction()
+        if line is None:
+            return self._rao_blackwell(n_samples, seed, lambda lp: np.exp(lp.max(axis=1)))[0]
+        keep = line.priors > 0
+        prior, means = line.priors[keep], line.means[keep, 0]
+        sds = np.sqrt(line.covariances[keep, 0, 0])
+        return float(sum(prior[k] * _win_mass(k, means, sds, np.log(prior)) for k in range(prior.shape[0])))
 
 
 def _component_term(k: int, means: np.ndarray, sds: np.ndarray, log_prior: np.ndarray) -> tuple[float, float]:
@@ -310,6 +362,29 @@ def _component_term(k: int, means: np.ndarray, sds: np.ndarray, log_prior: np.nd
             limit=max(200, 4 * (points.size + 2)), epsabs=1e-12, epsrel=1e-10,
         )
     return value, error
+
+
+def _win_mass(k: int, means: np.ndarray, sds: np.ndarray, log_prior: np.ndarray) -> float:
+    r""":math:`\Pr(k \text{ wins} \mid y = k)` in one dimension: in units :math:`x = \mu_k + \sigma_k t`, the
+    roots of :math:`\log P(k) p(x \mid k) = \log P(j) p(x \mid j)` (quadratics in t) cut the line into
+    segments on each of which one class wins (ties to the lower index, like ``argmax``); the standard
+    normal masses of k's segments are summed."""
+    centre, width = (means - means[k]) / sds[k], sds / sds[k]
+    a = 0.5 * (1.0 / width**2 - 1.0)
+    b = -centre / width**2
+    c = log_prior[k] - log_prior + np.log(width) + 0.5 * (centre / width) ** 2
+    roots = [-c[a == 0][b[a == 0] != 0] / b[a == 0][b[a == 0] != 0]]
+    quadratic = (a != 0) & (b * b - 4 * a * c >= 0)
+    root = np.sqrt(b[quadratic] ** 2 - 4 * a[quadratic] * c[quadratic])
+    roots += [(-b[quadratic] - root) / (2 * a[quadratic]), (-b[quadratic] + root) / (2 * a[quadratic])]
+    cuts = np.unique(np.concatenate(roots))
+    edges = np.concatenate([[-np.inf], cuts, [np.inf]])
+    middle = [0.0]  # one segment, the whole line
+    if cuts.size:
+        middle = np.concatenate([cuts[:1] - 1.0, (cuts[:-1] + cuts[1:]) / 2, cuts[-1:] + 1.0])
+    log_joint = log_prior - np.log(width) - 0.5 * ((np.asarray(middle)[:, None] - centre) / width) ** 2
+    wins = np.argmax(log_joint, axis=1) == k
+    return float((norm.cdf(edges[1:][wins]) - norm.cdf(edges[:-1][wins])).sum())
 
 
 PAPER_OFFSETS = (0.0, 2.0, -2.0, 4.0, -4.0)
