@@ -164,3 +164,27 @@ def test_cuda_without_a_gpu_is_refused_naming_device(task, no_training):
     x, y = task
     with pytest.raises(ValueError, match="^device: 'cuda' requested"):
         estimate_mi(x, y, device="cuda")
+
+
+def test_a_huge_learning_rate_is_flagged_or_refused_naming_lr():
+    x, y = paper_mixture(2, balanced=False).sample(1000, seed=0)
+    with pytest.warns(RuntimeWarning, match="outside"):
+        fit = estimate_mi(x, y, seed=0, lr=1e6, epochs=10, repeats=1)
+    assert not fit.in_bounds and fit.value < -1
+    with pytest.raises(ValueError, match="^lr: the network's outputs became NaN or infinite"):
+        estimate_mi(x, y, seed=0, lr=1e12, epochs=10, repeats=1)
+
+
+@pytest.mark.parametrize(("given", "calls"), [(False, 1), (True, 2)])
+def test_the_prior_is_checked_at_the_door_not_again_inside(task, monkeypatch, given, calls):
+    """Parsed once into a Prior (twice for a given prior: as given, then restricted to the classes
+    present); training, calibration and scoring trust it."""
+    import pcsm.core._checks as checks
+
+    x, y = task
+    seen = []
+    original = checks.check_prior
+    monkeypatch.setattr(checks, "check_prior", lambda *a, **k: seen.append(a) or original(*a, **k))
+    prior = np.bincount(y) / len(y) if given else None
+    estimate_mi(x, y, prior=prior, seed=0, **FAST)
+    assert len(seen) == calls
