@@ -249,3 +249,11 @@ def test_seeds_and_tensors_with_gradients_are_accepted_or_refused_by_name():
 def test_paper_mixture_refuses_a_balanced_flag_that_is_not_a_bool(bad):
     with pytest.raises(TypeError, match="^balanced"):
         paper_mixture(1, balanced=bad)
+
+
+def test_quadrature_warns_when_its_error_estimate_is_too_large(monkeypatch):
+    from pcsm.core import gaussian
+
+    monkeypatch.setattr(gaussian, "QUADRATURE_TOLERANCE", 0.0)
+    with pytest.warns(RuntimeWarning, match="^quadrature_mutual_information: error estimate"):
+        paper_mixture(1, balanced=True).quadrature_mutual_information()

@@ -43,7 +43,9 @@ NARROW_BREAKS = np.array([-12.0, -6.0, -3.0, 0.0, 3.0, 6.0, 12.0])
 class MutualInformation(NamedTuple):
     """A ground-truth I(X;Y) in nats and its standard error (0 for quadrature)."""
 
+    #: I(X;Y) in nats.
     value: float
+    #: Its Monte Carlo standard error in nats; 0 for quadrature.
     se: float
 
 
