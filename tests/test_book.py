@@ -106,3 +106,203 @@ def test_derivation_math_is_typeset_in_a_browser(built_book, tmp_path):
     assert body.count("<mjx-container") >= 10, "MathJax did not typeset the derivation"
     assert "$$" not in body, "raw $$ math left on the page"
     assert r"\mathbb{E}" not in re.sub(r"<mjx-assistive-mml.*?</mjx-assistive-mml>", "", body)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Layout at a desktop width and at phone width. Chromium will not lay a window out narrower than about
+# 500 px, so every page is loaded into an iframe of the width under test inside a wrapper page (served
+# over HTTP so the wrapper may read the frame's DOM); a script measures each page and writes the
+# results into the wrapper, which --dump-dom prints.
+
+WIDTHS = (1400, 390)
+SCREENSHOTS = REPO_ROOT / "_build" / "screenshots"  # artefacts of the run (ignored by git)
+PROGRESS = r"\[\d+/\d+\]|\d\s*it/s"  # progress lines: "[1/120] ...", tqdm's "3.2it/s"
+
+MEASURE_JS = r"""
+function insideScrollBox(el, column, box, win) {
+  for (let a = el.parentElement; a && a !== column; a = a.parentElement) {
+    const overflow = win.getComputedStyle(a).overflowX;
+    if (overflow === "auto" || overflow === "scroll") {
+      const r = a.getBoundingClientRect();
+      return r.left >= box.left - 1 && r.right <= box.right + 1;
+    }
+  }
+  return false;
+}
+function describe(el) {
+  const r = el.getBoundingClientRect();
+  const name = el.tagName.toLowerCase() + (el.className && typeof el.className === "string"
+    ? "." + el.className.trim().split(/\s+/).join(".") : "");
+  const text = (el.innerText || "").replace(/\s+/g, " ").trim().slice(0, 50);
+  return `${name} (${Math.round(r.width)} px wide): ${text}`;
+}
+function measure(doc, win, width) {
+  const column = doc.querySelector("article.bd-article") || doc.querySelector("main") || doc.body;
+  const outer = column.getBoundingClientRect(), pad = win.getComputedStyle(column);
+  const box = {left: outer.left + parseFloat(pad.paddingLeft),
+               right: outer.right - parseFloat(pad.paddingRight)};
+  box.width = box.right - box.left;  // the text column: the article's content box
+  const wide = [];
+  for (const el of column.querySelectorAll("*")) {
+    const r = el.getBoundingClientRect(), style = win.getComputedStyle(el);
+    if (r.width === 0 || r.height === 0 || style.visibility === "hidden") continue;
+    if (el.closest("mjx-assistive-mml")) continue;  // MathJax's copy for screen readers, clipped away
+    if (r.left >= box.left - 1 && r.right <= box.right + 1) continue;
+    if (wide.some((outer) => outer.contains(el)) || insideScrollBox(el, column, box, win)) continue;
+    wide.push(el);
+  }
+  const outputs = Array.from(doc.querySelectorAll(".cell_output"), (e) => e.textContent);
+  return {
+    column: Math.round(box.width), page: doc.documentElement.scrollWidth,
+    height: doc.documentElement.scrollHeight, wide: wide.slice(0, 10).map(describe),
+    tables: Array.from(column.querySelectorAll("table"))
+      .filter((t) => t.getBoundingClientRect().width > box.width + 1).map(describe),
+    nbval: /NBVAL/.test(column.innerText), progress: outputs.filter((t) => new RegExp(PROGRESS).test(t))
+      .map((t) => t.match(new RegExp(PROGRESS))[0]),
+    mailto: doc.querySelectorAll('a[href^="mailto:"]').length,
+    math: doc.querySelectorAll("mjx-container").length,
+  };
+}
+async function check(url, width) {
+  const frame = document.createElement("iframe");
+  frame.style.cssText = `width: ${width}px; height: 900px; border: 0`;
+  document.body.appendChild(frame);
+  await new Promise((done) => { frame.onload = done; frame.src = url; });
+  const win = frame.contentWindow;
+  if (win.MathJax && win.MathJax.startup && win.MathJax.startup.promise) await win.MathJax.startup.promise;
+  await new Promise((done) => setTimeout(done, 500));
+  const result = measure(frame.contentDocument, win, width);
+  frame.remove();
+  return result;
+}
+(async () => {
+  const results = {};
+  for (const url of PAGES) for (const width of WIDTHS) {
+    try { results[`${width} ${url}`] = await check(url, width); }
+    catch (error) { results[`${width} ${url}`] = {error: String(error)}; }
+  }
+  document.getElementById("results").textContent = JSON.stringify(results);
+})();
+"""
+
+
+@pytest.fixture(scope="module")
+def served_book(built_book, tmp_path_factory):
+    """The built book over HTTP (one origin for the wrapper and the pages), with a folder for wrappers."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    root = tmp_path_factory.mktemp("served")
+    (root / "book").symlink_to(built_book, target_is_directory=True)
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(root))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def wrapper_page(root: Path, name: str, body: str) -> str:
+    (root / name).write_text(f"<!DOCTYPE html><html><head><meta charset='utf-8'></head>"
+                             f"<body style='margin: 0'>{body}</body></html>")
+    return name
+
+
+@pytest.fixture(scope="module")
+def layouts(built_book, served_book, tmp_path_factory) -> dict[tuple[int, str], dict]:
+    """Every page measured at every width in :data:`WIDTHS`: {(width, page): measurements}."""
+    import html
+    import json
+
+    require_browser()
+    root, base = served_book
+    pages = [f"/book/{p.relative_to(built_book).as_posix()}" for p in book_pages(built_book)]
+    script = (f"const PAGES = {json.dumps(pages)}, WIDTHS = {json.dumps(WIDTHS)};\n"
+              f"const PROGRESS = {json.dumps(PROGRESS)};\n{MEASURE_JS}")
+    name = wrapper_page(root, "measure.html", f"<pre id='results'></pre><script>{script}</script>")
+    proc = subprocess.run(
+        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('profile')}",
+         "--window-size=1500,1000", "--virtual-time-budget=600000", "--dump-dom", f"{base}/{name}"],
+        capture_output=True, text=True, timeout=300,
+    )
+    found = re.search(r"<pre id=\"results\">(.*?)</pre>", proc.stdout, re.S)
+    assert found and found.group(1), f"the measuring script wrote nothing:\n{proc.stderr[-2000:]}"
+    measured = json.loads(html.unescape(found.group(1)))
+    return {(int(key.split(" ", 1)[0]), key.split(" ", 1)[1].removeprefix("/book/")): value
+            for key, value in measured.items()}
+
+
+def problems_where(layouts: dict, check, widths=WIDTHS) -> list[str]:
+    """``check(measurements, width)``'s complaints about every page at ``widths``."""
+    return [f"{page} at {width} px: {problem}" for (width, page), result in sorted(layouts.items())
+            if width in widths
+            for problem in ([result["error"]] if "error" in result else check(result, width))]
+
+
+def test_nothing_is_wider_than_its_column(layouts):
+    """At 1400 px and at 390 px no element pokes out of the article's text column unless it sits in a
+    box that scrolls sideways on its own (wide tables, long formulas), and the page itself never
+    scrolls sideways; at 1400 px every table fits the column."""
+    def check(result, width):
+        column = f"the {result['column']}-px column"
+        sideways = [f"the page scrolls sideways ({result['page']} px)"] if result["page"] > width else []
+        return [f"wider than {column}, not in a scroll box: {w}" for w in result["wide"]] + sideways
+
+    def tables_fit(result, width):
+        return [f"a table wider than the {result['column']}-px column: {t}" for t in result["tables"]]
+
+    problems = problems_where(layouts, check) + problems_where(layouts, tables_fit, [max(WIDTHS)])
+    assert not problems, "\n".join(problems[:40])
+
+
+def test_pages_show_no_test_markers_or_progress_lines(layouts):
+    def check(result, width):
+        return ((["a visible NBVAL marker"] if result["nbval"] else [])
+                + [f"a progress line in an output: {line!r}" for line in result["progress"]])
+
+    problems = problems_where(layouts, check)
+    assert not problems, "\n".join(problems[:40])
+
+
+def test_api_page_renders_maths_and_no_mail_links(layouts):
+    api = {width: result for (width, page), result in layouts.items() if page == "book/api.html"}
+    assert api, "no API page in the built book"
+    for width, result in api.items():
+        mail = result.get("mailto")
+        assert mail == 0, f"{mail} mailto: links on the API page at {width} px (autolinked 'a@b' text)"
+        assert result.get("math", 0) > 0, f"no MathJax output (mjx-container) on the API page at {width} px"
+
+
+def test_screenshots_of_every_page(built_book, served_book, layouts, tmp_path):
+    """A screenshot of every page at every width, kept under _build/screenshots/ (not committed) for a
+    person to look at; a 390-px page is shot inside a wrapper's iframe. Four browsers at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    root, base = served_book
+
+    def shoot(job: tuple[int, tuple[tuple[int, str], dict]]) -> Path:
+        number, ((width, page), result) = job
+        height = min(int(result.get("height", 900)), 16000)
+        url = f"{base}/book/{page}"
+        if width < 500:
+            size = f"width: {width}px; height: {height}px; border: 0"
+            frame = f"<iframe src='/book/{page}' style='{size}'></iframe>"
+            url = f"{base}/{wrapper_page(root, f'frame-{number}.html', frame)}"
+        target = SCREENSHOTS / str(width) / (page.replace("/", "_").removesuffix(".html") + ".png")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.unlink(missing_ok=True)
+        subprocess.run(
+            [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / f'profile-{number}'}",
+             "--hide-scrollbars", f"--window-size={max(width, 500)},{height}",
+             "--virtual-time-budget=5000", f"--screenshot={target}", url],
+            capture_output=True, text=True, timeout=120,
+        )
+        return target
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        taken = [t for t in pool.map(shoot, enumerate(sorted(layouts.items()))) if t.exists()]
+    assert len(taken) == len(layouts), f"only {len(taken)} of {len(layouts)} screenshots were written"

@@ -41,3 +41,28 @@ def test_figures_share_the_book_style(name: str) -> None:
     sources = "\n".join(cell.source for cell in code_cells(name))
     if "plt." in sources or "sns." in sources:
         assert "use_book_style()" in sources, f"{name} draws figures without pcsm.book.glue.use_book_style()"
+
+
+@pytest.mark.parametrize("name", PLAN)
+def test_nbval_markers_are_cell_tags(name: str) -> None:
+    """nbval's markers are cell tags (nbval-check-output, ...), not comments a reader sees in the code."""
+    marked = [index for index, cell in enumerate(code_cells(name)) if "NBVAL" in cell.source]
+    assert not marked, f"{name}: code cells {marked} carry an NBVAL comment; tag them nbval-check-output"
+
+
+def test_tables_read_as_people_write_them() -> None:
+    """show_table: no index column, rounded numbers, no "-0.00" (in text too), "—" for a gap."""
+    import re
+
+    import pandas as pd
+
+    from pcsm.book.figures import show_table
+
+    table = pd.DataFrame({"dim": [1, 2], "error": [-0.0004, 0.1234], "gain": ["-0.00 ± 0.01", None]},
+                         index=pd.Index([7, 8]))
+    html = show_table(table, digits=2, signed=["error"], columns={"dim": "d"}, caption="nats").to_html()
+    assert "row_heading" not in html, "the index is shown"
+    cells = [c.strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", html, re.S)]
+    assert cells == ["1", "0.00", "0.00 ± 0.01", "2", "+0.12", "—"], cells
+    assert re.findall(r"<th[^>]*col_heading[^>]*>(.*?)</th>", html) == ["d", "error", "gain"]
+    assert "<caption>nats</caption>" in html

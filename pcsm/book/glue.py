@@ -16,8 +16,10 @@ METHOD_NAMES: dict[str, str] = {"bayes": "Bayes plug-in", "pc-softmax": "PC-soft
                                 "post-hoc": "post-hoc correction", "mine": "MINE", "knn": "kNN (KSG)"}
 
 #: seaborn settings every chapter's figures use (one look across the book).
-BOOK_STYLE: dict[str, Any] = {"style": "whitegrid", "context": "notebook", "palette": list(PALETTE.values()),
-                              "rc": {"figure.dpi": 100, "figure.figsize": (7.0, 4.0), "legend.frameon": False}}
+BOOK_STYLE: dict[str, Any] = {
+    "style": "whitegrid", "context": "notebook", "palette": list(PALETTE.values()),
+    "rc": {"figure.dpi": 100, "figure.figsize": (7.0, 4.0), "legend.frameon": False},
+}
 
 
 def glue_value(name: str, value: Any) -> None:
