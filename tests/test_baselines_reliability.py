@@ -91,6 +91,14 @@ def test_mine_refuses_an_empty_split_before_training(monkeypatch, n_per_class, n
         mine_mi(x, y, val_fraction=val_fraction, device="cpu")
 
 
+def test_mine_hidden_is_an_int_or_a_sequence_of_ints(task_2d):
+    _, x, y = task_2d
+    assert len(mine_mi(x, y, hidden=8, **QUICK).fold_values) == 2
+    for bad in ("50", 0, (8, -1)):
+        with pytest.raises(ValueError, match="^hidden"):
+            mine_mi(x, y, hidden=bad, **QUICK)
+
+
 def test_bool_flags_must_be_bools(task_2d):
     _, x, y = task_2d
     with pytest.raises(TypeError, match="^standardize"):

@@ -22,6 +22,8 @@ from pcsm.core._checks import (
     as_label_tensor,
     check_bool,
     check_fraction,
+    check_hidden,
+    check_label_count,
     check_positive_float,
     check_positive_int,
     check_seed,
@@ -53,8 +55,7 @@ def _as_samples(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray, int]:
     if not np.all(np.isfinite(xs)):
         raise ValueError("x: contains NaN, missing or infinite values")
     labels = as_label_tensor(y, "y", np.iinfo(np.int64).max).cpu().numpy()
-    if labels.shape[0] != xs.shape[0]:
-        raise ValueError(f"y: expected {xs.shape[0]} labels (one per row of x), got {labels.shape[0]}")
+    check_label_count(labels, xs.shape[0], "y", "row of x")
     classes, codes = np.unique(labels, return_inverse=True)
     return xs, codes.reshape(-1).astype(np.int64), classes.shape[0]
 
@@ -324,7 +325,7 @@ def _check_mine_splits(labels: np.ndarray, n_folds: int, val_fraction: float) ->
 def _check_mine_arguments(
     n_folds: Any, epochs: Any, patience: Any, seed: Any, lr: Any, batch_size: Any, ema: Any, val_fraction: Any
 ) -> None:
-    """Refuse a bad argument of :func:`mine_mi` by name."""
+    """Refuse a bad argument of :func:`mine_mi` by name (its caller parses ``hidden`` and ``device``)."""
     check_positive_int(n_folds, "n_folds", minimum=2)
     check_positive_int(epochs, "epochs")
     check_positive_int(patience, "patience")
@@ -369,8 +370,8 @@ def mine_mi(
         Seeds the folds, splits, initial weights and shuffles; in [0, 2**63 - 1].
     n_folds : int
         Cross-fitting folds, >= 2.
-    hidden : tuple of int
-        Hidden widths of the statistics network.
+    hidden : int or tuple of int
+        Hidden widths of the statistics network (an int is one layer).
     epochs, patience : int
         Most epochs per fold; epochs without a better validation DV estimate before stopping.
     batch_size : int, optional
@@ -387,6 +388,7 @@ def mine_mi(
     MINEEstimate
     """
     _check_mine_arguments(n_folds, epochs, patience, seed, lr, batch_size, ema, val_fraction)
+    hidden = check_hidden(hidden)
     torch_device = resolve_device(device)
     xs, labels, n_classes = _as_samples(x, y)
     _check_mine_splits(labels, n_folds, val_fraction)
