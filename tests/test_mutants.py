@@ -55,7 +55,7 @@ def test_an_unbroken_run_has_no_margin_and_the_report_parses_validate_failures()
     metric = Metric("t", ("method",), "v", k=2.0, floor=0.5, reason="test")
     committed = pd.DataFrame({"method": "pc-softmax", "v": [90.0, 92.0, 94.0]})
     (line,) = compare_metric("03-mnist", metric, committed.head(1).assign(v=80.0), committed).failures
-    ((table, group, fresh, mean, bound, margin),) = mutants.failures_of(f"  {line}\n")
+    ((table, group, fresh, mean, bound, margin),) = mutants.failures_of(f"[1/1] 03-mnist ... FAILED\n  {line}\n")
     assert (table, fresh, mean, bound) == ("t", 80.0, 92.0, 4.5) and margin == pytest.approx(12 / 4.5)
     assert group == "method=pc-softmax v"
 

@@ -35,7 +35,7 @@ CLEAR_MARGIN = 1.5
 COPY_IGNORED = (".git", ".venv", "_build", "data", ".cache", "node_modules", "__pycache__", ".pytest_cache")
 FAILURE = re.compile(r"^\s+(?P<notebook>\S+): (?P<table>\S+)\.csv \[(?P<group>.*)\] (?P<value>\S+): fresh "
                      r"(?P<fresh>\S+) vs committed (?P<mean>\S+) ± \S+ \(\d+ seeds\); \|difference\| "
-                     r"(?P<diff>\S+) > bound (?P<bound>\S+)")
+                     r"(?P<diff>\S+) > bound (?P<bound>\S+)", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ MUTANTS = (
     Mutant("estimate-mi-balanced-formula", "02-gaussian-mi", "pcsm/core/mi.py",
            '    if method == "softmax":\n        return torch.log_softmax(logits, dim=1) + math.log(',
            '    if True:\n        return torch.log_softmax(logits, dim=1) + math.log(',
-           Effect("gaussian-mi", "mi_mean", {"setting": "imbalanced", "dim": 1, "estimator": "pc-softmax"},
+           Effect("gaussian-mi", "mi_mean", {"setting": "imbalanced", "dim": 10, "estimator": "pc-softmax"},
                   shift=imbalance_bias, why="+ log K - H(Y) on the imbalanced task")),
     Mutant("mnist-imbalanced-split-balanced", "03-mnist", "pcsm/experiments/mnist.py",
            "protocol_indices(subset, protocol, ratio, largest, seed=seed)",
