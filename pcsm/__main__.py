@@ -49,17 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--jobs", type=positive_int, default=1, help="joblib worker processes (default 1)")
     bench.add_argument("--scheduler", help=SCHEDULER_HELP)
     commands.add_parser("claims", help="print the README's paper-vs-book table from results/")
-    if _has_mutants():
-        mutants = commands.add_parser(
-            "mutants", add_help=False, help="run the validation against deliberately broken methods (minutes each)")
-        mutants.add_argument("arguments", nargs=argparse.REMAINDER, help="passed to pcsm.book.mutants")
+    mutants = commands.add_parser(
+        "mutants", add_help=False, help="run the validation against deliberately broken methods (minutes each)")
+    mutants.add_argument("arguments", nargs=argparse.REMAINDER, help="passed to pcsm.book.mutants")
     return parser
-
-
-def _has_mutants() -> bool:
-    from importlib.util import find_spec
-
-    return find_spec("pcsm.book.mutants") is not None
 
 
 def use_scheduler(address: str | None) -> None:

@@ -4,6 +4,7 @@ the book; the book's layers say which extra they need; the `pcsm` console script
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,9 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from pcsm import __main__ as cli
+from pcsm.book import runner
+from pcsm.experiments import bench, parallel
 from pcsm.experiments.results import REPO_ROOT
 
 PROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
@@ -87,7 +91,7 @@ def console_script() -> Path:
 
 def test_console_script_offers_every_subcommand() -> None:
     result = subprocess.run([str(console_script()), "--help"], capture_output=True, text=True, check=True)
-    for command in ("run", "validate", "bench", "claims"):
+    for command in ("run", "validate", "bench", "claims", "mutants"):
         assert command in result.stdout
     assert result.stdout.startswith("usage: pcsm ")
 
@@ -98,3 +102,37 @@ def test_console_script_refuses_bad_bench_arguments_before_running(tmp_path: Pat
                                 text=True, timeout=120)
         assert result.returncode == 2 and named in result.stderr, result.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_scheduler_that_does_not_answer_stops_the_run_before_any_notebook(monkeypatch, capsys) -> None:
+    monkeypatch.delenv(parallel.SCHEDULER_ENV, raising=False)
+    monkeypatch.setattr(runner, "run", lambda *args: pytest.fail("a notebook ran"))
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["run", "01-bound", "--scheduler", "tcp://127.0.0.1:9"])
+    assert stop.value.code == 2
+    assert "tcp://127.0.0.1:9" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["run", "01-bound"], ["bench", "mi", "--quick"]])
+def test_scheduler_reaches_the_runs_through_pcsm_scheduler(monkeypatch, argv: list[str]) -> None:
+    """--scheduler ADDRESS: checked to answer, then PCSM_SCHEDULER (which the notebooks' kernels and
+    the benchmark's workers read) holds it for the run; without it the runs stay on this machine."""
+    seen: list[str | None] = []
+
+    def record(*args) -> int:
+        seen.append(os.environ.get(parallel.SCHEDULER_ENV))
+        return 0
+
+    class Client:
+        def close(self) -> None:
+            seen.append("closed")
+
+    monkeypatch.delenv(parallel.SCHEDULER_ENV, raising=False)
+    monkeypatch.setattr(parallel, "connect", lambda address: Client())
+    monkeypatch.setattr(runner, "run", record)
+    monkeypatch.setattr(bench, "main", record)
+    assert cli.main([*argv, "--scheduler", "tcp://10.0.0.5:8786"]) == 0
+    assert seen == ["closed", "tcp://10.0.0.5:8786"]
+    monkeypatch.delenv(parallel.SCHEDULER_ENV)
+    assert cli.main(argv) == 0
+    assert seen[-1] is None
