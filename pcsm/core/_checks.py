@@ -205,7 +205,8 @@ class Prior:
         return float(-(q * np.log(q)).sum())
 
     def log_tensor(self, like: torch.Tensor) -> torch.Tensor:
-        """:math:`\\log P(y)` as a tensor of the dtype and device of ``like`` (the log taken in that dtype)."""
+        """:math:`\\log P(y)` as a tensor of the dtype and device of ``like`` (the log taken in that
+        dtype)."""
         return torch.tensor(self.p, dtype=like.dtype, device=like.device).log()
 
 

@@ -1,4 +1,5 @@
-r"""``estimate_mi``: mutual information :math:`I(X;Y)` between continuous x and a class label y, from a classifier.
+r"""``estimate_mi``: mutual information :math:`I(X;Y)` between continuous x and a class label y, from a
+classifier.
 
 A network :math:`f(x, \cdot)` trained with the PC-softmax loss approaches
 :math:`f = \log p(x|y) + c(x)`. For any logits,
@@ -155,15 +156,16 @@ class _Settings:
 
 
 def confidence_interval(value: float, stderr: float, level: float) -> tuple[float, float]:
-    r"""Normal interval :math:`\mathrm{value} \pm z\, \mathrm{stderr}`, :math:`z = \Phi^{-1}((1 + \mathrm{level}) / 2)`,
-    its lower end clipped at 0."""
+    r"""Normal interval :math:`\mathrm{value} \pm z\, \mathrm{stderr}`,
+    :math:`z = \Phi^{-1}((1 + \mathrm{level}) / 2)`, its lower end clipped at 0."""
     z = float(norm.ppf(0.5 + level / 2))
     return float(max(value - z * stderr, 0.0)), float(max(value + z * stderr, 0.0))
 
 
 def log_posterior_scores(logits: torch.Tensor, method: str, prior: Any) -> torch.Tensor:
-    r"""Per-class :math:`\log q(y|x)` + const that the estimate averages: :math:`\log \mathrm{PC\text{-}softmax}_y f`,
-    or :math:`\log \mathrm{softmax}_y f + \log M` (M = the number of logits' columns)."""
+    r"""Per-class :math:`\log q(y|x)` + const that the estimate averages:
+    :math:`\log \mathrm{PC\text{-}softmax}_y f`, or :math:`\log \mathrm{softmax}_y f + \log M`
+    (M = the number of logits' columns)."""
     if method == "softmax":
         return torch.log_softmax(logits, dim=1) + math.log(logits.shape[1])
     return pc_log_softmax(logits, prior)
@@ -172,7 +174,8 @@ def log_posterior_scores(logits: torch.Tensor, method: str, prior: Any) -> torch
 def calibrate_logits(
     logits: torch.Tensor, labels: torch.Tensor, method: str, prior: Any
 ) -> tuple[float, torch.Tensor]:
-    r"""Temperature :math:`T > 0` and class bias :math:`b` minimising the mean cross-entropy :math:`-\log q_y(f / T + b)`.
+    r"""Temperature :math:`T > 0` and class bias :math:`b` minimising the mean cross-entropy
+    :math:`-\log q_y(f / T + b)`.
 
     The loss is PC-softmax cross-entropy (``method="pc-softmax"``:
     :math:`q_y(z) = e^{z_y} / \sum_{y'} P(y') e^{z_{y'}}`) or softmax cross-entropy, plus the ridge
@@ -421,7 +424,8 @@ def estimate_mi(
     device: Any = "auto",
     progress: bool = False,
 ) -> MIEstimate:
-    r"""Estimate :math:`I(X;Y)` in nats, with a standard error, by training an MLP classifier (the paper's estimator).
+    r"""Estimate :math:`I(X;Y)` in nats, with a standard error, by training an MLP classifier (the paper's
+    estimator).
 
     Procedure (cross-fitting): y is split in ``n_folds`` stratified folds. For each fold a network
     trains on the other folds, minus a stratified ``val_fraction`` of them on which it early-stops
@@ -509,13 +513,15 @@ def estimate_mi(
     )
     check_positive_int(n_folds, "n_folds", minimum=2)
     check_positive_int(repeats, "repeats")
-    seed = check_positive_int(seed, "seed", minimum=0, maximum=MAX_SEED - REPEAT_SEED_STRIDE * repeats - n_folds)
+    seed = check_positive_int(seed, "seed", minimum=0,
+                              maximum=MAX_SEED - REPEAT_SEED_STRIDE * repeats - n_folds)
     level = check_fraction(level, "level")
     xs = _standardised(x)
     labels, classes = _encode_labels(y, xs.shape[0])
     p = resolve_prior(prior, labels, classes)
     _check_splits(labels, n_folds, settings)
-    record = _cross_fit(xs.to(settings.device), labels, p, settings, seed=seed, n_folds=n_folds, repeats=repeats)
+    record = _cross_fit(xs.to(settings.device), labels, p, settings, seed=seed, n_folds=n_folds,
+                        repeats=repeats)
     return _summarise(record, p, classes, settings, level=level, repeats=repeats)
 
 
@@ -530,8 +536,8 @@ def _summarise(
     return check_bounds(MIEstimate(
         value=value, stderr=stderr, ci=confidence_interval(value, stderr, level), level=level,
         method=settings.method, accuracy=record["accuracy"], prior=p.p.copy(), upper_bound=upper,
-        in_bounds=True, cross_fit=settings.cross_fit, calibrate=settings.calibrate, device=str(settings.device),
-        repeats=repeats, scores=scores, classes=classes, fold_values=record["fold_values"],
-        fold_accuracies=record["fold_accuracies"], temperatures=record["temperatures"],
-        histories=record["histories"],
+        in_bounds=True, cross_fit=settings.cross_fit, calibrate=settings.calibrate,
+        device=str(settings.device), repeats=repeats, scores=scores, classes=classes,
+        fold_values=record["fold_values"], fold_accuracies=record["fold_accuracies"],
+        temperatures=record["temperatures"], histories=record["histories"],
     ))

@@ -84,7 +84,9 @@ def resolve_device(device: Any = "auto", name: str = "device") -> torch.device:
     if device is None or (isinstance(device, str) and device == "auto"):
         return default_device()
     if not isinstance(device, (str, torch.device)):
-        raise ValueError(f"{name}: expected 'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device, got {device!r}")
+        raise ValueError(
+            f"{name}: expected 'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device, got {device!r}"
+        )
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError, ValueError):
@@ -94,9 +96,13 @@ def resolve_device(device: Any = "auto", name: str = "device") -> torch.device:
     if resolved.type != "cuda":
         raise ValueError(f"{name}: unknown device {device!r}; choose auto, cpu, cuda or cuda:N")
     if not torch.cuda.is_available():
-        raise ValueError(f"{name}: {str(device)!r} requested but no CUDA GPU is available; use 'cpu' or 'auto'")
+        raise ValueError(
+            f"{name}: {str(device)!r} requested but no CUDA GPU is available; use 'cpu' or 'auto'"
+        )
     if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-        raise ValueError(f"{name}: {str(device)!r} requested but only {torch.cuda.device_count()} GPU(s) exist")
+        raise ValueError(
+            f"{name}: {str(device)!r} requested but only {torch.cuda.device_count()} GPU(s) exist"
+        )
     return resolved
 
 
@@ -120,7 +126,8 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def default_batch_size(n_train: int) -> int:
-    """:math:`n_{train} / 50` clipped to [32, 500]: at least 50 steps per epoch on small data, 500 on large."""
+    """:math:`n_{train} / 50` clipped to [32, 500]: at least 50 steps per epoch on small data, 500 on
+    large."""
     return int(min(500, max(32, n_train // 50)))
 
 
@@ -359,8 +366,8 @@ def train_classifier(
 
 
 def _validate(
-    model: nn.Module, criterion: Callable, validation: tuple[torch.Tensor, torch.Tensor], device: torch.device,
-    history: TrainingHistory, stopper: EarlyStopping,
+    model: nn.Module, criterion: Callable, validation: tuple[torch.Tensor, torch.Tensor],
+    device: torch.device, history: TrainingHistory, stopper: EarlyStopping,
 ) -> bool:
     """Score the validation split into ``history``; whether early stopping says stop."""
     logits = predict_logits(model, validation[0].detach(), device=device)
