@@ -192,7 +192,7 @@ def publishing_lock(spec: NotebookSpec, destinations: list[Path]) -> Iterator[No
     file in the temporary folder named after the destination); a second run publishing the same
     notebook to the same place is refused at once, naming the notebook."""
     with ExitStack() as stack:
-        for dest in sorted({d.absolute() for d in destinations}):
+        for dest in sorted({d.resolve() for d in destinations}):
             digest = hashlib.sha256(str(dest).encode()).hexdigest()[:16]
             handle = stack.enter_context(open(Path(tempfile.gettempdir()) / f"pcsm-{digest}.lock", "w"))
             try:
