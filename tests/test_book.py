@@ -116,7 +116,7 @@ def test_derivation_math_is_typeset_in_a_browser(built_book, tmp_path):
 
 WIDTHS = (1400, 390)
 SCREENSHOTS = REPO_ROOT / "_build" / "screenshots"  # artefacts of the run (ignored by git)
-PROGRESS = r"\[\d+/\d+\]|\d\s*it/s"  # progress lines: "[1/120] ...", tqdm's "3.2it/s"
+PROGRESS = r"\[\d+/\d+\]|\d\s*(?:it/s|s/it)\b"  # progress lines: "[1/120] ...", tqdm's "3.2it/s"
 
 MEASURE_JS = r"""
 function insideScrollBox(el, column, box, win) {
