@@ -195,6 +195,7 @@ def served_book(built_book, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("served")
     (root / "book").symlink_to(built_book, target_is_directory=True)
+
     class Quiet(SimpleHTTPRequestHandler):
         def log_message(self, *args) -> None:
             pass
