@@ -11,7 +11,7 @@ from pcsm.experiments.bench import (
     ground_truth,
     long_tail_prior,
     make_mixture,
-    run_one,
+    run_suite_task,
     suite,
     summarize,
     target_checks,
@@ -53,8 +53,8 @@ def test_one_dimensional_ground_truth_is_quadrature_and_agrees_with_monte_carlo(
     assert truth["gt"] == pytest.approx(mc, abs=4 * se)
 
 
-def test_run_one_gives_a_row_per_estimator():
-    rows = run_one(Task("suite", 2, 3, 10, "shared", 1), 0, 600, ("bayes", "knn"))
+def test_run_suite_task_gives_a_row_per_estimator():
+    rows = run_suite_task(Task("suite", 2, 3, 10, "shared", 1), 0, 600, ("bayes", "knn"))
     assert [r["estimator"] for r in rows] == ["bayes", "knn"]
     assert np.isfinite(rows[0]["mi_se"]) and np.isnan(rows[1]["mi_se"])
 
@@ -86,5 +86,5 @@ def test_tasks_draw_independent_samples_for_the_same_seed(monkeypatch):
                         lambda self, n, seed: streams.append(seed) or sample(self, n, seed))
     tasks = suite()
     for task in tasks:
-        run_one(task, 0, 200, ())
+        run_suite_task(task, 0, 200, ())
     assert len(set(streams)) == len(tasks)

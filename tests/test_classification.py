@@ -10,19 +10,18 @@ import torch
 from pcsm.core._checks import check_seeds
 from pcsm.core.losses import posthoc_corrected_logits
 from pcsm.core.models import mlp
-from pcsm.core.training import predict_logits
+from pcsm.core.training import predict_logits, resolve_device
 from pcsm.experiments.classification import (
     PAPER_TABLE2,
     average_accuracy,
-    compare_with_paper,
     evaluate_run,
     gains,
     gains_display,
     is_uniform,
+    join_paper_numbers,
     mean_std_text,
     paper_gain,
     predictions,
-    resolve_device,
     select_value,
     sgd_factory,
     summarise,
@@ -133,7 +132,7 @@ def test_paper_numbers_sit_beside_the_paper_split_only():
         {"dataset": "mnist", "split": "imbalanced", "test_set": ["paper split", "official test"],
          "method": "pc-softmax", "mean_pct": [97.0, 98.0]}
     )
-    table = compare_with_paper(summary)
+    table = join_paper_numbers(summary)
     assert table.paper_pct.iloc[0] == 96.30 and math.isclose(table.diff_pp.iloc[0], 0.70)
     assert np.isnan(table.paper_pct.iloc[1])
     assert set(PAPER_TABLE2.paper_pct) == {97.95, 97.91, 95.05, 96.30}
@@ -171,7 +170,7 @@ def table2_fixture() -> tuple[pd.DataFrame, pd.DataFrame]:
                                      "accuracy_pct": base + offset + gain * (split == "imbalanced")
                                      + noise * (1 + gain)})
     runs = pd.DataFrame(rows)
-    return compare_with_paper(summarise(runs, ["dataset", "split"])), gains(runs, ["dataset", "split"])
+    return join_paper_numbers(summarise(runs, ["dataset", "split"])), gains(runs, ["dataset", "split"])
 
 
 def test_mean_std_text_rounds_and_signs():

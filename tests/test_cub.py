@@ -9,10 +9,12 @@ import tarfile
 import threading
 from pathlib import Path
 
+import nbformat
 import pandas as pd
 import pytest
 
 from pcsm.experiments.cub import data, page
+from pcsm.experiments.results import REPO_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +25,8 @@ def standin(tmp_path_factory: pytest.TempPathFactory) -> data.StandIn:
 @pytest.fixture(scope="module")
 def index(standin: data.StandIn, tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("data")
-    folder = data.prepare(root, url=standin.archive.as_uri(), md5=standin.md5, download_missing=True,
-                          progress=False)
+    folder = data.fetch_and_extract(root, url=standin.archive.as_uri(), md5=standin.md5,
+                                    download_missing=True, progress=False)
     return data.load_index(folder)
 
 
@@ -89,7 +91,7 @@ def test_bad_protocol_is_named(index) -> None:
 
 def test_missing_dataset_without_download_is_named(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="download"):
-        data.prepare(tmp_path)
+        data.fetch_and_extract(tmp_path)
 
 
 def test_tampered_archive_is_refused(standin: data.StandIn, tmp_path: Path) -> None:
@@ -100,7 +102,8 @@ def test_tampered_archive_is_refused(standin: data.StandIn, tmp_path: Path) -> N
     tampered.write_bytes(bytes(payload))
     root = tmp_path / "data"
     with pytest.raises(ValueError, match="md5"):
-        data.prepare(root, url=tampered.as_uri(), md5=standin.md5, download_missing=True, progress=False)
+        data.fetch_and_extract(root, url=tampered.as_uri(), md5=standin.md5, download_missing=True,
+                               progress=False)
     assert not any(root.iterdir())  # neither the archive, its .part, nor a dataset folder
 
 
@@ -270,7 +273,17 @@ GOOD_CONFIG = dict(
 
 
 def test_good_config_passes() -> None:
-    page.check_config(**GOOD_CONFIG)
+    config = page.check_config(**GOOD_CONFIG)
+    assert config.seeds == tuple(GOOD_CONFIG["seeds"]) and config.data_root == ""
+
+
+def test_the_config_defaults_are_the_notebooks_parameters() -> None:
+    from pcsm.book.plan import notebook_defaults
+
+    path = REPO_ROOT / "notebooks" / "04-cub.ipynb"
+    defaults = notebook_defaults(nbformat.read(path, as_version=4), path)
+    assert tuple(defaults) == page.CUBConfig.fields()
+    assert page.check_config(**defaults) == page.CUBConfig()
 
 
 @pytest.mark.parametrize(
@@ -281,6 +294,9 @@ def test_good_config_passes() -> None:
         ("backbone_weights", "inat"),
         ("input_size", 64),
         ("standardize_features", 1),
+        ("download", "yes"),
+        ("data_root", 3),
+        ("cache", True),
         ("protocols", []),
         ("protocols", ["balanced", "long-tailed"]),
         ("protocols", "balanced"),
@@ -351,8 +367,8 @@ def test_accuracy_summary_is_mean_and_std_over_seeds() -> None:
     assert (one_seed["std"] == 0).all()
 
 
-def test_compare_with_paper_on_real_data_gives_the_difference() -> None:
-    table = page.compare_with_paper(fake_results(), standin=False).set_index(["protocol", "method"])
+def test_cub_against_paper_on_real_data_gives_the_difference() -> None:
+    table = page.cub_against_paper(fake_results(), standin=False).set_index(["protocol", "method"])
     assert table.loc[("imbalanced", "pc-softmax")].to_dict() == {
         "ours (%)": "81.00 ± 1.00", "paper (%)": "87.69", "ours − paper": "-6.69",
     }
@@ -360,8 +376,8 @@ def test_compare_with_paper_on_real_data_gives_the_difference() -> None:
     assert table.loc[("balanced", "post-hoc"), "paper (%)"] == "—"
 
 
-def test_compare_with_paper_on_the_standin_says_not_reproduced() -> None:
-    table = page.compare_with_paper(fake_results(), standin=True).set_index(["protocol", "method"])
+def test_cub_against_paper_on_the_standin_says_not_reproduced() -> None:
+    table = page.cub_against_paper(fake_results(), standin=True).set_index(["protocol", "method"])
     assert table.loc[("balanced", "softmax"), "paper (%)"] == "89.21"
     assert table.loc[("balanced", "softmax"), "ours − paper"] == "not reproduced here"
     assert table.loc[("imbalanced", "post-hoc"), "ours − paper"] == "—"

@@ -2,11 +2,13 @@
 
 import math
 
+import nbformat
 import numpy as np
 import pandas as pd
 import pytest
 
 from pcsm.experiments import gaussian_mi as gx
+from pcsm.experiments.results import REPO_ROOT
 
 
 GOOD = {"dims": [1, 2], "settings": ["imbalanced"], "estimators": ["bayes", "knn"], "seeds": [0],
@@ -14,7 +16,19 @@ GOOD = {"dims": [1, 2], "settings": ["imbalanced"], "estimators": ["bayes", "knn
 
 
 def test_check_config_accepts_good_parameters():
-    gx.check_config(**GOOD, sample_sizes=[100], epochs=3, batch_size=10)
+    config = gx.check_config(**GOOD, vs_n_sizes=[100], epochs=3, batch_size=10)
+    assert config.dims == (1, 2) and config.vs_n_sizes == (100,)
+    assert config.run_options()["training"] == {"hidden": (100, 100, 100), "batch_size": 10, "patience": 10,
+                                                "epochs": 3, "repeats": 1}
+
+
+def test_the_config_defaults_are_the_notebooks_parameters():
+    from pcsm.book.plan import notebook_defaults
+
+    path = REPO_ROOT / "notebooks" / "02-gaussian-mi.ipynb"
+    defaults = notebook_defaults(nbformat.read(path, as_version=4), path)
+    assert tuple(defaults) == gx.GaussianMIConfig.fields()
+    assert gx.check_config(**defaults) == gx.GaussianMIConfig()
 
 
 @pytest.mark.parametrize(
@@ -29,7 +43,15 @@ def test_check_config_accepts_good_parameters():
         ({"seeds": [-1]}, "seeds"),
         ({"imbalanced_prior": [0.1, 0.2, 0.3, 0.4, 0.5]}, "imbalanced_prior"),
         ({"imbalanced_prior": [0.5, 0.5]}, "imbalanced_prior"),
-        ({"sample_sizes": [10]}, "sample_sizes"),
+        ({"vs_n_sizes": [10]}, "vs_n_sizes"),
+        ({"wins_sizes": [3]}, "wins_sizes"),
+        ({"n_samples_imbalanced": 5}, "n_samples_imbalanced"),
+        ({"vs_n_estimators": ["nope"]}, "vs_n_estimators"),
+        ({"wins_seeds": "0"}, "wins_seeds"),
+        ({"hidden": [100, 0]}, "hidden"),
+        ({"n_jobs": -1}, "n_jobs"),
+        ({"profile": 1}, "profile"),
+        ({"sample_sizes": [100]}, "sample_sizes"),
         ({"epochs": 0}, "epochs"),
         ({"patience": -3}, "patience"),
         ({"mine_epochs": 0}, "mine_epochs"),
@@ -98,8 +120,27 @@ def fake_summary(pc_error=0.01, mine_error=0.1, knn_error=0.05, pc_accuracy=0.79
     return pd.DataFrame(records)
 
 
-def test_compare_with_paper_subtracts_the_paper_values():
-    table = gx.compare_with_paper(fake_summary()).set_index(["dim", "quantity"])
+def test_worst_error_is_the_largest_absolute_error_with_its_standard_error():
+    summary = fake_summary().assign(mi_std=0.02, n_seeds=4, gt_se=0.0)
+    worst = (summary.estimator == "knn") & (summary.dim == 10)
+    summary.loc[worst, ["error", "mi_std", "gt_se"]] = [-0.3, 0.04, 0.03]
+    value, se = gx.worst_error(summary, "knn")
+    assert value == pytest.approx(0.3) and se == pytest.approx(math.hypot(0.04 / 2, 0.03))
+    assert gx.worst_error(summary, "pc-softmax") == pytest.approx((0.01, 0.01))
+    assert all(math.isnan(v) for v in gx.worst_error(summary, "bayes"))
+
+
+def test_error_by_variant_aggregates_over_seeds():
+    variants = pd.DataFrame({"cross_fit": [True, True, False, False], "calibrate": [True] * 4,
+                             "mi": [1.1, 1.3, 1.0, 1.0], "mi_se": [0.1, 0.3, 0.2, 0.2]})
+    table = gx.error_by_variant(variants, truth=1.0).set_index(["cross_fit", "calibrate"])
+    assert table.loc[(True, True), "error_mean"] == pytest.approx(0.2)
+    assert table.loc[(True, True), "error_sd"] == pytest.approx(math.sqrt(0.02))
+    assert table.loc[(False, True), "stderr"] == pytest.approx(0.2)
+
+
+def test_table1_against_paper_subtracts_the_paper_values():
+    table = gx.table1_against_paper(fake_summary()).set_index(["dim", "quantity"])
     assert table.loc[(1, "gt"), "paper"] == 1.02
     assert table.loc[(1, "gt"), "difference"] == pytest.approx(1.0 - 1.02)
     assert table.loc[(10, "mine"), "ours"] == pytest.approx(1.6)
@@ -119,7 +160,8 @@ def test_parallel_run_equals_serial_run_in_task_order(capsys):
     parallel = gx.run_tasks(tasks, n_jobs=2, **options)
     assert list(zip(parallel.dim, parallel.estimator)) == [(t.dim, t.estimator) for t in tasks]
     pd.testing.assert_series_equal(parallel["mi"], serial["mi"])
-    assert capsys.readouterr().out.count("nats in") == len(tasks)
+    captured = capsys.readouterr()
+    assert captured.out == "" and f"{len(tasks)}/{len(tasks)}" in captured.err  # progress bar on stderr
 
 
 def test_tasks_of_one_draw_see_the_same_samples():
@@ -130,13 +172,12 @@ def test_tasks_of_one_draw_see_the_same_samples():
 
 
 def test_jobs_come_from_the_environment(monkeypatch):
-    monkeypatch.setenv("PCSM_JOBS", "3")
-    assert gx.default_jobs() == 3
+    tasks = gx.make_tasks(["balanced"], [1], [0], ["bayes"], 100)
     monkeypatch.setenv("PCSM_JOBS", "two")
     with pytest.raises(ValueError, match="^PCSM_JOBS"):
-        gx.default_jobs()
+        gx.run_tasks(tasks)
     with pytest.raises(ValueError, match="^n_jobs"):
-        gx.run_tasks(gx.make_tasks(["balanced"], [1], [0], ["bayes"], 100), n_jobs=0)
+        gx.run_tasks(tasks, n_jobs=-1)
 
 
 @pytest.mark.parametrize("setting", ["imbalanced", "balanced"])
@@ -145,7 +186,7 @@ def test_line_quadrature_agrees_with_monte_carlo_in_every_dimension(setting):
     positions = gx.line_projection(g)
     assert positions is not None
     mi, accuracy = gx.line_mi(positions, g.priors)
-    mc, se = g.mutual_information(200_000, seed=5)
+    mc, se = g.mutual_information(200_000, seed=5, method="monte-carlo")
     assert mi == pytest.approx(mc, abs=4 * se)
     assert accuracy == pytest.approx(g.bayes_accuracy(200_000, seed=5), abs=0.004)
     assert gx.ground_truth(setting, 7, gx.PAPER_PRIOR, 10)["gt_method"] == "quadrature"

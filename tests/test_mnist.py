@@ -1,8 +1,11 @@
 """The MNIST / Fashion-MNIST loader, run on tiny data sets written in tmp through the real code path."""
 
 import gzip
+import os
 import pickle
+import tomllib
 
+import nbformat
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +13,7 @@ import torch
 
 from pcsm.experiments import mnist
 from pcsm.experiments.mnist import RAW_FILES, DatasetError
+from pcsm.experiments.results import REPO_ROOT
 
 RNG = np.random.default_rng(0)
 TINY = {
@@ -207,6 +211,23 @@ def tiny_experiment(**plan_args):
     return {"mnist": (images, labels, mnist.to_inputs(images[:20], "mnist"), labels[:20])}, plan
 
 
+def test_the_config_defaults_are_the_notebooks_parameters():
+    from pcsm.book.plan import notebook_defaults
+
+    path = REPO_ROOT / "notebooks" / "03-mnist.ipynb"
+    defaults = notebook_defaults(nbformat.read(path, as_version=4), path)
+    assert tuple(defaults) == mnist.MNISTConfig.fields()
+    assert mnist.check_config(**defaults) == mnist.MNISTConfig()
+    assert mnist.MNISTConfig().plan().settings == [("step", 1), ("step", 10), ("step", 100)]
+
+
+@pytest.mark.parametrize(("name", "value"), [("n_max", 0), ("ratios", "10"), ("lr", -1.0), ("device", "tpu"),
+                                             ("datasets", ["fashion-mnist"]), ("batch", 64)])
+def test_the_config_names_a_bad_or_unknown_parameter(name, value):
+    with pytest.raises(ValueError, match=f"^{name}"):
+        mnist.check_config(**{name: value})
+
+
 def test_parallel_runs_match_the_serial_path_bit_for_bit(capsys):
     data, serial = tiny_experiment(n_jobs=1)
     _, parallel = tiny_experiment(n_jobs=2)
@@ -214,15 +235,17 @@ def test_parallel_runs_match_the_serial_path_bit_for_bit(capsys):
     one = mnist.train_and_evaluate(data, serial, batch_size=8)
     two = mnist.train_and_evaluate(data, parallel, batch_size=8)
     pd.testing.assert_frame_equal(one, two, check_exact=True)
-    lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2 * 2 * 3 and lines[0].startswith("[1/6] mnist step r=") and lines[-1].endswith(" s")
+    captured = capsys.readouterr()
+    assert captured.out == "" and "LeNet runs" in captured.err and "6/6" in captured.err
 
 
 def test_jobs_come_from_the_parameter_then_pcsm_jobs_and_one_on_a_gpu(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
     monkeypatch.delenv("PCSM_JOBS", raising=False)
     assert mnist.resolve_jobs(0, torch.device("cpu")) == 2
     monkeypatch.setenv("PCSM_JOBS", "3")
     assert mnist.resolve_jobs(0, torch.device("cpu")) == 3 and mnist.resolve_jobs(4, torch.device("cpu")) == 4
+    assert mnist.resolve_jobs(4, torch.device("cpu"), n_runs=2) == 2
     assert mnist.resolve_jobs(4, torch.device("cuda")) == 1
     monkeypatch.setenv("PCSM_JOBS", "many")
     with pytest.raises(ValueError, match="^PCSM_JOBS"):
@@ -238,11 +261,17 @@ def test_data_missing_for_a_planned_dataset_is_named():
 
 
 def test_protocol_note_names_every_departure_from_the_authors_protocol():
-    exact = mnist.protocol_note(5, **mnist.AUTHORS_PROTOCOL)
+    with open(REPO_ROOT / "notebooks" / "profiles.toml", "rb") as handle:
+        authors = tomllib.load(handle)["notebooks"]["03-mnist"]["paper"]
+    protocol = {name: authors[name] for name in mnist.PROTOCOL_LABELS}
+    assert protocol == {"n_max": 3000, "test_n_max": 3000, "epochs": 8, "lr": 0.01, "momentum": 0.5}
+    exact = mnist.protocol_note(5, authors, **protocol)
     assert exact == "This page ran the authors' protocol exactly, over 5 seeds."
-    reduced = mnist.protocol_note(1, **{**mnist.AUTHORS_PROTOCOL, "epochs": 2, "lr": 0.05})
+    reduced = mnist.protocol_note(1, authors, **{**protocol, "epochs": 2, "lr": 0.05})
     assert "reduced protocol over 1 seed so" in reduced and mnist.PAPER_COMMAND in reduced
     assert "epochs 2 instead of 8" in reduced
     assert "SGD learning rate 0.05 instead of 0.01" in reduced and "momentum" not in reduced
     with pytest.raises(ValueError, match="^parameters"):
-        mnist.protocol_note(3, epochs=8)
+        mnist.protocol_note(3, authors, epochs=8)
+    with pytest.raises(ValueError, match="^authors"):
+        mnist.protocol_note(3, {"epochs": 8}, **protocol)

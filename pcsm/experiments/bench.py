@@ -3,8 +3,8 @@
 
 A seeded suite of Gaussian-mixture tasks of our own, d = 1-10, M = 2-10, balanced and long-tail priors
 (max/min ratio 10 and 100), shared and per-class covariances, plus the paper's imbalanced tasks; n
-i.i.d. samples per task and seed. Ground truth: 1-D quadrature when d = 1, else Rao-Blackwellised Monte
-Carlo with its standard error. Estimators on the same samples: the Bayes plug-in (true logits, the noise
+i.i.d. samples per task and seed. Ground truth: the mixture's own, 1-D quadrature when it reduces to a
+line, else Rao-Blackwellised Monte Carlo with its standard error. Estimators on the same samples: the Bayes plug-in (true logits, the noise
 floor), the joint kNN estimator (Ross 2014), MINE and ``estimate_mi``. Reported per estimator: mean
 |error| on balanced, long-tail and paper tasks, the mean signed error at d = 10, the coverage of the
 95 % interval (|estimate - truth| <= 1.96 sqrt(se^2 + se_truth^2)) and seconds per task on one thread.
@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from scipy.stats import ortho_group
 
 from pcsm.core._checks import check_choice, check_positive_int
@@ -30,6 +29,7 @@ from pcsm.core.baselines import bayes_plugin_mi, knn_mi, mine_mi
 from pcsm.core.gaussian import GaussianMixture, paper_mixture
 from pcsm.core.mi import estimate_mi
 from pcsm.core.training import set_threads
+from pcsm.experiments.parallel import map_runs, scheduler_from_env
 from pcsm.experiments.results import REPO_ROOT, atomic_write_text
 
 DEFAULT_OUTPUT = REPO_ROOT / "results" / "bench-mi.json"
@@ -101,16 +101,15 @@ def suite(quick: bool = False) -> list[Task]:
 
 
 def ground_truth(task: Task, n_mc: int) -> dict[str, float]:
-    """I(X;Y) of the task: quadrature (SE 0) when d = 1, Monte Carlo with its SE otherwise; and H(Y)."""
+    """I(X;Y) of the task from the mixture (:meth:`GaussianMixture.mutual_information`: quadrature, SE 0,
+    when it reduces to a line, Monte Carlo with its SE otherwise) and H(Y)."""
     g = make_mixture(task)
-    if task.dim == 1:
-        value, se, method = g.quadrature_mutual_information(), 0.0, "quadrature"
-    else:
-        (value, se), method = g.mutual_information(n_mc, seed=task.task_seed + 7), "monte-carlo"
+    value, se = g.mutual_information(n_mc, seed=task.task_seed + 7)
+    method = "quadrature" if g.line_reduction() is not None else "monte-carlo"
     return {"gt": value, "gt_se": se, "gt_method": method, "label_entropy": g.label_entropy()}
 
 
-def run_one(task: Task, seed: int, n_samples: int, estimators: tuple[str, ...]) -> list[dict[str, Any]]:
+def run_suite_task(task: Task, seed: int, n_samples: int, estimators: tuple[str, ...]) -> list[dict[str, Any]]:
     """Draw n samples of the task (stream 1000 * task_seed + seed, so tasks' samples are independent)
     and run every estimator on them (one thread): one row each."""
     set_threads(1)
@@ -155,7 +154,7 @@ def summarize(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def target_checks(summary: pd.DataFrame, max_seconds: float = 6.0) -> dict[str, bool]:
-    """Issue 10's targets for ``estimate_mi``: mean |error| no worse than kNN on balanced and long-tail
+    """The targets ``estimate_mi`` is held to: mean |error| no worse than kNN on balanced and long-tail
     tasks, |mean signed error| <= 0.005 at the largest d, coverage >= 90 %, <= ``max_seconds`` per task."""
     at = summary.set_index("estimator")
     ours, knn = at.loc["estimate_mi"], at.loc["knn"]
@@ -175,18 +174,22 @@ def bench_mi(
     n_mc: int = N_MONTE_CARLO,
     n_jobs: int = 1,
     estimators: tuple[str, ...] = ESTIMATORS,
+    scheduler: str | None = None,
 ) -> dict[str, Any]:
-    """Run every estimator on every (task, seed) in ``n_jobs`` joblib workers; rows, summary, targets."""
+    """Run every estimator on every (task, seed) through :func:`pcsm.experiments.parallel.map_runs`
+    (``n_jobs`` worker processes, or the Dask cluster at ``scheduler`` / ``PCSM_SCHEDULER``); rows,
+    summary, targets."""
     check_positive_int(n_samples, "n_samples", minimum=100)
-    check_positive_int(n_jobs, "n_jobs")
+    check_positive_int(n_jobs, "n_jobs", minimum=0)
     for name in estimators:
         check_choice(name, "estimators", ESTIMATORS)
     set_threads(1)
     start = time.perf_counter()
     tasks = suite(quick)
-    truths = Parallel(n_jobs=n_jobs)(delayed(ground_truth)(task, n_mc) for task in tasks)
-    runs = Parallel(n_jobs=n_jobs, verbose=10)(
-        delayed(run_one)(task, seed, n_samples, estimators) for task in tasks for seed in seeds)
+    options = {"n_jobs": n_jobs, "scheduler": scheduler}
+    truths = map_runs(ground_truth, [(task, n_mc) for task in tasks], desc="ground truths", **options)
+    arguments = [(task, seed, n_samples, estimators) for task in tasks for seed in seeds]
+    runs = map_runs(run_suite_task, arguments, desc="bench tasks", **options)
     truth = {task: t for task, t in zip(tasks, truths)}
     keys = [task for task in tasks for _ in seeds]
     rows = pd.DataFrame([{**row, **truth[task]} for task, chunk in zip(keys, runs) for row in chunk])
@@ -195,7 +198,7 @@ def bench_mi(
         "suite": {"quick": quick, "seeds": list(seeds), "n_samples": n_samples, "n_monte_carlo": n_mc,
                   "n_tasks": len(tasks), "configs": [list(c) for c in (QUICK_CONFIGS if quick else CONFIGS)]},
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "torch_threads": 1,
-                    "n_jobs": n_jobs},
+                    "n_jobs": n_jobs, "scheduler": scheduler_from_env(scheduler)},
         "total_seconds": time.perf_counter() - start,
         "summary": summary.to_dict(orient="records"),
         "rows": rows.to_dict(orient="records"),

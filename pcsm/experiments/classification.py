@@ -25,7 +25,8 @@ from torch import nn
 from pcsm.core.estimators import label_frequencies
 from pcsm.core.losses import posthoc_corrected_logits
 from pcsm.core.metrics import per_class_accuracy
-from pcsm.core.training import default_device, predict_logits, seed_everything, train_classifier
+from pcsm.core.training import predict_logits, seed_everything, train_classifier
+from pcsm.experiments import paper
 
 METHODS = ("softmax", "pc-softmax", "post-hoc")
 # Short names of test sets and methods in glue names.
@@ -33,16 +34,7 @@ TEST_SET_KEYS = {"paper split": "split", "official test": "official"}
 METHOD_KEYS = {"softmax": "softmax", "pc-softmax": "pc", "post-hoc": "posthoc"}
 Split = tuple[torch.Tensor, torch.Tensor]
 
-# Table 2 of the paper (average per-class accuracy, %), one run each, on the authors' test split.
-PAPER_TABLE2 = pd.DataFrame(
-    {
-        "dataset": ["mnist"] * 4,
-        "split": ["balanced", "balanced", "imbalanced", "imbalanced"],
-        "test_set": ["paper split"] * 4,
-        "method": ["softmax", "pc-softmax"] * 2,
-        "paper_pct": [97.95, 97.91, 95.05, 96.30],
-    }
-)
+PAPER_TABLE2 = paper.TABLE_2_MNIST  # the paper's numbers live in pcsm.experiments.paper
 
 
 @dataclass
@@ -177,21 +169,12 @@ def gains(averages: pd.DataFrame, keys: Sequence[str], baseline: str = "softmax"
     return table.assign(ci95_low_pp=low, ci95_high_pp=high)
 
 
-def compare_with_paper(summary: pd.DataFrame, paper: pd.DataFrame = PAPER_TABLE2) -> pd.DataFrame:
+def join_paper_numbers(summary: pd.DataFrame, paper: pd.DataFrame = PAPER_TABLE2) -> pd.DataFrame:
     """``summary`` rows joined with the paper's numbers (on the paper's columns other than
     ``paper_pct``), with ``diff_pp`` = ours - paper; NaN where the paper has no number."""
     keys = [c for c in paper.columns if c != "paper_pct"]
     table = summary.merge(paper, on=keys, how="left")
     return table.assign(diff_pp=table["mean_pct"] - table["paper_pct"])
-
-
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` (the GPU when present), ``"cpu"`` or ``"cuda"`` as a torch device."""
-    if name not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"device: unknown value {name!r}; choose one of auto, cpu, cuda")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: 'cuda' requested but no GPU is available")
-    return default_device() if name == "auto" else torch.device(name)
 
 
 def sgd_factory(lr: float, momentum: float) -> Callable[[Any], torch.optim.Optimizer]:
@@ -240,7 +223,7 @@ def _plain_text(value: float, digits: int = 2) -> str:
 def table2_display(table2: pd.DataFrame, dataset: str = "mnist") -> pd.DataFrame:
     """Compact Table 2 of ``dataset`` for the page: one row per (split, method); columns ours on the
     paper split (mean ± std, %), the paper's number and ours − paper (only where the paper has
-    numbers), and ours on the official test set. ``table2`` is ``compare_with_paper``'s output."""
+    numbers), and ours on the official test set. ``table2`` is ``join_paper_numbers``'s output."""
     rows = table2[table2["dataset"] == dataset]
     if rows.empty:
         raise ValueError(f"dataset: no rows for {dataset!r}")

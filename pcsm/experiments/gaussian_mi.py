@@ -9,20 +9,19 @@ with a uniform ("balanced") or given ("imbalanced", the paper's 1:2:3:4:5) prior
 classes with random means, a shared random covariance and a Zipf prior of ratio 100 (:func:`mixture`).
 
 Ground truth: the paper's means lie on one line with identity covariance, so projecting x on that line
-loses nothing about y and I(X;Y) is a one-dimensional integral whatever d is (:func:`line_mi`, by
-quadrature); elsewhere Monte Carlo with its standard error.
+loses nothing about y and I(X;Y) is a one-dimensional integral whatever d is (by quadrature); elsewhere
+Monte Carlo with its standard error. Both are the mixture's own (:meth:`GaussianMixture.mutual_information`).
 """
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import time
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from scipy import integrate
 from scipy.special import logsumexp
 from scipy.stats import norm
@@ -32,60 +31,136 @@ from pcsm.core.baselines import bayes_plugin_mi, knn_mi, mine_mi
 from pcsm.core.gaussian import GaussianMixture, paper_mixture
 from pcsm.core.mi import estimate_mi
 from pcsm.core.training import set_threads
+from pcsm.experiments import paper
+from pcsm.experiments.parallel import FROM_ENV, map_runs
 
 SETTINGS = ("imbalanced", "balanced", "long-tail")
 ESTIMATORS = ("bayes", "pc-softmax", "softmax", "mine", "knn")
-PAPER_PRIOR = (1 / 15, 2 / 15, 3 / 15, 4 / 15, 5 / 15)
-
-# Table 1 of the paper (imbalanced setting): accuracies in %, MI in nats.
-PAPER_TABLE_1 = pd.DataFrame(
-    {
-        "dim": [1, 2, 5, 10],
-        "acc_softmax": [79.0, 87.0, 93.0, 95.0],
-        "acc_pc-softmax": [79.0, 88.0, 95.0, 96.0],
-        "gt": [1.02, 1.23, 1.44, 1.48],
-        "mine": [0.99, 1.17, 1.27, 1.22],
-        "softmax": [1.11, 1.31, 1.41, 1.36],
-        "pc-softmax": [0.96, 1.20, 1.31, 1.34],
-    }
-)
+PAPER_PRIOR = paper.PRIOR_TABLE_1
+PAPER_TABLE_1 = paper.TABLE_1  # the paper's numbers live in pcsm.experiments.paper
 
 
-def check_config(
-    dims: Sequence[int],
-    settings: Sequence[str],
-    estimators: Sequence[str],
-    seeds: Sequence[int],
-    imbalanced_prior: Sequence[float],
-    sample_sizes: Sequence[int] = (),
-    epochs: int = 1,
-    batch_size: int = 1,
-    patience: int = 1,
-    mine_epochs: int = 1,
-    n_neighbors: int = 1,
-    repeats: int = 1,
-    gt_samples: int = 1000,
-) -> None:
-    """Raise ValueError naming the parameter when a notebook parameter is unusable."""
-    for name, values in [("dims", dims), ("settings", settings), ("estimators", estimators),
-                         ("seeds", seeds)]:
-        if isinstance(values, (str, bytes)) or len(values) == 0:
-            raise ValueError(f"{name}: expected a non-empty list, got {values!r}")
-    for d in dims:
-        check_positive_int(d, "dims")
-    for s in settings:
-        check_choice(s, "settings", SETTINGS)
-    for e in estimators:
-        check_choice(e, "estimators", ESTIMATORS)
-    for s in seeds:
-        check_positive_int(s, "seeds", minimum=0)
-    for n in sample_sizes:
-        check_positive_int(n, "sample_sizes", minimum=50)
-    check_prior(imbalanced_prior, len(PAPER_PRIOR), "imbalanced_prior")
-    for name, value in [("epochs", epochs), ("batch_size", batch_size), ("patience", patience),
-                        ("mine_epochs", mine_epochs), ("n_neighbors", n_neighbors), ("repeats", repeats)]:
-        check_positive_int(value, name)
-    check_positive_int(gt_samples, "gt_samples", minimum=1000)
+MIN_SAMPLES = 50  # the smallest sample size a task may draw (every class needs a few per fold)
+
+
+def _check_list(values: Any, name: str, check: Callable[[Any, str], Any]) -> tuple:
+    """A non-empty list (or tuple) whose every item passes ``check(item, name)``, as a tuple."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple)) or len(values) == 0:
+        raise ValueError(f"{name}: expected a non-empty list, got {values!r}")
+    return tuple(check(value, name) for value in values)
+
+
+def _positive(value: Any, name: str) -> int:
+    return check_positive_int(value, name)
+
+
+def _sample_size(value: Any, name: str) -> int:
+    return check_positive_int(value, name, minimum=MIN_SAMPLES)
+
+
+def _seed(value: Any, name: str) -> int:
+    return check_positive_int(value, name, minimum=0)
+
+
+def _setting(value: Any, name: str) -> str:
+    return check_choice(value, name, SETTINGS)
+
+
+def _estimator(value: Any, name: str) -> str:
+    return check_choice(value, name, ESTIMATORS)
+
+
+# How each field of GaussianMIConfig is checked: a scalar check, or ("list", item check).
+_FIELD_CHECKS: dict[str, Any] = {
+    "dims": ("list", _positive), "settings": ("list", _setting), "seeds": ("list", _seed),
+    "estimators": ("list", _estimator), "hidden": ("list", _positive),
+    "n_samples_imbalanced": _sample_size, "n_samples_balanced": _sample_size,
+    "repeats": _positive, "epochs": _positive, "batch_size": _positive, "patience": _positive,
+    "mine_epochs": _positive, "n_neighbors": _positive,
+    "gt_samples": lambda value, name: check_positive_int(value, name, minimum=1000),
+    "n_jobs": _seed,
+    "vs_n_dim": _positive, "vs_n_sizes": ("list", _sample_size), "vs_n_estimators": ("list", _estimator),
+    "vs_n_seeds": ("list", _seed),
+    "variants_dim": _positive, "variants_n": _sample_size, "variants_seeds": ("list", _seed),
+    "wins_dims": ("list", _positive), "wins_sizes": ("list", _sample_size),
+    "wins_estimators": ("list", _estimator), "wins_seeds": ("list", _seed),
+}
+
+
+@dataclass(frozen=True)
+class GaussianMIConfig:
+    """The parameters of chapter 02 (its defaults are the notebook's), each checked when the record is
+    built: a ``ValueError`` names the first bad one. Lists are kept as tuples."""
+
+    profile: str = "default"  # the profile name shown on the page
+    dims: Sequence[int] = (1, 2, 5, 10)  # Table 1's dimensions d
+    settings: Sequence[str] = ("imbalanced", "balanced")  # Table 1's priors
+    imbalanced_prior: Sequence[float] = (0.0666667, 0.1333333, 0.2, 0.2666667, 0.3333333)  # 1:2:3:4:5
+    n_samples_imbalanced: int = 3000  # samples per Table 1 task, imbalanced prior
+    n_samples_balanced: int = 2000  # samples per Table 1 task, uniform prior
+    seeds: Sequence[int] = (0, 1, 2)  # Table 1's seeds
+    estimators: Sequence[str] = ("bayes", "pc-softmax", "softmax", "mine", "knn")
+    hidden: Sequence[int] = (100, 100, 100)  # the classifier's hidden layers (the paper's MLP)
+    repeats: int = 1  # estimate_mi's re-split cross-fits; 1: one network per fold
+    epochs: int = 30  # classifier epochs
+    batch_size: int = 100  # classifier and MINE batch size
+    patience: int = 10  # epochs without a better validation loss before early stopping
+    mine_epochs: int = 30  # MINE's epochs
+    n_neighbors: int = 3  # k of the kNN estimator
+    gt_samples: int = 200000  # Monte Carlo draws where the truth is not a 1-D integral
+    n_jobs: int = 0  # worker processes; 0: PCSM_JOBS (pcsm.experiments.parallel.jobs_from_env)
+    vs_n_dim: int = 2  # the mixture whose MI is estimated against the sample size
+    vs_n_sizes: Sequence[int] = (500, 2000, 8000)
+    vs_n_estimators: Sequence[str] = ("bayes", "pc-softmax", "knn")
+    vs_n_seeds: Sequence[int] = (0, 1, 2, 3, 4)
+    variants_dim: int = 5  # calibration and cross-fitting switched on and off on this mixture
+    variants_n: int = 4000
+    variants_seeds: Sequence[int] = (0, 1, 2)
+    wins_dims: Sequence[int] = (20, 50, 100)  # "where the classifier wins": the long-tail mixture
+    wins_sizes: Sequence[int] = (2000, 8000)
+    wins_estimators: Sequence[str] = ("bayes", "pc-softmax", "knn", "mine")
+    wins_seeds: Sequence[int] = (0,)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.profile, str):
+            raise ValueError(f"profile: expected a name, got {self.profile!r}")
+        for name, check in _FIELD_CHECKS.items():
+            value = getattr(self, name)
+            checked = _check_list(value, name, check[1]) if isinstance(check, tuple) else check(value, name)
+            object.__setattr__(self, name, checked)
+        prior = check_prior(self.imbalanced_prior, len(PAPER_PRIOR), "imbalanced_prior")
+        object.__setattr__(self, "imbalanced_prior", tuple(float(p) for p in prior))
+
+    @classmethod
+    def fields(cls) -> tuple[str, ...]:
+        """The parameter names, in the notebook's order."""
+        return tuple(field.name for field in dataclasses.fields(cls))
+
+    def n_samples(self) -> dict[str, int]:
+        """Table 1's sample size per setting."""
+        return {"imbalanced": self.n_samples_imbalanced, "balanced": self.n_samples_balanced}
+
+    def training(self) -> dict[str, Any]:
+        """``estimate_mi``'s options for the paper's classifier."""
+        return {"hidden": tuple(self.hidden), "batch_size": self.batch_size, "patience": self.patience,
+                "epochs": self.epochs, "repeats": self.repeats}
+
+    def run_options(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`run_tasks` for the paper's estimators."""
+        mine = {"hidden": tuple(self.hidden), "batch_size": self.batch_size, "patience": self.patience,
+                "epochs": self.mine_epochs}
+        return {"imbalanced_prior": self.imbalanced_prior, "training": self.training(), "mine": mine,
+                "n_neighbors": self.n_neighbors}
+
+
+def check_config(**parameters: Any) -> GaussianMIConfig:
+    """The chapter's :class:`GaussianMIConfig` from its parameters (the runner passes all of them); a
+    ``ValueError`` names an unknown or bad one."""
+    unknown = sorted(set(parameters) - set(GaussianMIConfig.fields()))
+    if unknown:
+        known = ", ".join(GaussianMIConfig.fields())
+        raise ValueError(f"{unknown[0]}: unknown parameter; expected one of {known}")
+    return GaussianMIConfig(**parameters)
 
 
 LONG_TAIL_RATIO = 100.0
@@ -171,17 +246,13 @@ def line_mi(positions: np.ndarray, prior: np.ndarray) -> tuple[float, float]:
 
 
 def ground_truth(setting: str, dim: int, imbalanced_prior: Sequence[float], n_mc: int) -> dict[str, Any]:
-    """I(X;Y) (``gt``), its standard error, the Bayes accuracy, H(Y) and how ``gt`` was computed:
-    "quadrature" (standard error 0) when the mixture reduces to a line (:func:`line_projection`),
-    else "monte carlo" over ``n_mc`` draws."""
+    """I(X;Y) (``gt``), its standard error, the Bayes accuracy, H(Y) and how ``gt`` was computed, all
+    from the mixture (:meth:`GaussianMixture.mutual_information`): "quadrature" (standard error 0) when
+    the mixture reduces to a line, else "monte carlo" over ``n_mc`` draws."""
     g = mixture(setting, dim, imbalanced_prior)
-    positions = line_projection(g)
-    if positions is not None:
-        mi, accuracy = line_mi(positions, g.priors)
-        se, method = 0.0, "quadrature"
-    else:
-        mi, se = g.mutual_information(n_mc, seed=12345)
-        accuracy, method = g.bayes_accuracy(n_mc, seed=12345), "monte carlo"
+    mi, se = g.mutual_information(n_mc, seed=12345)
+    accuracy = g.bayes_accuracy(n_mc, seed=12345)
+    method = "quadrature" if g.line_reduction() is not None else "monte carlo"
     return {"gt": mi, "gt_se": se, "bayes_accuracy": accuracy, "label_entropy": g.label_entropy(),
             "gt_method": method}
 
@@ -250,49 +321,34 @@ def make_tasks(
             for s in settings for d in dims for seed in seeds for e in estimators]
 
 
-def default_jobs() -> int:
-    """Worker processes for :func:`run_tasks`: the ``PCSM_JOBS`` environment variable, else 2."""
-    raw = os.environ.get("PCSM_JOBS", "2")
-    try:
-        return check_positive_int(int(raw), "PCSM_JOBS")
-    except ValueError as error:
-        raise ValueError(f"PCSM_JOBS: expected a positive integer, got {raw!r}") from error
-
-
-def _run_one(index: int, task: Task, options: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
+def _run_one(task: Task, options: dict[str, Any]) -> list[dict[str, Any]]:
     """Run one task in a worker with one torch thread (fastest for small MLPs on a shared CPU)."""
     set_threads(1)
-    return index, run_task(task.setting, task.dim, task.n_samples, task.seed, [task.estimator], **options)
+    return run_task(task.setting, task.dim, task.n_samples, task.seed, [task.estimator], **options)
 
 
 def run_tasks(
     tasks: Sequence[Task],
-    n_jobs: int | None = None,
+    n_jobs: int = FROM_ENV,
     *,
     imbalanced_prior: Sequence[float] = PAPER_PRIOR,
     training: dict[str, Any] | None = None,
     mine: dict[str, Any] | None = None,
     n_neighbors: int = 3,
+    scheduler: str | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Run independent tasks in ``n_jobs`` worker processes (joblib, loky backend; default
-    :func:`default_jobs`), printing a line per finished task. Rows come back in the order of ``tasks``;
-    each task seeds itself, so the numbers equal a serial run's (``n_jobs=1``)."""
-    n_jobs = default_jobs() if n_jobs is None else check_positive_int(n_jobs, "n_jobs")
+    """Run independent tasks through :func:`pcsm.experiments.parallel.map_runs` (``n_jobs`` worker
+    processes, default ``PCSM_JOBS``, or the Dask cluster at ``scheduler`` / ``PCSM_SCHEDULER``), with a
+    progress bar on stderr. Rows come back in the order of ``tasks``; each task seeds itself, so the
+    numbers equal a serial run's (``n_jobs=1``)."""
     if not tasks:
         raise ValueError("tasks: expected at least one task")
     options = {"imbalanced_prior": imbalanced_prior, "training": training, "mine": mine,
                "n_neighbors": n_neighbors}
-    parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered")
-    results: dict[int, list[dict[str, Any]]] = {}
-    for done, (index, rows) in enumerate(parallel(delayed(_run_one)(i, t, options)
-                                                  for i, t in enumerate(tasks)), start=1):
-        results[index] = rows
-        if progress:
-            t, row = tasks[index], rows[0]
-            print(f"[{done}/{len(tasks)}] {t.setting} d={t.dim} n={t.n_samples} seed={t.seed} "
-                  f"{t.estimator}: {row['mi']:.4f} nats in {row['seconds']:.1f} s", flush=True)
-    return pd.DataFrame([row for i in range(len(tasks)) for row in results[i]])
+    results = map_runs(_run_one, [(task, options) for task in tasks], n_jobs=n_jobs, scheduler=scheduler,
+                       desc="Gaussian tasks", progress=progress)
+    return pd.DataFrame([row for rows in results for row in rows])
 
 
 def summarize(rows: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
@@ -306,6 +362,31 @@ def summarize(rows: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     out = out.merge(truth, on=["setting", "dim"], how="left")
     out["error"] = out["mi_mean"] - out["gt"]
     return out
+
+
+def error_se(std: Any, n_seeds: Any, gt_se: Any) -> Any:
+    """Standard error of an error against the truth, mean over seeds minus I(X;Y):
+    sqrt(std^2 / n_seeds + se_gt^2), with ``std`` the SD of the estimates over ``n_seeds`` seeds and
+    ``gt_se`` the ground truth's own standard error (numbers or aligned arrays)."""
+    return np.hypot(np.asarray(std, dtype=float) / np.sqrt(n_seeds), gt_se)
+
+
+def worst_error(summary: pd.DataFrame, estimator: str, setting: str = "imbalanced") -> tuple[float, float]:
+    """The largest |error| of ``estimator`` over the dimensions of ``setting`` in ``summary`` (of
+    :func:`summarize`) and its :func:`error_se`; (NaN, NaN) when the estimator did not run there."""
+    part = summary[(summary["setting"] == setting) & (summary["estimator"] == estimator)]
+    if part.empty:
+        return np.nan, np.nan
+    row = part.loc[part["error"].abs().idxmax()]
+    return float(abs(row["error"])), float(error_se(row["mi_std"], row["n_seeds"], row["gt_se"]))
+
+
+def error_by_variant(variants: pd.DataFrame, truth: float) -> pd.DataFrame:
+    """Per (cross_fit, calibrate): the mean and SD over seeds of the error (estimate - ``truth``) and
+    the mean of the reported standard errors."""
+    errors = variants.assign(error=variants["mi"] - truth)
+    return errors.groupby(["cross_fit", "calibrate"]).agg(
+        error_mean=("error", "mean"), error_sd=("error", "std"), stderr=("mi_se", "mean")).reset_index()
 
 
 def paired_with_bayes(rows: pd.DataFrame) -> pd.DataFrame:
@@ -325,7 +406,7 @@ def paired_with_bayes(rows: pd.DataFrame) -> pd.DataFrame:
     return out.drop(columns="sd")
 
 
-def compare_with_paper(summary: pd.DataFrame) -> pd.DataFrame:
+def table1_against_paper(summary: pd.DataFrame) -> pd.DataFrame:
     """Our imbalanced results beside Table 1 of the paper: one row per (dim, quantity) with the
     paper's value, ours (accuracies in %) and ours - paper."""
     ours = summary[summary["setting"] == "imbalanced"].drop_duplicates(["dim", "estimator"], keep="last")

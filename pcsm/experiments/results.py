@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any, BinaryIO, Callable
 
 import pandas as pd
 
@@ -41,17 +42,30 @@ def published_results_dir() -> Path:
     return Path(os.environ.get(PUBLISHED_ENV) or REPO_ROOT / "results")
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
+def atomic_write(path: Path, write: Callable[[BinaryIO], Any]) -> None:
+    """Call ``write`` on a binary handle of a temporary file in ``path``'s folder, then rename it to
+    ``path``: readers see the old file or the complete new one, never a half-written one, and a failed
+    ``write`` leaves nothing behind."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_write`."""
+    atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through :func:`atomic_write`."""
+    atomic_write(path, lambda handle: handle.write(data))
 
 
 def save_table(table: pd.DataFrame, name: str) -> None:
@@ -60,8 +74,3 @@ def save_table(table: pd.DataFrame, name: str) -> None:
     Returns nothing, so a notebook cell ending in it shows no (temporary) path.
     """
     atomic_write_text(results_dir() / f"{name}.csv", table.to_csv(index=False, float_format="%.6g"))
-
-
-def load_table(name: str) -> pd.DataFrame:
-    """Read ``<results_dir>/<name>.csv``."""
-    return pd.read_csv(results_dir() / f"{name}.csv")

@@ -26,7 +26,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from pcsm.core._checks import check_choice, check_positive_int
-from pcsm.experiments.results import data_root
+from pcsm.experiments import paper
+from pcsm.experiments.results import atomic_write_bytes, data_root
 
 CUB_URL = "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz"
 CUB_MD5 = "97eceeb196236b17998738112f37df78"
@@ -39,14 +40,7 @@ REAL_IMAGES = 11788  # images in CUB-200-2011
 REAL_CLASSES = 200
 ARCHIVE_GB = 1.1  # approximate size of CUB_200_2011.tgz
 REPRODUCE_COMMAND = ".venv/bin/python -m pcsm run 04-cub --profile paper"
-# Table 2 of the paper (right half): average per-class accuracy (%) on CUB-200-2011
-PAPER_TABLE2 = pd.DataFrame(
-    {
-        "protocol": ["balanced", "balanced", "imbalanced", "imbalanced"],
-        "method": ["softmax", "pc-softmax", "softmax", "pc-softmax"],
-        "paper_pct": [89.21, 89.16, 84.63, 87.69],
-    }
-)
+PAPER_TABLE2 = paper.TABLE_2_CUB  # the paper's numbers live in pcsm.experiments.paper
 CHUNK = 1 << 20
 
 
@@ -225,7 +219,7 @@ def check_index_files(folder: Path) -> None:
             raise ValueError(f"{Path(folder) / name}: missing CUB index file {name}")
 
 
-def prepare(
+def fetch_and_extract(
     root: Path, url: str = CUB_URL, md5: str = CUB_MD5, download_missing: bool = False, progress: bool = True
 ) -> Path:
     """The extracted ``CUB_200_2011`` folder under ``root``; downloaded and extracted when
@@ -426,9 +420,7 @@ def make_standin(root: Path, seed: int = 0) -> StandIn:
             info = tarfile.TarInfo(f"{FOLDER}/{path}")
             info.size, info.mode = len(content), 0o644
             tar.addfile(info, BytesIO(content))
-    tmp = archive.with_name(archive.name + ".tmp")
-    tmp.write_bytes(buffer.getvalue())
-    os.replace(tmp, archive)
+    atomic_write_bytes(archive, buffer.getvalue())
     return StandIn(archive=archive, md5=hashlib.md5(buffer.getvalue()).hexdigest())
 
 
@@ -447,9 +439,9 @@ def load_dataset(
         raise ValueError(f"download: expected True or False, got {download_missing!r}")
     root = Path(root) if root else data_root()
     if dataset == "CUB-200-2011":
-        return prepare(root, download_missing=download_missing, progress=progress), PAPER_QUOTAS
+        return fetch_and_extract(root, download_missing=download_missing, progress=progress), PAPER_QUOTAS
     standin = make_standin(root / "stand-in" / "source", standin_seed)
-    folder = prepare(
+    folder = fetch_and_extract(
         root / "stand-in" / standin.md5[:12], url=standin.archive.as_uri(), md5=standin.md5,
         download_missing=True, progress=progress,
     )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -27,6 +26,7 @@ from pcsm.core.losses import posthoc_corrected_logits
 from pcsm.core.metrics import average_per_class_accuracy
 from pcsm.core.training import default_device, predict_logits, train_classifier
 from pcsm.experiments.cub.data import Split
+from pcsm.experiments.results import atomic_write
 
 BACKBONES = ("inception_v3", "resnet50")
 WEIGHTS = ("imagenet", "random")
@@ -203,10 +203,7 @@ def extract_features(
                     images.append(transform(image.convert("RGB")))
             batches.append(model(torch.stack(images).to(device)).float().cpu())
     features = torch.cat(batches)
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache_file.with_name(cache_file.name + ".tmp")
-    torch.save({"key": key, "features": features}, tmp)
-    os.replace(tmp, cache_file)
+    atomic_write(cache_file, lambda handle: torch.save({"key": key, "features": features}, handle))
     return features
 
 

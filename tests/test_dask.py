@@ -1,0 +1,65 @@
+"""The independent runs on a real Dask cluster (a LocalCluster of two worker processes on the loopback
+interface) give the same tables, bit for bit, as on loky workers; an address nobody answers at fails fast."""
+
+import inspect
+import time
+import tomllib
+
+import nbformat
+import pandas as pd
+import pytest
+
+from pcsm.experiments import bench, mnist, parallel
+from pcsm.book.plan import notebook_defaults
+from pcsm.experiments.results import REPO_ROOT
+
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        yield cluster.scheduler_address
+
+
+def test_an_address_that_does_not_answer_fails_fast_and_is_named(monkeypatch):
+    monkeypatch.setenv("PCSM_SCHEDULER", "tcp://127.0.0.1:9")
+    start = time.perf_counter()
+    with pytest.raises(ConnectionError, match=r"PCSM_SCHEDULER.*'tcp://127\.0\.0\.1:9'"):
+        parallel.map_runs(abs, [(-1,)])
+    assert time.perf_counter() - start < 3 * parallel.CONNECT_TIMEOUT
+
+
+@pytest.mark.slow
+def test_bench_mi_quick_on_dask_equals_loky_bit_for_bit(scheduler):
+    options = {"quick": True, "seeds": (0,), "n_samples": 2000, "n_mc": 2000,
+               "estimators": ("bayes", "knn", "estimate_mi")}
+    loky = pd.DataFrame(bench.bench_mi(n_jobs=2, **options)["rows"]).drop(columns="seconds")
+    dask = pd.DataFrame(bench.bench_mi(scheduler=scheduler, **options)["rows"]).drop(columns="seconds")
+    pd.testing.assert_frame_equal(loky, dask, check_exact=True)
+
+
+def smoke_plan(n_jobs: int) -> tuple[mnist.RunPlan, int]:
+    """The 03 chapter's run plan on its smoke profile (the notebook's defaults, then the profile's) and
+    its official test size."""
+    path = REPO_ROOT / "notebooks" / "03-mnist.ipynb"
+    parameters = notebook_defaults(nbformat.read(path, as_version=4), path)
+    parameters.update(load_profiles()["notebooks"]["03-mnist"]["smoke"])
+    accepted = inspect.signature(mnist.plan_runs).parameters
+    plan = mnist.plan_runs(**{**{k: v for k, v in parameters.items() if k in accepted}, "n_jobs": n_jobs})
+    return plan, parameters["official_test_size"]
+
+
+def load_profiles() -> dict:
+    with open(REPO_ROOT / "notebooks" / "profiles.toml", "rb") as handle:
+        return tomllib.load(handle)
+
+
+@pytest.mark.slow
+def test_mnist_smoke_runs_on_dask_equal_loky_bit_for_bit(scheduler):
+    plan, official_test_size = smoke_plan(n_jobs=2)
+    data = mnist.load_experiment_data(plan.datasets, official_test_size)
+    loky = mnist.train_and_evaluate(data, plan)
+    dask = mnist.train_and_evaluate(data, plan, scheduler=scheduler)
+    pd.testing.assert_frame_equal(loky, dask, check_exact=True)
