@@ -16,8 +16,8 @@ from pcsm.core.mi import (
     confidence_interval,
     estimate_mi,
     log_posterior_scores,
-    stratified_folds,
 )
+from pcsm.core.training import stratified_folds
 
 
 @pytest.fixture(scope="module")
