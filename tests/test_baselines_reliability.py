@@ -69,6 +69,8 @@ def test_non_finite_labels_and_x_are_refused_by_name(task_2d, bad):
     x_bad[0, 1] = bad
     with pytest.raises(ValueError, match="^x"):
         bayes_plugin_mi(g, x_bad, y)
+    with pytest.raises(ValueError, match="^y: expected 600 labels"):
+        bayes_plugin_mi(g, x, y[:-1])
 
 
 def test_mine_seeds_accept_numpy_integers_and_refuse_2_to_the_64(task_2d):

@@ -100,6 +100,7 @@ def bayes_plugin_mi(mixture: GaussianMixture, x: Any, y: Any) -> float:
         raise ValueError("x: contains NaN, missing or infinite values")
     logits = mixture.log_likelihoods(xs)
     labels = as_label_tensor(y, "y", mixture.n_classes)
+    check_label_count(labels, logits.shape[0], "y", "row of x")
     return mi_from_logits(logits, labels, prior=mixture.priors, method="pc-softmax")
 
 
