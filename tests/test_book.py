@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 import shutil
@@ -109,10 +111,9 @@ def test_derivation_math_is_typeset_in_a_browser(built_book, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------
-# Layout at a desktop width and at phone width. Chromium will not lay a window out narrower than about
-# 500 px, so every page is loaded into an iframe of the width under test inside a wrapper page (served
-# over HTTP so the wrapper may read the frame's DOM); a script measures each page and writes the
-# results into the wrapper, which --dump-dom prints.
+# Layout at a desktop width and at phone width: one headless Chromium driven over the DevTools protocol
+# on a pipe (no websocket library needed) shows every page at each width (the phone width emulated as a
+# mobile screen), measures it with a script and takes a full-page screenshot.
 
 WIDTHS = (1400, 390)
 SCREENSHOTS = REPO_ROOT / "_build" / "screenshots"  # artefacts of the run (ignored by git)
@@ -136,7 +137,7 @@ function describe(el) {
   const text = (el.innerText || "").replace(/\s+/g, " ").trim().slice(0, 50);
   return `${name} (${Math.round(r.width)} px wide): ${text}`;
 }
-function measure(doc, win, width) {
+function measure(doc, win) {
   const column = doc.querySelector("article.bd-article") || doc.querySelector("main") || doc.body;
   const outer = column.getBoundingClientRect(), pad = win.getComputedStyle(column);
   const box = {left: outer.left + parseFloat(pad.paddingLeft),
@@ -163,78 +164,121 @@ function measure(doc, win, width) {
     math: doc.querySelectorAll("mjx-container").length,
   };
 }
-async function check(url, width) {
-  const frame = document.createElement("iframe");
-  frame.style.cssText = `width: ${width}px; height: 900px; border: 0`;
-  document.body.appendChild(frame);
-  await new Promise((done) => { frame.onload = done; frame.src = url; });
-  const win = frame.contentWindow;
-  if (win.MathJax && win.MathJax.startup && win.MathJax.startup.promise) await win.MathJax.startup.promise;
-  await new Promise((done) => setTimeout(done, 500));
-  const result = measure(frame.contentDocument, win, width);
-  frame.remove();
-  return result;
-}
 (async () => {
-  const results = {};
-  for (const url of PAGES) for (const width of WIDTHS) {
-    try { results[`${width} ${url}`] = await check(url, width); }
-    catch (error) { results[`${width} ${url}`] = {error: String(error)}; }
-  }
-  document.getElementById("results").textContent = JSON.stringify(results);
-})();
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) await MathJax.startup.promise;
+  await new Promise((done) => setTimeout(done, 300));
+  return JSON.stringify(measure(document, window));
+})()
 """
 
 
+class Browser:
+    """Headless Chromium with --remote-debugging-pipe: DevTools messages, each ended by a NUL byte,
+    go in on the browser's fd 3 and come back on its fd 4. One page (tab) is attached."""
+
+    def __init__(self, user_dir: Path) -> None:
+        import fcntl
+
+        to_browser, self._out = os.pipe()
+        self._in, from_browser = os.pipe()
+        ends = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_browser, from_browser)]
+
+        def wire_fds_3_and_4() -> None:
+            os.dup2(ends[0], 3)
+            os.dup2(ends[1], 4)
+
+        self.proc = subprocess.Popen(
+            [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={user_dir}", "--remote-debugging-pipe",
+             "about:blank"], pass_fds=(3, 4), preexec_fn=wire_fds_3_and_4,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for fd in (to_browser, from_browser, *ends):
+            os.close(fd)
+        self._buffer, self._id, self._events, self.session = b"", 0, [], None
+        target = self.call("Target.createTarget", url="about:blank")["targetId"]
+        self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        self.call("Page.enable")
+
+    def _receive(self) -> dict:
+        while b"\0" not in self._buffer:
+            chunk = os.read(self._in, 1 << 20)
+            if not chunk:
+                raise RuntimeError("Chromium closed the DevTools pipe")
+            self._buffer += chunk
+        raw, self._buffer = self._buffer.split(b"\0", 1)
+        return json.loads(raw)
+
+    def call(self, method: str, **params) -> dict:
+        self._id += 1
+        message = {"id": self._id, "method": method, "params": params}
+        if self.session:
+            message["sessionId"] = self.session
+        os.write(self._out, json.dumps(message).encode() + b"\0")
+        while True:
+            reply = self._receive()
+            if reply.get("id") == self._id:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply["result"]
+            self._events.append(reply.get("method"))
+
+    def open(self, url: str, width: int) -> None:
+        """Show ``url`` in a ``width``-pixel wide screen and wait until it has loaded."""
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=900, deviceScaleFactor=1,
+                  mobile=width < 500)
+        self._events.clear()
+        self.call("Page.navigate", url=url)
+        while "Page.loadEventFired" not in self._events:
+            self._events.append(self._receive().get("method"))
+
+    def evaluate(self, expression: str):
+        reply = self.call("Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True)
+        if "exceptionDetails" in reply:
+            raise RuntimeError(f"script failed: {reply['exceptionDetails']}")
+        return reply["result"]["value"]
+
+    def screenshot(self, target: Path) -> None:
+        shot = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        target.write_bytes(base64.b64decode(shot["data"]))
+
+    def close(self) -> None:
+        os.close(self._out)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        os.close(self._in)
+
+
+def screenshot_path(width: int, page: str) -> Path:
+    return SCREENSHOTS / str(width) / (page.replace("/", "_").removesuffix(".html") + ".png")
+
+
 @pytest.fixture(scope="module")
-def served_book(built_book, tmp_path_factory):
-    """The built book over HTTP (one origin for the wrapper and the pages), with a folder for wrappers."""
-    import functools
-    import threading
-    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-
-    root = tmp_path_factory.mktemp("served")
-    (root / "book").symlink_to(built_book, target_is_directory=True)
-
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, *args) -> None:
-            pass
-
-    handler = functools.partial(Quiet, directory=str(root))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield root, f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-
-
-def wrapper_page(root: Path, name: str, body: str) -> str:
-    (root / name).write_text(f"<!DOCTYPE html><html><head><meta charset='utf-8'></head>"
-                             f"<body style='margin: 0'>{body}</body></html>")
-    return name
-
-
-@pytest.fixture(scope="module")
-def layouts(built_book, served_book, tmp_path_factory) -> dict[tuple[int, str], dict]:
-    """Every page measured at every width in :data:`WIDTHS`: {(width, page): measurements}."""
-    import html
-    import json
-
+def layouts(built_book, tmp_path_factory) -> dict[tuple[int, str], dict]:
+    """Every page measured at every width in :data:`WIDTHS`: {(width, page): measurements}; a
+    full-page screenshot of each is written under _build/screenshots/WIDTH/ on the way."""
     require_browser()
-    root, base = served_book
-    pages = [f"/book/{p.relative_to(built_book).as_posix()}" for p in book_pages(built_book)]
-    script = (f"const PAGES = {json.dumps(pages)}, WIDTHS = {json.dumps(WIDTHS)};\n"
-              f"const PROGRESS = {json.dumps(PROGRESS)};\n{MEASURE_JS}")
-    name = wrapper_page(root, "measure.html", f"<pre id='results'></pre><script>{script}</script>")
-    proc = subprocess.run(
-        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('profile')}",
-         "--window-size=1500,1000", "--virtual-time-budget=600000", "--dump-dom", f"{base}/{name}"],
-        capture_output=True, text=True, timeout=300,
-    )
-    found = re.search(r"<pre id=\"results\">(.*?)</pre>", proc.stdout, re.S)
-    assert found and found.group(1), f"the measuring script wrote nothing:\n{proc.stderr[-2000:]}"
-    measured = json.loads(html.unescape(found.group(1)))
-    return {(int(key.split(" ", 1)[0]), key.split(" ", 1)[1].removeprefix("/book/")): value
-            for key, value in measured.items()}
+    browser = Browser(tmp_path_factory.mktemp("profile"))
+    measured = {}
+    try:
+        for width in WIDTHS:
+            (SCREENSHOTS / str(width)).mkdir(parents=True, exist_ok=True)
+            for page in book_pages(built_book):
+                if 'http-equiv="Refresh"' in page.read_text():
+                    continue  # a redirect (index.html): the page it leads to is measured itself
+                name = page.relative_to(built_book).as_posix()
+                target = screenshot_path(width, name)
+                target.unlink(missing_ok=True)
+                browser.open(page.as_uri(), width)
+                script = f"const PROGRESS = {json.dumps(PROGRESS)};\n{MEASURE_JS}"
+                try:
+                    measured[width, name] = json.loads(browser.evaluate(script))
+                except RuntimeError as error:
+                    measured[width, name] = {"error": str(error)}
+                browser.screenshot(target)
+    finally:
+        browser.close()
+    return measured
 
 
 def problems_where(layouts: dict, check, widths=WIDTHS) -> list[str]:
@@ -278,32 +322,8 @@ def test_api_page_renders_maths_and_no_mail_links(layouts):
         assert result.get("math", 0) > 0, f"no MathJax output (mjx-container) on the API page at {width} px"
 
 
-def test_screenshots_of_every_page(built_book, served_book, layouts, tmp_path):
-    """A screenshot of every page at every width, kept under _build/screenshots/ (not committed) for a
-    person to look at; a 390-px page is shot inside a wrapper's iframe. Four browsers at a time."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    root, base = served_book
-
-    def shoot(job: tuple[int, tuple[tuple[int, str], dict]]) -> Path:
-        number, ((width, page), result) = job
-        height = min(int(result.get("height", 900)), 16000)
-        url = f"{base}/book/{page}"
-        if width < 500:
-            size = f"width: {width}px; height: {height}px; border: 0"
-            frame = f"<iframe src='/book/{page}' style='{size}'></iframe>"
-            url = f"{base}/{wrapper_page(root, f'frame-{number}.html', frame)}"
-        target = SCREENSHOTS / str(width) / (page.replace("/", "_").removesuffix(".html") + ".png")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.unlink(missing_ok=True)
-        subprocess.run(
-            [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / f'profile-{number}'}",
-             "--hide-scrollbars", f"--window-size={max(width, 500)},{height}",
-             "--virtual-time-budget=5000", f"--screenshot={target}", url],
-            capture_output=True, text=True, timeout=120,
-        )
-        return target
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        taken = [t for t in pool.map(shoot, enumerate(sorted(layouts.items()))) if t.exists()]
-    assert len(taken) == len(layouts), f"only {len(taken)} of {len(layouts)} screenshots were written"
+def test_screenshots_of_every_page(layouts):
+    """A full-page screenshot of every page at every width is kept under _build/screenshots/ (not
+    committed) for a person to look at."""
+    missing = [f"{width}/{page}" for width, page in layouts if not screenshot_path(width, page).exists()]
+    assert not missing, f"no screenshot of {missing}"
