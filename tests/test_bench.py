@@ -9,13 +9,13 @@ import pytest
 from pcsm.experiments.bench import (
     Task,
     ground_truth,
-    long_tail_prior,
     make_mixture,
     run_suite_task,
     suite,
     summarize,
     target_checks,
 )
+from pcsm.experiments.imbalance import long_tail_prior
 
 
 def test_suite_spans_the_issue_s_ranges():

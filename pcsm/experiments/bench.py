@@ -29,6 +29,8 @@ from pcsm.core.baselines import bayes_plugin_mi, knn_mi, mine_mi
 from pcsm.core.gaussian import GaussianMixture, paper_mixture
 from pcsm.core.mi import estimate_mi
 from pcsm.core.training import set_threads
+from pcsm.experiments.gaussian_mi import bayes_plugin_se
+from pcsm.experiments.imbalance import long_tail_prior
 from pcsm.experiments.parallel import map_runs, scheduler_from_env
 from pcsm.experiments.results import REPO_ROOT, atomic_write_text
 
@@ -63,12 +65,6 @@ class Task:
     def group(self) -> str:
         """"paper", "balanced" (uniform prior) or "long-tail"."""
         return "paper" if self.kind == "paper" else ("balanced" if self.ratio == 1 else "long-tail")
-
-
-def long_tail_prior(n_classes: int, ratio: float) -> np.ndarray:
-    """P(k) proportional to ratio^(-k / (M - 1)): geometric decay, max/min = ``ratio`` (1: uniform)."""
-    weights = float(ratio) ** (-np.arange(n_classes) / (n_classes - 1))
-    return weights / weights.sum()
 
 
 def make_mixture(task: Task) -> GaussianMixture:
@@ -120,9 +116,7 @@ def run_suite_task(task: Task, seed: int, n_samples: int, estimators: tuple[str,
         start = time.perf_counter()
         stderr = math.nan
         if name == "bayes":
-            value = bayes_plugin_mi(g, x, y)
-            terms = g.log_posteriors(x)[np.arange(len(y)), y] - np.log(g.priors[y])
-            stderr = float(terms.std(ddof=1) / math.sqrt(len(y)))
+            value, stderr = bayes_plugin_mi(g, x, y), bayes_plugin_se(g, x, y)
         elif name == "knn":
             value = knn_mi(x, y)
         elif name == "mine":

@@ -54,12 +54,23 @@ def cap_per_class(labels: Any, caps: Sequence[int]) -> np.ndarray:
     return np.sort(np.concatenate(keep))
 
 
-def long_tail_sizes(n_max: int, ratio: float, n_classes: int = 10) -> np.ndarray:
-    """Class sizes n_k = round(n_max * ratio^(-k/(M-1))), k = 0..M-1."""
-    check_positive_int(n_max, "n_max")
+def long_tail_prior(n_classes: int, ratio: float) -> np.ndarray:
+    """The long-tail class prior P(k) proportional to ratio^(-k / (M - 1)), k = 0..M-1: geometric decay
+    from class 0 with largest/smallest = ``ratio`` (uniform at ratio 1)."""
+    weights = _long_tail_weights(n_classes, ratio)
+    return weights / weights.sum()
+
+
+def _long_tail_weights(n_classes: int, ratio: float) -> np.ndarray:
     check_positive_int(n_classes, "n_classes", minimum=2)
-    k = np.arange(n_classes)
-    sizes = np.round(n_max * _check_ratio(ratio) ** (-k / (n_classes - 1))).astype(int)
+    return _check_ratio(ratio) ** (-np.arange(n_classes) / (n_classes - 1))
+
+
+def long_tail_sizes(n_max: int, ratio: float, n_classes: int = 10) -> np.ndarray:
+    """Class sizes n_k = round(n_max * ratio^(-k/(M-1))), k = 0..M-1 (n_max times the
+    :func:`long_tail_prior` relative to its largest class)."""
+    check_positive_int(n_max, "n_max")
+    sizes = np.round(n_max * _long_tail_weights(n_classes, ratio)).astype(int)
     if sizes[-1] < 1:
         raise ValueError(f"ratio: {ratio} leaves the smallest class empty with n_max={n_max}")
     return sizes

@@ -21,10 +21,10 @@ from torch import nn
 from tqdm import tqdm
 
 from pcsm.core._checks import check_choice, check_positive_int
-from pcsm.core.estimators import label_frequencies
-from pcsm.core.losses import posthoc_corrected_logits
 from pcsm.core.metrics import average_per_class_accuracy
-from pcsm.core.training import default_device, predict_logits, train_classifier
+from pcsm.core.training import default_device
+from pcsm.experiments.classification import METHODS  # noqa: F401  (the page plots them as features.METHODS)
+from pcsm.experiments.classification import predictions, train_methods
 from pcsm.experiments.cub.data import Split
 from pcsm.experiments.results import atomic_write
 
@@ -33,7 +33,6 @@ WEIGHTS = ("imagenet", "random")
 MIN_INPUT_SIZE = {"inception_v3": 75, "resnet50": 32}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-METHODS = ("softmax", "pc-softmax", "post-hoc")
 CALIBRATION_BATCH = 16
 # the authors' linear-probe optimiser: SGD with momentum, lr x lr_decay every lr_step_epochs, batches of 64
 PROBE_OPTIMISER = {"lr": 0.01, "momentum": 0.9, "weight_decay": 4e-5, "lr_step_epochs": 10, "lr_decay": 0.1,
@@ -235,20 +234,6 @@ def step_decay(optimizer: torch.optim.Optimizer) -> Any:
     return torch.optim.lr_scheduler.StepLR(optimizer, options["lr_step_epochs"], options["lr_decay"])
 
 
-def train_linear_probe(
-    x: torch.Tensor, y: torch.Tensor, n_classes: int, loss: str, prior: Any, epochs: int, seed: int,
-    batch_size: int = PROBE_OPTIMISER["batch_size"],
-) -> nn.Linear:
-    """A linear layer trained on frozen features with the authors' optimiser and schedule."""
-    torch.manual_seed(seed)
-    layer = nn.Linear(x.shape[1], n_classes)
-    train_classifier(
-        layer, x, y, loss=loss, prior=prior, optimizer=sgd, scheduler=step_decay,
-        epochs=epochs, batch_size=batch_size, seed=seed,
-    )
-    return layer.cpu()
-
-
 def standardize_features(x_train: torch.Tensor, x_test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Both sets minus the training mean, divided by the training standard deviation (per feature)."""
     mean, std = x_train.mean(0), x_train.std(0).clamp_min(1e-6)
@@ -267,7 +252,9 @@ def evaluate_methods(
     batch_size: int = PROBE_OPTIMISER["batch_size"],
     standardize: bool = False,
 ) -> dict[str, float]:
-    """Average per-class test accuracy (%) of softmax, PC-softmax and post-hoc corrected softmax.
+    """Average per-class test accuracy (%) of softmax, PC-softmax and post-hoc corrected softmax, each a
+    linear layer on the features trained by :func:`pcsm.experiments.classification.train_methods` (the
+    comparison LeNet goes through on MNIST) with the authors' optimiser and schedule.
 
     Predictions are the argmax of the raw logits; post-hoc is argmax of f - log P(y) of the softmax
     model, with P(y) the training label frequencies (also the PC-softmax prior). ``standardize``
@@ -276,17 +263,13 @@ def evaluate_methods(
     """
     if standardize:
         x_train, x_test = standardize_features(x_train, x_test)
-    prior = label_frequencies(y_train, n_classes)
-    softmax = train_linear_probe(x_train, y_train, n_classes, "softmax", None, epochs, seed, batch_size)
-    pc = train_linear_probe(x_train, y_train, n_classes, "pc-softmax", prior, epochs, seed, batch_size)
-    logits_softmax = predict_logits(softmax, x_test)
-    logits = {
-        "softmax": logits_softmax,
-        "pc-softmax": predict_logits(pc, x_test),
-        "post-hoc": posthoc_corrected_logits(logits_softmax, prior),
-    }
+    trained = train_methods(
+        lambda: nn.Linear(x_train.shape[1], n_classes), (x_train, y_train), n_classes, seed=seed,
+        optimizer=sgd, scheduler=step_decay, epochs=epochs, batch_size=batch_size,
+    )
     truth = np.asarray(y_test)
-    return {name: 100 * average_per_class_accuracy(truth, z.argmax(1).numpy()) for name, z in logits.items()}
+    return {name: 100 * average_per_class_accuracy(truth, predicted)
+            for name, predicted in predictions(trained, x_test).items()}
 
 
 def split_tensors(
