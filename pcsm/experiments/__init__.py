@@ -2,8 +2,10 @@
 
 ``gaussian_mi`` (Table 1: MI estimates on Gaussian mixtures), ``mnist`` (Table 2, left: imbalanced
 MNIST and Fashion-MNIST), ``cub`` (Table 2, right: CUB-200-2011), ``classification`` and
-``imbalance`` (the imbalanced-classification protocol they share), ``results`` (where tables and
-data live) and ``bench`` (estimator benchmarks). Imports ``pcsm.core``, never ``pcsm.book``.
+``imbalance`` (the imbalanced-classification protocol they share), ``paper`` (every number quoted from
+the paper), ``parallel`` (where the independent runs go: local worker processes or a Dask cluster),
+``results`` (where tables and data live, written atomically) and ``bench`` (estimator benchmarks).
+Imports ``pcsm.core``, never ``pcsm.book``.
 """
 
 from importlib.util import find_spec
