@@ -59,7 +59,7 @@ gpu-check: setup
 # Re-resolve the exact pins after a change to pyproject.toml's dependencies (PyPI, newest allowed
 # versions; the pins already in $(LOCK) are kept where they still fit), and copy them to environment.yml.
 lock:
-	$(PY) -m pip install --quiet pip-tools
+	$(PY) -m pip install --quiet pip-tools==7.6.2
 	$(PY) -m piptools compile --quiet --no-emit-index-url --no-emit-find-links --strip-extras \
 	  --extra book --extra test -o $(LOCK) pyproject.toml
 	{ sed '/^  - pip:$$/q' environment.yml; sed -n 's/^\([A-Za-z0-9][^ ]*==[^ ]*\).*/      - \1/p' $(LOCK); } > environment.yml.new
