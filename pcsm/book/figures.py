@@ -21,6 +21,8 @@ DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 TEST_SET_NAMES = {"paper split": "the paper's test split", "official test": "official test set"}
 #: A signed zero such as "-0.00" or "+0.000" (not followed by more digits).
 _SIGNED_ZERO = re.compile(r"[-+−](0\.0+|0)(?![\d.])")
+#: The spaces of "0.84 ± 0.01" and "+0.1 .. +0.5", kept unbroken so a narrow column never splits a value.
+_JOINED = re.compile(r"(?<=\d) (±|\.\.) (?=[-+−]?\d)")
 
 
 def number_text(value: Any, digits: int = 2, signed: bool = False) -> str:
@@ -36,7 +38,8 @@ def show_table(table: pd.DataFrame, digits: int | Mapping[str, int] = 2, signed:
                caption: str | None = None, columns: Mapping[str, str] | None = None) -> Any:
     """``table`` as a page shows it: no index column (a named index becomes columns), numbers rounded
     to ``digits`` decimals (one count for all, or per column; integers stay integers), ``signed``
-    columns with their sign, no "-0.00" (in text cells too), "—" where a value is missing, booleans as
+    columns with their sign, no "-0.00" (in text cells too, where "a ± b" is kept on one line), "—"
+    where a value is missing, booleans as
     on/off, columns renamed by ``columns`` and an optional ``caption`` (units, scale). Returns a
     pandas Styler."""
     named = any(name is not None for name in table.index.names)
@@ -60,7 +63,7 @@ def show_table(table: pd.DataFrame, digits: int | Mapping[str, int] = 2, signed:
 def _cell_text(value: Any) -> str:
     if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
         return "—"
-    return _SIGNED_ZERO.sub(r"\1", str(value))
+    return _JOINED.sub("\u00a0\\1\u00a0", _SIGNED_ZERO.sub(r"\1", str(value)))
 
 
 def method_label(method: str) -> str:
