@@ -1,4 +1,6 @@
-"""Build the book and look at it in a real browser: the derivation's math must be typeset offline."""
+"""Build the book and look at it in a real browser, at a desktop width and at a phone's: maths typeset
+offline, no JavaScript errors, nothing wider than the text column outside a scroll box, no test
+markers or progress lines on the page; screenshots of every page are kept for a person to look at."""
 
 from __future__ import annotations
 
@@ -75,7 +77,8 @@ def test_every_link_and_image_resolves(built_book):
 # ---------------------------------------------------------------------------------------------------
 # Layout at a desktop width and at phone width: one headless Chromium driven over the DevTools protocol
 # on a pipe (no websocket library needed) shows every page at each width (the phone width emulated as a
-# mobile screen), measures it with a script and takes a full-page screenshot.
+# mobile screen), collects its console errors, measures it with a script and takes a full-page
+# screenshot. Every check below reads these measurements.
 
 WIDTHS = (1400, 390)
 SCREENSHOTS = REPO_ROOT / "_build" / "screenshots"  # artefacts of the run (ignored by git)
