@@ -67,3 +67,24 @@ def test_tables_read_as_people_write_them() -> None:
     assert cells == ["1", "0.00", "0.00\u00a0±\u00a00.01", "2", "+0.12", "—"], cells  # ± never breaks
     assert re.findall(r"<th[^>]*col_heading[^>]*>(.*?)</th>", html) == ["d", "error", "gain"]
     assert "<caption>nats</caption>" in html
+
+
+def test_figures_label_what_was_asked() -> None:
+    """d ticks at the d values, the requested n (not the drawn count) and one colour per method."""
+    import matplotlib
+    import pandas as pd
+    from matplotlib.colors import to_hex
+
+    from pcsm.book.figures import plot_error_and_time_by_dimension
+    from pcsm.book.glue import PALETTE
+
+    matplotlib.use("Agg")
+    summary = pd.DataFrame([{"dim": d, "n_samples": n, "estimator": e, "error": -0.01 * d / n,
+                             "seconds": 0.1 * d} for d in (20, 50, 100) for n in (2000, 7999)
+                            for e in ("knn", "pc-softmax")])
+    fig = plot_error_and_time_by_dimension(summary, sizes=[2000, 8000])
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["20", "50", "100"]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "8000" in legend and "7999" not in legend and "PC-softmax" in legend, legend
+    colours = {line.get_label(): to_hex(line.get_color()) for line in fig.axes[0].get_lines()}
+    assert colours.get("pc-softmax") == PALETTE["pc-softmax"], colours
