@@ -4,8 +4,9 @@
 A seeded suite of Gaussian-mixture tasks of our own, d = 1-10, M = 2-10, balanced and long-tail priors
 (max/min ratio 10 and 100), shared and per-class covariances, plus the paper's imbalanced tasks; n
 i.i.d. samples per task and seed. Ground truth: the mixture's own, 1-D quadrature when it reduces to a
-line, else Rao-Blackwellised Monte Carlo with its standard error. Estimators on the same samples: the Bayes plug-in (true logits, the noise
-floor), the joint kNN estimator (Ross 2014), MINE and ``estimate_mi``. Reported per estimator: mean
+line, else Rao-Blackwellised Monte Carlo with its standard error. Estimators on the same samples
+(:func:`pcsm.experiments.gaussian_mi.run_estimator`, as in chapter 02): the Bayes plug-in (true logits,
+the noise floor), the joint kNN estimator (Ross 2014), MINE and ``estimate_mi``. Reported per estimator: mean
 |error| on balanced, long-tail and paper tasks, the mean signed error at d = 10, the coverage of the
 95 % interval (|estimate - truth| <= 1.96 sqrt(se^2 + se_truth^2)) and seconds per task on one thread.
 """
@@ -25,11 +26,9 @@ import pandas as pd
 from scipy.stats import ortho_group
 
 from pcsm.core._checks import check_choice, check_positive_int
-from pcsm.core.baselines import bayes_plugin_mi, knn_mi, mine_mi
 from pcsm.core.gaussian import GaussianMixture, paper_mixture
-from pcsm.core.mi import estimate_mi
 from pcsm.core.training import set_threads
-from pcsm.experiments.gaussian_mi import bayes_plugin_se
+from pcsm.experiments.gaussian_mi import run_estimator
 from pcsm.experiments.imbalance import long_tail_prior
 from pcsm.experiments.parallel import map_runs, scheduler_from_env
 from pcsm.experiments.results import REPO_ROOT, atomic_write_text
@@ -105,28 +104,17 @@ def ground_truth(task: Task, n_mc: int) -> dict[str, float]:
     return {"gt": value, "gt_se": se, "gt_method": method, "label_entropy": g.label_entropy()}
 
 
-def run_suite_task(task: Task, seed: int, n_samples: int, estimators: tuple[str, ...]) -> list[dict[str, Any]]:
+def run_suite_task(task: Task, seed: int, n_samples: int, estimators: tuple[str, ...]
+                   ) -> list[dict[str, Any]]:
     """Draw n samples of the task (stream 1000 * task_seed + seed, so tasks' samples are independent)
     and run every estimator on them (one thread): one row each."""
     set_threads(1)
     g = make_mixture(task)
     x, y = g.sample(n_samples, seed=SAMPLE_STREAM * task.task_seed + seed)
-    rows = []
-    for name in estimators:
-        start = time.perf_counter()
-        stderr = math.nan
-        if name == "bayes":
-            value, stderr = bayes_plugin_mi(g, x, y), bayes_plugin_se(g, x, y)
-        elif name == "knn":
-            value = knn_mi(x, y)
-        elif name == "mine":
-            value = mine_mi(x, y, seed=seed, device="cpu").value
-        else:
-            fit = estimate_mi(x, y, seed=seed, device="cpu")
-            value, stderr = fit.value, fit.stderr
-        rows.append({**asdict(task), "group": task.group, "seed": seed, "n_samples": n_samples,
-                     "estimator": name, "mi": value, "mi_se": stderr, "seconds": time.perf_counter() - start})
-    return rows
+    cpu = {"device": "cpu"}  # estimate_mi: pc-softmax with the library's defaults and the label frequencies
+    return [{**asdict(task), "group": task.group, "seed": seed, "n_samples": n_samples, "estimator": name,
+             **run_estimator("pc-softmax" if name == "estimate_mi" else name, g, x, y, seed, training=cpu,
+                             mine=cpu)} for name in estimators]
 
 
 def summarize(rows: pd.DataFrame) -> pd.DataFrame:

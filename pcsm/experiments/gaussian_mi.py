@@ -273,25 +273,42 @@ def run_task(
     the classifier accuracy (NaN for estimators without one) and the wall time."""
     g = mixture(setting, dim, imbalanced_prior)
     x, y = g.sample_per_class(class_counts(g.priors, n_samples), seed=seed)
-    rows = []
-    for name in estimators:
-        start = time.perf_counter()
-        accuracy = np.nan
-        stderr = np.nan
-        if name == "bayes":
-            value, stderr = bayes_plugin_mi(g, x, y), bayes_plugin_se(g, x, y)
-            accuracy = float((g.log_posteriors(x).argmax(1) == y).mean())
-        elif name in ("pc-softmax", "softmax"):
-            fit = estimate_mi(x, y, name, prior=g.priors, seed=seed, **(training or {}))
-            value, accuracy, stderr = fit.value, fit.accuracy, fit.stderr
-        elif name == "mine":
-            value = mine_mi(x, y, seed=seed, **(mine or {})).value
-        else:
-            value = knn_mi(x, y, n_neighbors=n_neighbors)
-        rows.append({"setting": setting, "dim": dim, "n_samples": int(len(y)), "seed": seed,
-                     "estimator": name, "mi": value, "mi_se": stderr, "accuracy": accuracy,
-                     "seconds": time.perf_counter() - start})
-    return rows
+    options = {"prior": g.priors, "training": training, "mine": mine, "n_neighbors": n_neighbors}
+    return [{"setting": setting, "dim": dim, "n_samples": int(len(y)), "seed": seed, "estimator": name,
+             **run_estimator(name, g, x, y, seed, **options)} for name in estimators]
+
+
+def run_estimator(
+    name: str,
+    g: GaussianMixture,
+    x: np.ndarray,
+    y: np.ndarray,
+    seed: int,
+    *,
+    prior: Any = None,
+    training: dict[str, Any] | None = None,
+    mine: dict[str, Any] | None = None,
+    n_neighbors: int = 3,
+) -> dict[str, float]:
+    """One estimator on samples (x, y) of the mixture ``g``: the MI estimate ``mi`` (nats), its standard
+    error ``mi_se`` where the estimator gives one (Bayes plug-in, classifiers), the accuracy of the
+    Bayes rule or the classifier (NaN otherwise) and the wall time ``seconds``. The classifiers
+    ("pc-softmax", "softmax") are ``estimate_mi`` with ``prior`` (None: the label frequencies) and the
+    options ``training``; MINE takes ``mine``; kNN ``n_neighbors``."""
+    check_choice(name, "estimator", ESTIMATORS)
+    start = time.perf_counter()
+    accuracy = stderr = np.nan
+    if name == "bayes":
+        value, stderr = bayes_plugin_mi(g, x, y), bayes_plugin_se(g, x, y)
+        accuracy = float((g.log_posteriors(x).argmax(1) == y).mean())
+    elif name in ("pc-softmax", "softmax"):
+        fit = estimate_mi(x, y, name, prior=prior, seed=seed, **(training or {}))
+        value, accuracy, stderr = fit.value, fit.accuracy, fit.stderr
+    elif name == "mine":
+        value = mine_mi(x, y, seed=seed, **(mine or {})).value
+    else:
+        value = knn_mi(x, y, n_neighbors=n_neighbors)
+    return {"mi": value, "mi_se": stderr, "accuracy": accuracy, "seconds": time.perf_counter() - start}
 
 
 def bayes_plugin_se(g: GaussianMixture, x: np.ndarray, y: np.ndarray) -> float:
