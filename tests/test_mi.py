@@ -138,7 +138,9 @@ def test_estimate_carries_its_standard_error_and_interval(easy_task):
     g, x, y = easy_task
     fit = estimate_mi(x, y, seed=1, epochs=10)
     assert fit.value == pytest.approx(fit.scores.mean())
-    assert fit.stderr == pytest.approx(fit.scores.std(ddof=1) / math.sqrt(len(y)))
+    assert fit.sampling_se == pytest.approx(fit.scores.std(ddof=1) / math.sqrt(len(y)))
+    parts = math.sqrt(fit.sampling_se ** 2 + fit.model_se ** 2 + fit.gap_estimate ** 2)
+    assert fit.stderr == pytest.approx(parts) and fit.stderr >= fit.sampling_se
     low, high = fit.ci95
     assert low == pytest.approx(fit.value - 1.959964 * fit.stderr)
     assert high == pytest.approx(fit.value + 1.959964 * fit.stderr)
@@ -162,7 +164,7 @@ def test_cross_fitting_never_fits_on_the_scored_fold(easy_task, monkeypatch, cro
         return train(model, xs, ys, **kwargs)
 
     monkeypatch.setattr(mi_module, "train_classifier", recording_train)
-    fit = estimate_mi(x, y, seed=2, epochs=2, cross_fit=cross_fit, repeats=2)
+    fit = estimate_mi(x, y, seed=2, epochs=2, cross_fit=cross_fit, repeats=2, transform="standardise")
     xs = (x[:, 0] - x[:, 0].mean()) / x[:, 0].std(ddof=1)
     assert len(seen) == 4
     for index, used in enumerate(seen):
@@ -233,7 +235,46 @@ def test_repeats_average_the_posteriors_of_networks_that_never_saw_the_sample(ea
     _, x, y = easy_task
     first = estimate_mi(x[:800], y[:800], seed=3, epochs=2, repeats=1)
     second = estimate_mi(x[:800], y[:800], seed=3 + REPEAT_SEED_STRIDE, epochs=2, repeats=1)
-    both = estimate_mi(x[:800], y[:800], seed=3, epochs=2, repeats=2)
+    both = estimate_mi(x[:800], y[:800], seed=3, epochs=2, repeats=2, extrapolate=False)
     expected = np.logaddexp(first.scores, second.scores) - math.log(2)
     np.testing.assert_allclose(both.scores, expected, rtol=0, atol=1e-12)
     assert both.value >= min(first.value, second.value)
+
+
+def test_extrapolation_shifts_the_bagged_value_by_the_ensemble_gain(easy_task):
+    """t_i = s_i + (s_i - mean_r s_ri) / (R - 1): the value moves by the gain of bagging over single
+    networks divided by R - 1, upwards (bagging never lowers the score, by Jensen), and not at all
+    without extrapolation or with one network."""
+    _, x, y = easy_task
+    plain = estimate_mi(x, y, seed=1, epochs=10, extrapolate=False)
+    fit = estimate_mi(x, y, seed=1, epochs=10)
+    single = np.mean(fit.fold_values)
+    assert plain.gap_estimate == 0.0 and plain.value == pytest.approx(plain.scores.mean())
+    assert fit.value - plain.value == pytest.approx((plain.value - single) / (fit.repeats - 1), abs=1e-6)
+    assert fit.gap_estimate == pytest.approx(fit.value - plain.value) and fit.gap_estimate >= 0
+    one = estimate_mi(x, y, seed=1, epochs=10, repeats=1)
+    assert one.gap_estimate == 0.0 and one.model_se == 0.0
+    assert one.stderr == pytest.approx(one.sampling_se)
+
+
+def test_quantile_transform_makes_the_estimate_invariant_to_monotone_maps_of_x(easy_task):
+    """I(X;Y) is unchanged by an increasing map of each coordinate; with the default normal scores the
+    estimate is too (the network sees the same ranks), while plain standardising is not."""
+    _, x, y = easy_task
+    fit = estimate_mi(x, y, seed=2, epochs=10)
+    for mapped in (x ** 3, np.exp(x), 5 * x - 3):
+        # (rounding can tie two neighbours after the map, so the ranks agree up to a few ties)
+        assert estimate_mi(mapped, y, seed=2, epochs=10).value == pytest.approx(fit.value, abs=1e-4)
+    assert fit.transform == "quantile"
+    cubed = estimate_mi(np.exp(3 * x), y, seed=2, epochs=10, transform="standardise")
+    assert cubed.value != pytest.approx(fit.value, abs=1e-4)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"transform": "rank"}, "^transform"),
+    ({"extrapolate": "yes"}, "^extrapolate"),
+])
+def test_new_options_are_refused_by_name(easy_task, bad, message):
+    _, x, y = easy_task
+    with pytest.raises((TypeError, ValueError), match=message):
+        estimate_mi(x, y, **bad)
