@@ -31,10 +31,11 @@ from pcsm.core._checks import (
 from pcsm.core.estimators import label_frequencies, mi_from_logits
 from pcsm.core.gaussian import GaussianMixture
 from pcsm.core.models import mlp
+from pcsm.core.samples import as_samples, rescaled
 from pcsm.core.training import (
     EarlyStopping,
     default_batch_size,
-    holdout_size,
+    check_validation_splits,
     resolve_device,
     seed_everything,
     stratified_folds,
@@ -42,37 +43,6 @@ from pcsm.core.training import (
 )
 
 SCORE_BATCH = 8192
-
-
-def _as_samples(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray, int]:
-    """x as a finite (n, d) float64 array (a tensor's gradient dropped), y as codes 0..K-1 of its K
-    distinct labels, and K."""
-    xs = as_float_tensor(x, "x").detach().cpu().double().numpy()
-    if xs.ndim == 1:
-        xs = xs[:, None]
-    if xs.ndim != 2 or xs.shape[0] < 2:
-        raise ValueError(f"x: expected shape (n, d) with n >= 2, got {xs.shape}")
-    if not np.all(np.isfinite(xs)):
-        raise ValueError("x: contains NaN, missing or infinite values")
-    labels = as_label_tensor(y, "y", np.iinfo(np.int64).max).cpu().numpy()
-    check_label_count(labels, xs.shape[0], "y", "row of x")
-    classes, codes = np.unique(labels, return_inverse=True)
-    return xs, codes.reshape(-1).astype(np.int64), classes.shape[0]
-
-
-def _rescaled(xs: np.ndarray, standardize: bool, centre: bool = False) -> np.ndarray:
-    """x divided by a power of two (exact) that brings its largest magnitude, per column when
-    ``standardize``, into [0.5, 1), then centred when ``centre`` and each column divided by its
-    standard deviation when ``standardize``: an overall scale of 1e200 or 1e-300 neither overflows
-    nor underflows, and the result is the same as for x itself."""
-    peak = np.abs(xs).max(axis=0) if standardize else np.abs(xs).max()
-    xs = np.ldexp(xs, -np.frexp(peak)[1])
-    if centre:
-        xs = xs - xs.mean(axis=0)
-    if standardize:
-        std = xs.std(axis=0)
-        xs = xs / np.where(std > 0, std, 1.0)
-    return xs
 
 
 def bayes_plugin_mi(mixture: GaussianMixture, x: Any, y: Any) -> float:
@@ -133,10 +103,10 @@ def knn_mi(x: Any, y: Any, n_neighbors: int = 3, standardize: bool = True) -> fl
     """
     check_positive_int(n_neighbors, "n_neighbors")
     check_bool(standardize, "standardize")
-    xs, labels, _ = _as_samples(x, y)
+    xs, labels, _ = as_samples(x, y, min_rows=2)
     if np.all(xs == xs[0]):
         return 0.0
-    xs = _rescaled(xs, standardize)
+    xs = rescaled(xs, standardize)
     radius, class_size, k_all = _class_radii(xs, labels, n_neighbors)
     keep = class_size > 1
     if not keep.any():
@@ -307,22 +277,6 @@ def train_mine(
     return curve
 
 
-def _check_mine_splits(labels: np.ndarray, n_folds: int, val_fraction: float) -> None:
-    """Refuse, before any training, folds that leave a held-out, validation or fitting split empty."""
-    counts = np.bincount(labels)
-    if labels.shape[0] < n_folds:
-        raise ValueError(f"n_folds: {n_folds} folds need at least {n_folds} samples, got {labels.shape[0]}")
-    for fold in range(n_folds):
-        train = counts - (counts // n_folds + (fold < counts % n_folds))
-        val = sum(holdout_size(int(c), val_fraction) for c in train)
-        if val == 0 or val == train.sum():
-            raise ValueError(
-                f"val_fraction: {val_fraction} of the {train.sum()} training samples of fold {fold + 1} "
-                f"leaves {'no validation' if val == 0 else 'no training'} samples; choose a val_fraction "
-                "that leaves both (or give more samples)"
-            )
-
-
 def _check_mine_arguments(
     n_folds: Any, epochs: Any, patience: Any, seed: Any, lr: Any, batch_size: Any, ema: Any, val_fraction: Any
 ) -> None:
@@ -391,10 +345,12 @@ def mine_mi(
     _check_mine_arguments(n_folds, epochs, patience, seed, lr, batch_size, ema, val_fraction)
     hidden = check_hidden(hidden)
     torch_device = resolve_device(device)
-    xs, labels, n_classes = _as_samples(x, y)
-    _check_mine_splits(labels, n_folds, val_fraction)
-    prior = label_frequencies(labels, max(n_classes, 2))
-    xs = _rescaled(xs, standardize=True, centre=True)
+    xs, labels, classes = as_samples(x, y, min_rows=2)
+    if labels.shape[0] < n_folds:
+        raise ValueError(f"n_folds: {n_folds} folds need at least {n_folds} samples, got {labels.shape[0]}")
+    check_validation_splits(labels, n_folds, val_fraction)
+    prior = label_frequencies(labels, max(classes.shape[0], 2))
+    xs = rescaled(xs, standardize=True, centre=True)
     xt = torch.as_tensor(xs, dtype=torch.float32, device=torch_device)
     yt = torch.as_tensor(labels, dtype=torch.int64, device=torch_device)
     folds = stratified_folds(labels, n_folds, seed)

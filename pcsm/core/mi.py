@@ -32,14 +32,11 @@ from scipy.stats import chisquare, norm, rankdata
 from pcsm.core._checks import (
     MAX_SEED,
     Prior,
-    as_float_tensor,
-    as_label_tensor,
     as_prior,
     check_bool,
     check_choice,
     check_fraction,
     check_hidden,
-    check_label_count,
     check_positive_float,
     check_positive_int,
     check_prior_covers,
@@ -47,10 +44,11 @@ from pcsm.core._checks import (
 from pcsm.core.estimators import MI_METHODS, label_frequencies
 from pcsm.core.losses import pc_log_softmax
 from pcsm.core.models import mlp
+from pcsm.core.samples import as_samples, rescaled
 from pcsm.core.training import (
     TrainingHistory,
+    check_validation_splits,
     default_batch_size,
-    holdout_size,
     predict_logits,
     resolve_device,
     seed_everything,
@@ -289,23 +287,6 @@ def check_bounds(result: MIEstimate) -> MIEstimate:
     return result
 
 
-def _standardised(x: Any) -> torch.Tensor:
-    """x as an (n, d) float32 tensor with zero mean and unit variance per column, standardised in float64
-    (so an offset or scale far from 1 loses nothing) after an exact power-of-two rescaling."""
-    xs = as_float_tensor(x, "x").detach().cpu().double()
-    if xs.ndim == 1:
-        xs = xs[:, None]
-    if xs.ndim != 2 or xs.shape[0] == 0:
-        raise ValueError(f"x: expected shape (n, d) with n >= 1, got {tuple(xs.shape)}")
-    if not torch.isfinite(xs).all():
-        raise ValueError("x: contains NaN, missing or infinite values")
-    _, exponent = torch.frexp(xs.abs().amax(dim=0))
-    xs = torch.ldexp(xs, -exponent.double())
-    std = xs.std(dim=0)
-    xs = (xs - xs.mean(dim=0)) / torch.where(std > 0, std, torch.ones_like(std))
-    return xs.float()
-
-
 def _quantile_normal(xs: torch.Tensor) -> torch.Tensor:
     r"""Each column replaced by its normal scores :math:`\Phi^{-1}((\mathrm{rank}_i - 1/2) / n)` (ties get
     their mean rank): a monotone, label-free map of each coordinate, so :math:`I(X;Y)` is unchanged,
@@ -314,33 +295,13 @@ def _quantile_normal(xs: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(norm.ppf((ranks - 0.5) / xs.shape[0])).float()
 
 
-def _encode_labels(y: Any, n: int) -> tuple[torch.Tensor, np.ndarray]:
-    """The labels as codes 0..K-1 of the K >= 2 distinct values of y, and those values (memory O(n))."""
-    labels = as_label_tensor(y, "y", np.iinfo(np.int64).max).cpu()
-    check_label_count(labels, n, "y", "row of x")
-    classes, codes = np.unique(labels.numpy(), return_inverse=True)
-    if classes.shape[0] < 2:
-        raise ValueError(f"y: needs at least 2 distinct classes, got {classes.tolist()}")
-    return torch.from_numpy(codes.reshape(-1).astype(np.int64)), classes
-
-
 def _check_splits(labels: torch.Tensor, n_folds: int, settings: _Settings) -> None:
     """Refuse, before any training, folds too small to split: every class needs ``n_folds`` samples,
     and with cross-fitting every fold's training part needs a non-empty validation and fitting split."""
-    counts = np.bincount(labels.numpy())
-    if np.any(counts < n_folds):
+    if np.any(np.bincount(labels.numpy()) < n_folds):
         raise ValueError(f"y: every class present needs at least n_folds={n_folds} samples")
-    if not settings.cross_fit:
-        return
-    for fold in range(n_folds):
-        train = counts - (counts // n_folds + (fold < counts % n_folds))
-        val = sum(holdout_size(int(c), settings.val_fraction) for c in train)
-        if val == 0 or val == train.sum():
-            raise ValueError(
-                f"val_fraction: {settings.val_fraction} of the {train.sum()} training samples of fold "
-                f"{fold + 1} leaves {'no validation' if val == 0 else 'no training'} samples; "
-                "choose a val_fraction that leaves both (or give more samples per class)"
-            )
+    if settings.cross_fit:
+        check_validation_splits(labels.numpy(), n_folds, settings.val_fraction)
 
 
 def _fit_and_score(
@@ -376,7 +337,7 @@ def _fit_and_score(
         logits = logits / temperature + bias
     y = labels[held]
     scores = log_posterior_scores(logits, settings.method, p).gather(1, y[:, None]).squeeze(1)
-    posterior = logits + torch.as_tensor(p.log_p) if settings.method == "pc-softmax" else logits
+    posterior = logits + p.log_tensor(logits) if settings.method == "pc-softmax" else logits
     return scores.numpy(), (posterior.argmax(1) == y).numpy(), temperature, history
 
 
@@ -572,10 +533,13 @@ def estimate_mi(
     level = check_fraction(level, "level")
     check_choice(transform, "transform", TRANSFORMS)
     extrapolate = check_bool(extrapolate, "extrapolate")
-    xs = _standardised(x)
+    values, codes, classes = as_samples(x, y)
+    if classes.shape[0] < 2:
+        raise ValueError(f"y: needs at least 2 distinct classes, got {classes.tolist()}")
+    xs = torch.from_numpy(rescaled(values, standardize=True, centre=True)).float()
     if transform == "quantile":
         xs = _quantile_normal(xs)
-    labels, classes = _encode_labels(y, xs.shape[0])
+    labels = torch.from_numpy(codes)
     p = resolve_prior(prior, labels, classes)
     _check_splits(labels, n_folds, settings)
     record = _cross_fit(xs.to(settings.device), labels, p, settings, seed=seed, n_folds=n_folds,

@@ -150,6 +150,21 @@ def holdout_size(class_size: int, fraction: float) -> int:
     return round(fraction * class_size)
 
 
+def check_validation_splits(codes: np.ndarray, n_folds: int, val_fraction: float) -> None:
+    """Refuse, before any training, a ``val_fraction`` that leaves the validation or the fitting split of
+    some fold's training part empty (:func:`stratified_folds`, then :func:`stratified_holdout`)."""
+    counts = np.bincount(codes)
+    for fold in range(n_folds):
+        train = counts - (counts // n_folds + (fold < counts % n_folds))
+        val = sum(holdout_size(int(c), val_fraction) for c in train)
+        if val == 0 or val == train.sum():
+            raise ValueError(
+                f"val_fraction: {val_fraction} of the {train.sum()} training samples of fold {fold + 1} "
+                f"leaves {'no validation' if val == 0 else 'no training'} samples; choose a val_fraction "
+                "that leaves both (or give more samples per class)"
+            )
+
+
 def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Boolean mask of a stratified ``fraction`` of the samples (:func:`holdout_size` per class)."""
     rng = np.random.default_rng(seed)
