@@ -20,13 +20,33 @@ from pcsm.experiments.imbalance import long_tail_prior
 
 def test_suite_spans_the_issue_s_ranges():
     tasks = suite()
-    ours = [t for t in tasks if t.kind == "suite"]
+    ours = [t for t in tasks if t.kind == "suite" and t.warp == "none"]
     assert {t.dim for t in ours} == {1, 2, 5, 10}
     assert min(t.n_classes for t in ours) == 2 and max(t.n_classes for t in ours) == 10
     assert {t.ratio for t in ours} == {1, 10, 100}
     assert {t.covariance for t in ours} == {"shared", "per-class"}
-    assert {t.group for t in tasks} == {"balanced", "long-tail", "paper"}
+    assert {t.group for t in tasks} == {"balanced", "long-tail", "paper", "invariance"}
+    assert {t.warp for t in tasks if t.group == "invariance"} == {"cube", "exp", "noise"}
     assert set(suite(quick=True)) < set(tasks)
+
+
+@pytest.mark.parametrize("warp", ["cube", "exp", "noise"])
+def test_invariance_tasks_keep_the_information_and_the_bayes_plug_in_sees_the_mixture(warp):
+    """The maps are invertible per coordinate (ranks kept) or append independent noise, so I(X;Y) is the
+    mixture's; the Bayes plug-in scores the mixture's own coordinates, the others the warped ones."""
+    from pcsm.experiments.bench import warped
+
+    task = Task("suite", 2, 10, 100, "per-class", 1050, warp)
+    x, _ = make_mixture(task).sample(500, seed=0)
+    seen = warped(task, x, 0)
+    if warp == "noise":
+        assert seen.shape == (500, 4) and np.array_equal(seen[:, :2], x)
+        assert np.array_equal(seen, warped(task, x, 0)) and not np.array_equal(seen, warped(task, x, 1))
+    else:
+        assert seen.shape == x.shape and np.array_equal(np.argsort(seen, 0), np.argsort(x, 0))
+    rows = run_suite_task(task, 0, 2000, ("bayes", "knn"))
+    plain = run_suite_task(Task("suite", 2, 10, 100, "per-class", 1050), 0, 2000, ("bayes",))
+    assert rows[0]["mi"] == plain[0]["mi"] and rows[0]["group"] == "invariance"
 
 
 @pytest.mark.parametrize(("m", "ratio"), [(2, 1), (3, 100), (10, 10)])
@@ -74,6 +94,17 @@ def test_targets_hold_for_a_good_estimator_and_fail_for_a_biased_one():
     bad = target_checks(summarize(_rows({"estimate_mi": -0.01, "knn": 0.003}, se=0.002)))
     assert not any(bad[k] for k in ("abs_error_balanced_le_knn", "signed_error_max_dim_within_0.005",
                                     "coverage_95_at_least_0.90"))
+
+
+def test_invariance_targets_fail_for_an_estimator_that_depends_on_how_x_is_written():
+    rows = _rows({"estimate_mi": 0.001, "knn": 0.003}, se=0.002)
+    warped_rows = rows[rows["group"] == "balanced"].assign(group="invariance", dim=5)
+    good = target_checks(summarize(pd.concat([rows, warped_rows], ignore_index=True)))
+    assert good["abs_error_invariance_le_knn"] and good["signed_error_invariance_within_0.005"]
+    bad = target_checks(summarize(pd.concat([rows, warped_rows.assign(
+        mi=np.where(warped_rows["estimator"] == "estimate_mi", 0.96, warped_rows["mi"]))], ignore_index=True)))
+    assert not bad["abs_error_invariance_le_knn"] and not bad["signed_error_invariance_within_0.005"]
+    assert "abs_error_invariance_le_knn" not in target_checks(summarize(rows))
 
 
 def test_tasks_draw_independent_samples_for_the_same_seed(monkeypatch):
