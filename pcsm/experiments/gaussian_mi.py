@@ -15,7 +15,6 @@ Monte Carlo with its standard error. Both are the mixture's own (:meth:`Gaussian
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -32,6 +31,7 @@ from pcsm.core.gaussian import GaussianMixture, paper_mixture
 from pcsm.core.mi import estimate_mi
 from pcsm.core.training import set_threads
 from pcsm.experiments import paper
+from pcsm.experiments.config import ChapterConfig
 from pcsm.experiments.parallel import FROM_ENV, map_runs
 
 SETTINGS = ("imbalanced", "balanced", "long-tail")
@@ -88,7 +88,7 @@ _FIELD_CHECKS: dict[str, Any] = {
 
 
 @dataclass(frozen=True)
-class GaussianMIConfig:
+class GaussianMIConfig(ChapterConfig):
     """The parameters of chapter 02 (its defaults are the notebook's), each checked when the record is
     built: a ``ValueError`` names the first bad one. Lists are kept as tuples."""
 
@@ -131,10 +131,6 @@ class GaussianMIConfig:
         prior = check_prior(self.imbalanced_prior, len(PAPER_PRIOR), "imbalanced_prior")
         object.__setattr__(self, "imbalanced_prior", tuple(float(p) for p in prior))
 
-    @classmethod
-    def fields(cls) -> tuple[str, ...]:
-        """The parameter names, in the notebook's order."""
-        return tuple(field.name for field in dataclasses.fields(cls))
 
     def n_samples(self) -> dict[str, int]:
         """Table 1's sample size per setting."""
@@ -153,14 +149,7 @@ class GaussianMIConfig:
                 "n_neighbors": self.n_neighbors}
 
 
-def check_config(**parameters: Any) -> GaussianMIConfig:
-    """The chapter's :class:`GaussianMIConfig` from its parameters (the runner passes all of them); a
-    ``ValueError`` names an unknown or bad one."""
-    unknown = sorted(set(parameters) - set(GaussianMIConfig.fields()))
-    if unknown:
-        known = ", ".join(GaussianMIConfig.fields())
-        raise ValueError(f"{unknown[0]}: unknown parameter; expected one of {known}")
-    return GaussianMIConfig(**parameters)
+check_config = GaussianMIConfig.from_parameters  # the runner's check: the record, or a ValueError naming the parameter
 
 
 LONG_TAIL_RATIO = 100.0

@@ -20,7 +20,6 @@ GPU), and ``table2_tables`` / ``sweep_runs`` / ``save_by_dataset`` shape and wri
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import hashlib
 import importlib.util
@@ -46,7 +45,13 @@ from pcsm.experiments.classification import (
     sgd_factory,
     summarise,
 )
-from pcsm.experiments.imbalance import PROTOCOLS, long_tail_sizes, protocol_indices, step_caps
+from pcsm.experiments.config import ChapterConfig
+from pcsm.experiments.imbalance import (
+    PROTOCOLS,
+    long_tail_sizes,
+    protocol_indices,
+    step_caps,
+)
 from pcsm.experiments.parallel import jobs_from_env, map_runs
 from pcsm.experiments.results import atomic_write, data_root, save_table
 
@@ -391,7 +396,7 @@ def plan_runs(
 
 
 @dataclass(frozen=True)
-class MNISTConfig:
+class MNISTConfig(ChapterConfig):
     """The parameters of chapter 03 (its defaults are the notebook's), checked when the record is built
     by :func:`plan_runs`: a ``ValueError`` names the first bad one."""
 
@@ -413,24 +418,13 @@ class MNISTConfig:
         for name in ("datasets", "ratios", "seeds"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
 
-    @classmethod
-    def fields(cls) -> tuple[str, ...]:
-        """The parameter names, in the notebook's order."""
-        return tuple(field.name for field in dataclasses.fields(cls))
 
     def plan(self) -> RunPlan:
         """The checked run plan of :func:`plan_runs`."""
         return plan_runs(**{name: getattr(self, name) for name in self.fields()})
 
 
-def check_config(**parameters: Any) -> MNISTConfig:
-    """The chapter's :class:`MNISTConfig` from its parameters (the runner passes all of them); a
-    ``ValueError`` names an unknown or bad one."""
-    unknown = sorted(set(parameters) - set(MNISTConfig.fields()))
-    if unknown:
-        known = ", ".join(MNISTConfig.fields())
-        raise ValueError(f"{unknown[0]}: unknown parameter; expected one of {known}")
-    return MNISTConfig(**parameters)
+check_config = MNISTConfig.from_parameters  # the runner's check: the record, or a ValueError naming the parameter
 
 
 def resolve_jobs(n_jobs: int, device: torch.device, n_runs: int | None = None) -> int:

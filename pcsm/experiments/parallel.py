@@ -115,4 +115,5 @@ def map_runs(
             for index, result in Parallel(n_jobs=jobs, return_as="generator_unordered")(calls):
                 results[index] = result
                 bar.update()
+            bar.refresh()  # the final count, whatever tqdm's refresh interval skipped
     return [results[i] for i in range(len(arguments))]

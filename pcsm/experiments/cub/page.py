@@ -3,13 +3,13 @@ the paper's Table 2."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import pandas as pd
 
 from pcsm.core._checks import check_choice, check_positive_int, check_seeds
+from pcsm.experiments.config import ChapterConfig
 from pcsm.experiments.cub.data import (
     DATASETS,
     PAPER_QUOTAS,
@@ -59,7 +59,7 @@ not in torchvision, so the ImageNet-only weights stand in for it.
 
 
 @dataclass(frozen=True)
-class CUBConfig:
+class CUBConfig(ChapterConfig):
     """The parameters of chapter 04 (its defaults are the notebook's), each checked when the record is
     built: a ``ValueError`` names the first bad one."""
 
@@ -94,20 +94,9 @@ class CUBConfig:
         check_positive_int(self.split_seed, "split_seed", minimum=0)
         check_positive_int(self.timing_images, "timing_images")
 
-    @classmethod
-    def fields(cls) -> tuple[str, ...]:
-        """The parameter names, in the notebook's order."""
-        return tuple(field.name for field in dataclasses.fields(cls))
 
 
-def check_config(**parameters: Any) -> CUBConfig:
-    """The chapter's :class:`CUBConfig` from its parameters (the runner passes all of them); a
-    ``ValueError`` names an unknown or bad one."""
-    unknown = sorted(set(parameters) - set(CUBConfig.fields()))
-    if unknown:
-        known = ", ".join(CUBConfig.fields())
-        raise ValueError(f"{unknown[0]}: unknown parameter; expected one of {known}")
-    return CUBConfig(**parameters)
+check_config = CUBConfig.from_parameters  # the runner's check: the record, or a ValueError naming the parameter
 
 
 def dataset_size(dataset: str) -> tuple[int, int]:
