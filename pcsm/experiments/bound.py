@@ -21,8 +21,9 @@ from scipy.special import logsumexp
 from pcsm.core._checks import check_positive_int, check_prior
 from pcsm.core.estimators import mi_from_logits
 from pcsm.core.gaussian import GaussianMixture, paper_mixture
+from pcsm.core.metrics import average_per_class_accuracy
 from pcsm.core.losses import logit_adjusted_cross_entropy, pc_log_softmax, pc_softmax_cross_entropy
-from pcsm.experiments.gaussian_mi import bayes_plugin_se, line_mi, line_projection, zipf_prior
+from pcsm.experiments.gaussian_mi import bayes_plugin_se, zipf_prior
 
 
 def check_config(n_samples: int, seed: int) -> None:
@@ -111,19 +112,12 @@ def pc_softmax_bound(logits: np.ndarray, y: np.ndarray, prior: Any) -> float:
     return float(normalised_scores(logits, prior)[np.arange(len(y)), y].mean())
 
 
-def average_per_class_accuracy(predicted: np.ndarray, y: np.ndarray, n_classes: int) -> float:
-    """(1/M) sum_y P(prediction = y | Y = y), every class weighted equally."""
-    check_positive_int(n_classes, "n_classes", minimum=2)
-    present = [k for k in range(n_classes) if np.any(y == k)]
-    return float(np.mean([(predicted[y == k] == k).mean() for k in present]))
-
-
 def per_class_accuracy_vs_tau(g: GaussianMixture, x: np.ndarray, y: np.ndarray,
                               taus: np.ndarray) -> np.ndarray:
     """Average per-class accuracy of argmax_y log p(x|y) + tau log P(y) for each tau: tau = 1 is the
     usual Bayes (posterior) rule, tau = 0 the likelihood rule argmax p(x|y)."""
     log_lik, log_prior = g.log_likelihoods(x), np.log(g.priors)
-    return np.array([average_per_class_accuracy((log_lik + t * log_prior).argmax(axis=1), y, g.n_classes)
+    return np.array([average_per_class_accuracy(y, (log_lik + t * log_prior).argmax(axis=1))
                      for t in np.asarray(taus, dtype=np.float64)])
 
 
@@ -135,7 +129,7 @@ def zipf_sweep(exponents: Any, dim: int, n_samples: int, seed: int, sigma: float
     rows = []
     for k, s in enumerate(np.asarray(exponents, dtype=np.float64)):
         g = GaussianMixture(means, priors=zipf_prior(len(means), float(s)))
-        mi = line_mi(line_projection(g), g.priors)[0]
+        mi = g.mutual_information()[0]  # quadrature: the mixture reduces to a line
         x, y = g.sample(check_positive_int(n_samples, "n_samples"), seed=seed + k)
         rows.append({"exponent": float(s), "log_m_minus_h": float(np.log(g.n_classes)) - g.label_entropy(),
                      "mi": mi, "bayes_error": balanced_formula(g.log_posteriors(x), y) - mi,

@@ -21,9 +21,6 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import integrate
-from scipy.special import logsumexp
-from scipy.stats import norm
 
 from pcsm.core._checks import check_choice, check_positive_int, check_prior
 from pcsm.core.baselines import bayes_plugin_mi, knn_mi, mine_mi
@@ -196,42 +193,6 @@ def class_counts(prior: np.ndarray, n_samples: int) -> np.ndarray:
     """round(n_samples * P(y)) samples per class (at least 2 each, so every class can be split)."""
     check_positive_int(n_samples, "n_samples")
     return np.maximum(np.rint(prior * n_samples).astype(np.int64), 2)
-
-
-def line_projection(g: GaussianMixture) -> np.ndarray | None:
-    """Positions t_k of the means along their common line when every covariance is the identity and
-    the means are collinear (mu_k = mu_0 + t_k u, |u| = 1); else None. Then u.x | y ~ N(t_y, 1) and the
-    rest of x is N(0, I) whatever y is, so I(X;Y) = I(u.X; Y)."""
-    if not np.allclose(g.covariances, np.eye(g.dim)):
-        return None
-    offsets = g.means - g.means[0]
-    _, singular, vt = np.linalg.svd(offsets, full_matrices=False)
-    if singular.size > 1 and singular[1] > 1e-9 * max(singular[0], 1.0):
-        return None
-    return offsets @ vt[0]
-
-
-def line_mi(positions: np.ndarray, prior: np.ndarray) -> tuple[float, float]:
-    """I(Z;Y) and the Bayes accuracy for Z | y ~ N(t_y, 1), by adaptive quadrature:
-
-        I = int sum_y P(y) phi(z - t_y) log(phi(z - t_y) / p(z)) dz,   acc = int max_y P(y) phi(z - t_y) dz.
-    """
-    t, p = np.asarray(positions, dtype=np.float64), check_prior(prior, len(positions))
-    keep = p > 0
-    t, log_p = t[keep], np.log(p[keep])
-
-    def log_joint(z: float) -> np.ndarray:
-        return log_p + norm.logpdf(z - t)
-
-    def mi_density(z: float) -> float:
-        lj = log_joint(z)
-        log_post = lj - logsumexp(lj)
-        return float(np.sum(np.exp(log_post + logsumexp(lj)) * (log_post - log_p)))
-
-    lo, hi, knots = t.min() - 12.0, t.max() + 12.0, np.sort(t)
-    mi = integrate.quad(mi_density, lo, hi, points=knots, limit=500, epsabs=1e-12)[0]
-    acc = integrate.quad(lambda z: float(np.exp(log_joint(z).max())), lo, hi, points=knots, limit=500)[0]
-    return float(mi), float(acc)
 
 
 def ground_truth(setting: str, dim: int, imbalanced_prior: Sequence[float], n_mc: int) -> dict[str, Any]:
