@@ -16,7 +16,7 @@ import pandas as pd
 from pcsm.experiments.classification import PAPER_TABLE2 as MNIST_PAPER
 from pcsm.experiments.classification import TEST_SET_KEYS, gains, summarise
 from pcsm.experiments.cub.data import PAPER_TABLE2 as CUB_PAPER
-from pcsm.experiments.gaussian_mi import PAPER_TABLE_1
+from pcsm.experiments.gaussian_mi import PAPER_TABLE_1, error_se
 from pcsm.experiments.mnist import RESULT_PREFIX, experiment_runs
 from pcsm.experiments.results import published_results_dir
 
@@ -156,7 +156,7 @@ def table1_rows(results: pd.DataFrame, seeds: int) -> list[dict]:
         for estimator, label in TABLE1_ESTIMATES.items():
             at = ours.loc[(d, estimator)]
             mean, std = float(at["mi_mean"]), float(at["mi_std"])
-            stderr = float(np.hypot(std / np.sqrt(max(int(at["n_seeds"]), 1)), gt_se))
+            stderr = float(error_se(std, max(int(at["n_seeds"]), 1), gt_se))
             paper_value = float(paper[estimator])
             bias = None
             if estimator == "softmax" and "label_entropy" in at.index:
@@ -256,7 +256,7 @@ def claims(summary: pd.DataFrame, folder: Path | None = None) -> pd.DataFrame:
         ours = (part.ours - truth.ours[run]).abs()
         paper = (part.paper - truth.paper[run]).abs()
         worst = ours.idxmax()
-        stderr = np.hypot(part.ours_std[worst] / np.sqrt(part.seeds[worst]), truth.ours_std[worst])
+        stderr = error_se(part.ours_std[worst], part.seeds[worst], truth.ours_std[worst])
         rows.append(dict(claim=f"{label} estimate: largest absolute error against the ground truth, "
                                f"{_dims_covered(run, truth.index)} (nats)",
                          paper=f"{paper.max():.2f}", ours=_with_se(ours.max(), stderr),
