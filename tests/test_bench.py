@@ -119,3 +119,23 @@ def test_tasks_draw_independent_samples_for_the_same_seed(monkeypatch):
     for task in tasks:
         run_suite_task(task, 0, 200, ())
     assert len(set(streams)) == len(tasks)
+
+
+def test_report_reads_back_for_the_page_and_names_a_bad_file(tmp_path):
+    from pcsm.experiments.bench import read_report, report_table, targets_sentence
+
+    summary = summarize(_rows({"estimate_mi": -0.01, "knn": 0.003}, se=0.002))
+    report = {"suite": {}, "summary": summary.to_dict(orient="records"), "targets": target_checks(summary)}
+    path = tmp_path / "bench.json"
+    path.write_text(__import__("json").dumps(report, default=float))
+    table = report_table(read_report(path))
+    assert list(table["estimator"]) == ["estimate_mi (PC-softmax)", "kNN (Ross 2014)"]
+    assert table.loc[0, "95 % interval covers"] == pytest.approx(0.0)  # |error| 0.01 > 1.96 * 0.002
+    sentence = targets_sentence(report)
+    assert sentence.startswith("1 of the 5 targets hold") and "at least 90 %" in sentence  # only speed holds
+    for bad in ("", "{}", "[1]"):
+        path.write_text(bad)
+        with pytest.raises(ValueError, match=str(path)):
+            read_report(path)
+    with pytest.raises(ValueError, match="missing.json"):
+        read_report(tmp_path / "missing.json")

@@ -225,6 +225,63 @@ def bench_mi(
     }
 
 
+ESTIMATOR_NAMES = {"estimate_mi": "estimate_mi (PC-softmax)", "knn": "kNN (Ross 2014)", "mine": "MINE",
+                   "bayes": "Bayes plug-in (true posterior)"}
+REPORT_COLUMNS = {
+    "abs_error_balanced": "mean |error|, balanced",
+    "abs_error_long-tail": "mean |error|, long-tail",
+    "abs_error_invariance": "mean |error|, invariance",
+    "abs_error_paper": "mean |error|, paper's tasks",
+    "signed_error_max_dim": "mean error at d = 10",
+    "signed_error_invariance": "mean error, invariance",
+    "coverage_95": "95 % interval covers",
+    "seconds_mean": "seconds per task",
+}
+
+
+def read_report(path: Path = DEFAULT_OUTPUT) -> dict[str, Any]:
+    """A report written by :func:`main`; a ``ValueError`` names the file when it is missing or not one."""
+    try:
+        report = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path}: not a benchmark report ({error}); run `pcsm bench mi`") from error
+    if not isinstance(report, dict) or not {"summary", "targets", "suite"} <= set(report):
+        raise ValueError(f"{path}: not a benchmark report (no summary, targets and suite); run `pcsm bench mi`")
+    return report
+
+
+def report_table(report: dict[str, Any]) -> pd.DataFrame:
+    """The summary for a reader: one row per estimator, errors in nats, coverage in %, seconds; the
+    estimators without an interval (kNN, MINE) show no coverage."""
+    summary = pd.DataFrame(report["summary"]).set_index("estimator")
+    table = summary[[c for c in REPORT_COLUMNS if c in summary]].rename(columns=REPORT_COLUMNS)
+    if "95 % interval covers" in table:
+        table["95 % interval covers"] = 100 * table["95 % interval covers"]
+    table.index = [ESTIMATOR_NAMES.get(name, name) for name in table.index]
+    return table.rename_axis("estimator").reset_index()
+
+
+TARGET_TEXT = {
+    "abs_error_balanced_le_knn": "mean |error| on balanced tasks no worse than kNN's",
+    "abs_error_long_tail_le_knn": "mean |error| on long-tail tasks no worse than kNN's",
+    "abs_error_invariance_le_knn": "mean |error| on invariance tasks no worse than kNN's",
+    "signed_error_max_dim_within_0.005": "mean error at d = 10 within 0.005 nats",
+    "signed_error_invariance_within_0.005": "mean error on invariance tasks within 0.005 nats",
+    "coverage_95_at_least_0.90": "the 95 % interval covering the truth in at least 90 % of runs",
+}
+
+
+def targets_sentence(report: dict[str, Any]) -> str:
+    """How many of ``estimate_mi``'s targets hold, and which do not, as one sentence."""
+    targets = report["targets"]
+    missed = [TARGET_TEXT.get(name, f"at most {name.rsplit('_', 1)[-1]} s per task")
+              for name, held in targets.items() if not held]
+    held = len(targets) - len(missed)
+    if not missed:
+        return f"All {len(targets)} targets hold."
+    return f"{held} of the {len(targets)} targets hold; missed: {'; '.join(missed)}."
+
+
 def print_report(report: dict[str, Any]) -> None:
     """The summary table (nats, coverage fraction, seconds) and the target checks."""
     summary = pd.DataFrame(report["summary"]).set_index("estimator")
