@@ -131,6 +131,13 @@ def test_report_reads_back_for_the_page_and_names_a_bad_file(tmp_path):
     table = report_table(read_report(path))
     assert list(table["estimator"]) == ["estimate_mi (PC-softmax)", "kNN (Ross 2014)"]
     assert table.loc[0, "95 % interval covers"] == pytest.approx(0.0)  # |error| 0.01 > 1.96 * 0.002
+    from pcsm.experiments.bench import headline
+
+    report["suite"] = {"n_tasks": 2, "seeds": [0], "n_samples": 100}
+    numbers = headline(report)
+    assert numbers["bench_ours_signed_error_max_dim"] == pytest.approx(-0.01)
+    assert numbers["bench_knn_abs_error_long_tail"] == pytest.approx(0.003)
+    assert numbers["bench_ours_coverage"] == pytest.approx(0.0) and numbers["bench_tasks"] == 2
     sentence = targets_sentence(report)
     assert sentence.startswith("1 of the 5 targets hold") and "at least 90 %" in sentence  # only speed holds
     for bad in ("", "{}", "[1]"):

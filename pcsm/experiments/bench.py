@@ -271,6 +271,23 @@ TARGET_TEXT = {
 }
 
 
+def headline(report: dict[str, Any]) -> dict[str, Any]:
+    """The numbers a page quotes from a report: the suite's size, and for ``estimate_mi`` and kNN the
+    mean |error| by group, the mean errors at d = 10 and on the invariance tasks, ``estimate_mi``'s
+    coverage (%) and seconds per task, and :func:`targets_sentence`."""
+    suite = report["suite"]
+    at = pd.DataFrame(report["summary"]).set_index("estimator")
+    numbers: dict[str, Any] = {"bench_tasks": suite["n_tasks"], "bench_seeds": len(suite["seeds"]),
+                               "bench_n": suite["n_samples"], "bench_targets": targets_sentence(report)}
+    for name, short in (("estimate_mi", "ours"), ("knn", "knn")):
+        for column in ("abs_error_balanced", "abs_error_long-tail", "abs_error_invariance",
+                       "signed_error_max_dim", "signed_error_invariance"):
+            numbers[f"bench_{short}_{column.replace('-', '_')}"] = float(at.loc[name, column])
+    numbers["bench_ours_coverage"] = 100 * float(at.loc["estimate_mi", "coverage_95"])
+    numbers["bench_ours_seconds"] = float(at.loc["estimate_mi", "seconds_mean"])
+    return numbers
+
+
 def targets_sentence(report: dict[str, Any]) -> str:
     """How many of ``estimate_mi``'s targets hold, and which do not, as one sentence."""
     targets = report["targets"]
