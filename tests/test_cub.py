@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from pcsm.experiments.cub import data, page
+from pcsm.experiments.paper import TABLE_2_CUB
 from pcsm.experiments.results import REPO_ROOT
 
 
@@ -316,7 +317,7 @@ def test_bad_config_is_named(name: str, value) -> None:
 
 
 def test_paper_table2_holds_the_cub_numbers() -> None:
-    paper = data.PAPER_TABLE2.set_index(["protocol", "method"])["paper_pct"]
+    paper = TABLE_2_CUB.set_index(["protocol", "method"])["paper_pct"]
     assert paper.to_dict() == {
         ("balanced", "softmax"): 89.21, ("balanced", "pc-softmax"): 89.16,
         ("imbalanced", "softmax"): 84.63, ("imbalanced", "pc-softmax"): 87.69,
@@ -328,7 +329,7 @@ def test_standin_notice_is_a_warning_with_the_paper_numbers_and_the_command() ->
     assert notice.startswith(":::{admonition} Stand-in data") and ":class: warning" in notice
     assert notice.rstrip().endswith(":::")
     assert "not reproduced" in notice and data.REPRODUCE_COMMAND in notice
-    assert all(f"{pct:.2f}" in notice for pct in data.PAPER_TABLE2["paper_pct"])
+    assert all(f"{pct:.2f}" in notice for pct in TABLE_2_CUB["paper_pct"])
     assert f"{data.STANDIN_CLASSES * data.STANDIN_IMAGES_PER_CLASS}" in notice and "75x75" in notice
     (odd_train, odd_test), _ = data.STANDIN_QUOTAS
     assert f"odd classes {odd_train} train / {odd_test} test" in notice
@@ -446,4 +447,4 @@ def test_paper_glue_values_are_the_paper_table() -> None:
     values = page.paper_glue_values()
     assert values["cub_paper_imbalanced_pc-softmax"] == 87.69
     assert values["cub_paper_balanced_softmax"] == 89.21
-    assert len(values) == len(data.PAPER_TABLE2)
+    assert len(values) == len(TABLE_2_CUB)

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 
 from pcsm.experiments import gaussian_mi as gx
+from pcsm.experiments import paper
 from pcsm.experiments.results import REPO_ROOT
 
-
 GOOD = {"dims": [1, 2], "settings": ["imbalanced"], "estimators": ["bayes", "knn"], "seeds": [0],
-        "imbalanced_prior": gx.PAPER_PRIOR}
+        "imbalanced_prior": paper.PRIOR_TABLE_1}
 
 
 def test_check_config_accepts_good_parameters():
@@ -81,9 +81,9 @@ def test_class_counts_follow_the_prior():
 
 
 def test_ground_truth_matches_the_paper_at_d1():
-    truth = gx.ground_truth("imbalanced", 1, gx.PAPER_PRIOR, 100_000)
+    truth = gx.ground_truth("imbalanced", 1, paper.PRIOR_TABLE_1, 100_000)
     assert truth["gt"] == pytest.approx(1.022, abs=4 * truth["gt_se"] + 0.002)
-    assert truth["label_entropy"] == pytest.approx(-sum(p * math.log(p) for p in gx.PAPER_PRIOR))
+    assert truth["label_entropy"] == pytest.approx(-sum(p * math.log(p) for p in paper.PRIOR_TABLE_1))
 
 
 def test_run_task_gives_one_row_per_estimator_on_the_same_samples():
@@ -149,8 +149,8 @@ def test_table1_against_paper_subtracts_the_paper_values():
 
 
 def test_paper_table_is_complete():
-    assert gx.PAPER_TABLE_1["dim"].tolist() == [1, 2, 5, 10]
-    assert not gx.PAPER_TABLE_1.isna().any().any()
+    assert paper.TABLE_1["dim"].tolist() == [1, 2, 5, 10]
+    assert not paper.TABLE_1.isna().any().any()
 
 
 def test_parallel_run_equals_serial_run_in_task_order(capsys):
@@ -189,14 +189,14 @@ def test_line_quadrature_agrees_with_monte_carlo_in_every_dimension(setting):
     mc, se = g.mutual_information(200_000, seed=5, method="monte-carlo")
     assert mi == pytest.approx(mc, abs=4 * se)
     assert accuracy == pytest.approx(g.bayes_accuracy(200_000, seed=5, method="monte-carlo"), abs=0.004)
-    assert gx.ground_truth(setting, 7, gx.PAPER_PRIOR, 10)["gt_method"] == "quadrature"
+    assert gx.ground_truth(setting, 7, paper.PRIOR_TABLE_1, 10)["gt_method"] == "quadrature"
 
 
 def test_long_tail_mixture_needs_monte_carlo_and_has_the_declared_ratio():
     g = gx.mixture("long-tail", 20)
     assert g.line_reduction() is None
     assert g.priors.max() / g.priors.min() == pytest.approx(gx.LONG_TAIL_RATIO)
-    truth = gx.ground_truth("long-tail", 20, gx.PAPER_PRIOR, 20_000)
+    truth = gx.ground_truth("long-tail", 20, paper.PRIOR_TABLE_1, 20_000)
     assert truth["gt_method"] == "monte carlo" and truth["gt_se"] > 0
 
 

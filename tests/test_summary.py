@@ -11,9 +11,7 @@ import pandas as pd
 import pytest
 
 from pcsm.book import summary
-from pcsm.experiments.classification import PAPER_TABLE2 as MNIST_PAPER
-from pcsm.experiments.cub.data import PAPER_TABLE2 as CUB_PAPER
-from pcsm.experiments.gaussian_mi import PAPER_TABLE_1
+from pcsm.experiments import paper
 from pcsm.experiments.results import REPO_ROOT
 
 RESULTS = REPO_ROOT / "results"
@@ -60,13 +58,13 @@ def test_every_closer_verdict_is_true_of_the_numbers(table):
 
 
 def test_every_published_number_appears_once_with_the_papers_value(table):
-    n_table1 = PAPER_TABLE_1.drop(columns="dim").size
-    n_table2 = (MNIST_PAPER.dataset == "mnist").sum() + len(CUB_PAPER)
+    n_table1 = paper.TABLE_1.drop(columns="dim").size
+    n_table2 = (paper.TABLE_2_MNIST.dataset == "mnist").sum() + len(paper.TABLE_2_CUB)
     assert len(table) == n_table1 + n_table2 == 32
     t1 = table[table.table == "Table 1"]
-    assert sorted(t1.paper) == sorted(PAPER_TABLE_1.drop(columns="dim").to_numpy().ravel())
+    assert sorted(t1.paper) == sorted(paper.TABLE_1.drop(columns="dim").to_numpy().ravel())
     assert sorted(table[table.table != "Table 1"].paper) == sorted(
-        [*MNIST_PAPER[MNIST_PAPER.dataset == "mnist"].paper_pct, *CUB_PAPER.paper_pct])
+        [*paper.TABLE_2_MNIST[paper.TABLE_2_MNIST.dataset == "mnist"].paper_pct, *paper.TABLE_2_CUB.paper_pct])
     assert table.verdict.str.match(
         r"^(reproduced( \(.+\))?$|ours closer to the truth: .+|differs: .+|not reproduced here: .+)").all()
     assert summary.verdict_counts(table)[summary.NOT_RUN] == 0
@@ -92,7 +90,7 @@ def test_stand_in_cub_is_reported_as_not_reproduced(table):
 def test_real_cub_results_get_a_verdict(tmp_path):
     shutil.copytree(RESULTS, tmp_path, dirs_exist_ok=True)
     rows = [dict(data="CUB-200-2011", protocol=p.protocol, method=p.method, seed=s,
-                 avg_per_class_accuracy=p.paper_pct + 0.1 * s) for p in CUB_PAPER.itertuples() for s in range(3)]
+                 avg_per_class_accuracy=p.paper_pct + 0.1 * s) for p in paper.TABLE_2_CUB.itertuples() for s in range(3)]
     pd.DataFrame(rows).to_csv(tmp_path / "cub.csv", index=False)
     cub = summary.paper_vs_book(tmp_path).query("table == 'Table 2, CUB-200-2011'")
     assert (cub.verdict == summary.REPRODUCED).all()

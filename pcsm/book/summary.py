@@ -13,11 +13,10 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from pcsm.experiments.classification import PAPER_TABLE2 as MNIST_PAPER
 from pcsm.experiments.classification import TEST_SET_KEYS, gains, summarise
-from pcsm.experiments.cub.data import PAPER_TABLE2 as CUB_PAPER
-from pcsm.experiments.gaussian_mi import PAPER_TABLE_1, error_se
+from pcsm.experiments.gaussian_mi import error_se
 from pcsm.experiments.mnist import RESULT_PREFIX, experiment_runs
+from pcsm.experiments.paper import TABLE_1, TABLE_2_CUB, TABLE_2_MNIST
 from pcsm.experiments.results import published_results_dir
 
 REPRODUCED = "reproduced"
@@ -123,7 +122,7 @@ def table1_rows(results: pd.DataFrame, seeds: int) -> list[dict]:
     Every 'differs' reason is computed from the numbers (signs and sizes of the errors)."""
     ours = results[results.setting == "imbalanced"].set_index(["dim", "estimator"])
     rows = []
-    for _, paper in PAPER_TABLE_1.iterrows():
+    for _, paper in TABLE_1.iterrows():
         d = int(paper["dim"])
         setting = f"d = {d}"
         needed = [(d, e) for e in ("bayes", "softmax", "pc-softmax", "mine")]
@@ -175,7 +174,7 @@ def table2_mnist_rows(results: pd.DataFrame, seeds: int, profile: str) -> list[d
     why = ("under the authors' protocol" if profile == "paper"
            else f"on the '{profile}' profile, a shorter schedule than the authors' (see the chapter)")
     rows = []
-    for paper in MNIST_PAPER[MNIST_PAPER.dataset == "mnist"].itertuples(index=False):
+    for paper in TABLE_2_MNIST[TABLE_2_MNIST.dataset == "mnist"].itertuples(index=False):
         label = f"avg. per-class accuracy, {paper.method}"
         if (paper.split, paper.method) not in ours.index:
             rows.append(_row("Table 2, MNIST", paper.split, label, paper.paper_pct, np.nan, np.nan, "%", seeds,
@@ -197,7 +196,7 @@ def table2_cub_rows(results: pd.DataFrame) -> list[dict]:
     real = results[results.data != "stand-in"]
     seeds = real.seed.nunique() if not real.empty else np.nan
     rows = []
-    for paper in CUB_PAPER.itertuples(index=False):
+    for paper in TABLE_2_CUB.itertuples(index=False):
         label = f"avg. per-class accuracy, {paper.method}"
         if real.empty:
             rows.append(_row("Table 2, CUB-200-2011", paper.protocol, label, paper.paper_pct, np.nan, np.nan,
@@ -269,7 +268,7 @@ def claims(summary: pd.DataFrame, folder: Path | None = None) -> pd.DataFrame:
         if found.empty:
             continue
         row = found.iloc[0]
-        paper = MNIST_PAPER[(MNIST_PAPER.dataset == "mnist") & (MNIST_PAPER.split == "imbalanced")]
+        paper = TABLE_2_MNIST[(TABLE_2_MNIST.dataset == "mnist") & (TABLE_2_MNIST.split == "imbalanced")]
         paper_gain = paper.set_index("method").paper_pct
         rows.append(dict(claim=f"MNIST, imbalanced: gain of PC-softmax over softmax on {where} (points)",
                          paper=f"{paper_gain['pc-softmax'] - paper_gain['softmax']:+.2f}" if test_set == "paper split"

@@ -26,7 +26,7 @@ from pcsm.core.estimators import label_frequencies
 from pcsm.core.losses import posthoc_corrected_logits
 from pcsm.core.metrics import per_class_accuracy
 from pcsm.core.training import predict_logits, seed_everything, train_classifier
-from pcsm.experiments import paper
+from pcsm.experiments.paper import TABLE_2_MNIST
 
 METHODS = ("softmax", "pc-softmax", "post-hoc")
 # Short names of test sets and methods in glue names.
@@ -34,7 +34,6 @@ TEST_SET_KEYS = {"paper split": "split", "official test": "official"}
 METHOD_KEYS = {"softmax": "softmax", "pc-softmax": "pc", "post-hoc": "posthoc"}
 Split = tuple[torch.Tensor, torch.Tensor]
 
-PAPER_TABLE2 = paper.TABLE_2_MNIST  # the paper's numbers live in pcsm.experiments.paper
 
 
 @dataclass
@@ -169,7 +168,7 @@ def gains(averages: pd.DataFrame, keys: Sequence[str], baseline: str = "softmax"
     return table.assign(ci95_low_pp=low, ci95_high_pp=high)
 
 
-def join_paper_numbers(summary: pd.DataFrame, paper: pd.DataFrame = PAPER_TABLE2) -> pd.DataFrame:
+def join_paper_numbers(summary: pd.DataFrame, paper: pd.DataFrame = TABLE_2_MNIST) -> pd.DataFrame:
     """``summary`` rows joined with the paper's numbers (on the paper's columns other than
     ``paper_pct``), with ``diff_pp`` = ours - paper; NaN where the paper has no number."""
     keys = [c for c in paper.columns if c != "paper_pct"]
@@ -188,7 +187,7 @@ def sgd_factory(lr: float, momentum: float) -> Callable[[Any], torch.optim.Optim
 
 
 def paper_gain(
-    method: str = "pc-softmax", split: str = "imbalanced", paper: pd.DataFrame = PAPER_TABLE2
+    method: str = "pc-softmax", split: str = "imbalanced", paper: pd.DataFrame = TABLE_2_MNIST
 ) -> float:
     """The paper's gain of ``method`` over softmax on MNIST's ``split`` (percentage points)."""
     rows = paper[(paper["dataset"] == "mnist") & (paper["split"] == split)].set_index("method")["paper_pct"]
@@ -262,7 +261,7 @@ def table2_glue_values(
     ``paper_gain`` (pp); ours ``acc_<method>_<test>`` and ``acc_<method>_<test>_std`` (mean and std, %)
     and ``gain_<method>_<test>_<mean|std|min|max|ci95_low|ci95_high>`` (pp), <test> "split" (paper
     split) or "official"; ``n_seeds_gain``, the seeds behind the gains."""
-    paper = PAPER_TABLE2[PAPER_TABLE2["split"] == split]
+    paper = TABLE_2_MNIST[TABLE_2_MNIST["split"] == split]
     values = {f"paper_acc_{METHOD_KEYS[m]}": select_value(paper, "paper_pct", method=m)
               for m in paper["method"]}
     values["paper_gain"] = paper_gain(split=split)

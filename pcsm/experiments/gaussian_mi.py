@@ -33,8 +33,6 @@ from pcsm.experiments.parallel import FROM_ENV, map_runs
 
 SETTINGS = ("imbalanced", "balanced", "long-tail")
 ESTIMATORS = ("bayes", "pc-softmax", "softmax", "mine", "knn")
-PAPER_PRIOR = paper.PRIOR_TABLE_1
-PAPER_TABLE_1 = paper.TABLE_1  # the paper's numbers live in pcsm.experiments.paper
 
 
 MIN_SAMPLES = 50  # the smallest sample size a task may draw (every class needs a few per fold)
@@ -125,7 +123,7 @@ class GaussianMIConfig(ChapterConfig):
             value = getattr(self, name)
             checked = _check_list(value, name, check[1]) if isinstance(check, tuple) else check(value, name)
             object.__setattr__(self, name, checked)
-        prior = check_prior(self.imbalanced_prior, len(PAPER_PRIOR), "imbalanced_prior")
+        prior = check_prior(self.imbalanced_prior, len(paper.PRIOR_TABLE_1), "imbalanced_prior")
         object.__setattr__(self, "imbalanced_prior", tuple(float(p) for p in prior))
 
 
@@ -178,7 +176,7 @@ def long_tail_mixture(dim: int, n_classes: int = 5, ratio: float = LONG_TAIL_RAT
     return GaussianMixture(means, np.broadcast_to(cov, (n_classes, dim, dim)).copy(), prior)
 
 
-def mixture(setting: str, dim: int, imbalanced_prior: Sequence[float] = PAPER_PRIOR) -> GaussianMixture:
+def mixture(setting: str, dim: int, imbalanced_prior: Sequence[float] = paper.PRIOR_TABLE_1) -> GaussianMixture:
     """The paper's mixture in R^dim with a uniform ("balanced") or ``imbalanced_prior`` class prior, or
     the "long-tail" mixture of :func:`long_tail_mixture`."""
     check_choice(setting, "setting", SETTINGS)
@@ -213,7 +211,7 @@ def run_task(
     n_samples: int,
     seed: int,
     estimators: Sequence[str] = ESTIMATORS,
-    imbalanced_prior: Sequence[float] = PAPER_PRIOR,
+    imbalanced_prior: Sequence[float] = paper.PRIOR_TABLE_1,
     training: dict[str, Any] | None = None,
     mine: dict[str, Any] | None = None,
     n_neighbors: int = 3,
@@ -298,7 +296,7 @@ def run_tasks(
     tasks: Sequence[Task],
     n_jobs: int = FROM_ENV,
     *,
-    imbalanced_prior: Sequence[float] = PAPER_PRIOR,
+    imbalanced_prior: Sequence[float] = paper.PRIOR_TABLE_1,
     training: dict[str, Any] | None = None,
     mine: dict[str, Any] | None = None,
     n_neighbors: int = 3,
@@ -378,12 +376,12 @@ def table1_against_paper(summary: pd.DataFrame) -> pd.DataFrame:
     paper's value, ours (accuracies in %) and ours - paper."""
     ours = summary[summary["setting"] == "imbalanced"].drop_duplicates(["dim", "estimator"], keep="last")
     records = []
-    for _, paper_row in PAPER_TABLE_1.iterrows():
+    for _, paper_row in paper.TABLE_1.iterrows():
         dim = int(paper_row["dim"])
         at = ours[ours["dim"] == dim].set_index("estimator")
         if at.empty:
             continue
-        for column in PAPER_TABLE_1.columns.drop("dim"):
+        for column in paper.TABLE_1.columns.drop("dim"):
             if column == "gt":
                 value = float(at["gt"].iloc[0])
             elif column.startswith("acc_"):

@@ -26,7 +26,6 @@ import pandas as pd
 from tqdm import tqdm
 
 from pcsm.core._checks import check_choice, check_positive_int
-from pcsm.experiments import paper
 from pcsm.experiments.results import atomic_write_bytes, data_root
 
 CUB_URL = "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz"
@@ -39,8 +38,7 @@ PAPER_QUOTAS = ((10, 5), (30, 15))
 REAL_IMAGES = 11788  # images in CUB-200-2011
 REAL_CLASSES = 200
 ARCHIVE_GB = 1.1  # approximate size of CUB_200_2011.tgz
-REPRODUCE_COMMAND = ".venv/bin/python -m pcsm run 04-cub --profile paper"
-PAPER_TABLE2 = paper.TABLE_2_CUB  # the paper's numbers live in pcsm.experiments.paper
+REPRODUCE_COMMAND = "pcsm run 04-cub --profile paper"
 CHUNK = 1 << 20
 
 

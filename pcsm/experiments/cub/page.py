@@ -9,11 +9,11 @@ from typing import Any, Sequence
 import pandas as pd
 
 from pcsm.core._checks import check_choice, check_positive_int, check_seeds
+from pcsm.experiments import paper
 from pcsm.experiments.config import ChapterConfig
 from pcsm.experiments.cub.data import (
     DATASETS,
     PAPER_QUOTAS,
-    PAPER_TABLE2,
     PROTOCOLS,
     REAL_CLASSES,
     REAL_IMAGES,
@@ -116,7 +116,7 @@ def dataset_quotas(dataset: str) -> tuple[tuple[int, int], tuple[int, int]]:
 def paper_numbers_text() -> str:
     """The paper's CUB numbers in one line, e.g. ``balanced: softmax 89.21 %, ...``."""
     parts = []
-    for protocol, rows in PAPER_TABLE2.groupby("protocol", sort=False):
+    for protocol, rows in paper.TABLE_2_CUB.groupby("protocol", sort=False):
         methods = ", ".join(f"{method} {pct:.2f} %" for method, pct in zip(rows["method"], rows["paper_pct"]))
         parts.append(f"{protocol}: {methods}")
     return "; ".join(parts)
@@ -148,7 +148,7 @@ def data_sentence(dataset: str) -> str:
 def paper_glue_values() -> dict[str, float]:
     """The paper's CUB numbers by glue name, ``cub_paper_<protocol>_<method>`` (%)."""
     return {f"cub_paper_{row.protocol}_{row.method}": float(row.paper_pct)
-            for row in PAPER_TABLE2.itertuples()}
+            for row in paper.TABLE_2_CUB.itertuples()}
 
 
 def split_summary(splits: dict[str, Split]) -> pd.DataFrame:
@@ -176,7 +176,7 @@ def accuracy_summary(results: pd.DataFrame) -> pd.DataFrame:
 def cub_against_paper(results: pd.DataFrame, standin: bool) -> pd.DataFrame:
     """Ours (mean ± std, %) beside the paper's number and, on the real data, ours − paper; on the
     stand-in the difference reads "not reproduced here". Methods the paper lacks show "—"."""
-    table = accuracy_summary(results).merge(PAPER_TABLE2, on=["protocol", "method"], how="left")
+    table = accuracy_summary(results).merge(paper.TABLE_2_CUB, on=["protocol", "method"], how="left")
     difference = table["mean"] - table["paper_pct"]
     return pd.DataFrame(
         {
