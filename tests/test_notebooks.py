@@ -59,18 +59,18 @@ def test_every_notebook_runs_on_smoke_profile(tmp_path):
 @pytest.mark.parametrize("name", PLAN)
 def test_committed_notebook_is_current(name):
     """The book shows outputs of the current code on the published profile: `make book` on a fresh
-    clone executes nothing. Re-run `python -m pcsm run` after changing the notebook or what it imports."""
+    clone executes nothing. Re-run `pcsm run` after changing the notebook or what it imports."""
     spec = PLAN[name]
     committed = nbformat.read(spec.path, as_version=4)
     meta = committed.metadata.get("pcsm", {})
     assert meta.get("profile") == spec.published, (
         f"{name}: committed copy was executed on {meta.get('profile')!r}, not its published profile "
-        f"{spec.published!r}; run `.venv/bin/python -m pcsm run {name}`"
+        f"{spec.published!r}; run `pcsm run {name}`"
     )
     expected = runner.cache_key(spec, committed, spec.published)
     assert meta.get("cache_key") == expected, (
         f"{name}: code, parameters or pcsm changed since it was executed; run "
-        f"`.venv/bin/python -m pcsm run {name}` and commit the notebook and results/"
+        f"`pcsm run {name}` and commit the notebook and results/"
     )
     for cell in committed.cells:
         if cell.cell_type == "code":
@@ -78,7 +78,7 @@ def test_committed_notebook_is_current(name):
 
 
 # Chapters published on a cheap profile are re-executed whole; those on the authors' protocol (tens of
-# minutes) are re-validated on a declared subset by `python -m pcsm validate` (tests/test_reproduce.py).
+# minutes) are re-validated on a declared subset by `pcsm validate` (tests/test_reproduce.py).
 NBVAL_NOTEBOOKS = [name for name, spec in PLAN.items() if spec.published == "default"]
 
 

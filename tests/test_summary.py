@@ -101,7 +101,7 @@ def test_real_cub_results_get_a_verdict(tmp_path):
 def test_readme_quotes_the_current_claims_table(table):
     expected = summary.markdown_table(summary.claims(table, RESULTS))
     assert expected in (REPO_ROOT / "README.md").read_text(), (
-        "README's results table is out of date: paste the output of `.venv/bin/python -m pcsm claims`"
+        "README's results table is out of date: paste the output of `pcsm claims`"
     )
 
 

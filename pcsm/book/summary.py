@@ -50,9 +50,9 @@ def provenance(notebook: str, folder: Path | None = None) -> dict:
         record = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise ValueError(f"{path}: cannot read the provenance record ({error}); re-run "
-                         f"`python -m pcsm run {notebook}`") from None
+                         f"`pcsm run {notebook}`") from None
     if not isinstance(record, dict) or "profile" not in record:
-        raise ValueError(f"{path}: not a provenance record (no 'profile'); re-run `python -m pcsm run {notebook}`")
+        raise ValueError(f"{path}: not a provenance record (no 'profile'); re-run `pcsm run {notebook}`")
     return record
 
 

@@ -1,5 +1,5 @@
 """Benchmark of the MI estimators (accuracy, interval coverage and wall time; not a test):
-``python -m pcsm bench mi [--quick] [--output FILE]``.
+``pcsm bench mi [--quick] [--output FILE]``.
 
 A seeded suite of Gaussian-mixture tasks of our own, d = 1-10, M = 2-10, balanced and long-tail priors
 (max/min ratio 10 and 100), shared and per-class covariances, plus the paper's imbalanced tasks, plus
@@ -308,7 +308,7 @@ def print_report(report: dict[str, Any]) -> None:
 
 
 def main(name: str, output: Path | None = None, quick: bool = False, n_jobs: int = 1) -> int:
-    """Entry point of ``python -m pcsm bench NAME``: run, print, write JSON; 0 when the targets hold."""
+    """Entry point of ``pcsm bench NAME``: run, print, write JSON; 0 when the targets hold."""
     if name != "mi":
         raise ValueError(f"name: unknown benchmark {name!r}; choose mi")
     report = bench_mi(quick=quick, n_jobs=n_jobs)

@@ -328,7 +328,7 @@ class Run:
 # The parameters that make up the authors' MNIST protocol, and how the page names them.
 PROTOCOL_LABELS = {"n_max": "largest training class", "test_n_max": "largest test class", "epochs": "epochs",
                    "lr": "SGD learning rate", "momentum": "SGD momentum"}
-PAPER_COMMAND = "python -m pcsm run 03-mnist --profile paper"
+PAPER_COMMAND = "pcsm run 03-mnist --profile paper"
 
 
 def protocol_note(n_seeds: int, authors: Mapping[str, Any], **parameters: Any) -> str:
