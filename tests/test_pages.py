@@ -88,3 +88,26 @@ def test_figures_label_what_was_asked() -> None:
     assert "8000" in legend and "7999" not in legend and "PC-softmax" in legend, legend
     colours = {line.get_label(): to_hex(line.get_color()) for line in fig.axes[0].get_lines()}
     assert colours.get("pc-softmax") == PALETTE["pc-softmax"], colours
+
+
+def test_the_landing_figure_shows_each_data_set_s_gain_with_its_interval() -> None:
+    """The landing page's figure (glued by 05-results): one line per data set on the paper's test split,
+    the ratios as plain ticks, error bars spanning the 95 % interval."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from pcsm.book.figures import gain_by_ratio_figure
+
+    sweep = pd.DataFrame({
+        "dataset": ["mnist"] * 3 + ["fashion-mnist"] * 3 + ["mnist"], "ratio": [1, 10, 100] * 2 + [100],
+        "test_set": ["paper split"] * 6 + ["official test"], "mean_pp": [0, 1.4, 13.5, 0, 2.9, 15.6, 99.0],
+        "ci95_low_pp": [0, 0.9, 10.6, 0, 2.5, 12.8, 98.0], "ci95_high_pp": [0, 2.0, 16.5, 0, 3.2, 18.3, 100.0]})
+    ax = gain_by_ratio_figure(sweep).axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["MNIST", "Fashion-MNIST"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "10", "100"]
+    assert ax.get_ylim()[1] < 50  # the official-test row is not drawn
+    tops = sorted(max(seg[:, 1].max() for seg in bars.get_segments()) for bars in ax.collections
+                  if hasattr(bars, "get_segments") and len(bars.get_segments()) == 3)
+    assert tops == pytest.approx([16.5, 18.3])

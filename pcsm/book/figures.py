@@ -312,3 +312,27 @@ def plot_probe_accuracies(results: pd.DataFrame, n_classes: int, title: str) -> 
     _legend_outside(fig, ax)
     fig.tight_layout()
     return fig
+
+
+def gain_by_ratio_figure(sweep: pd.DataFrame, test_set: str = "paper split") -> Any:
+    """The paired gain of PC-softmax over softmax (percentage points, mean over seeds with its 95 %
+    interval) against the imbalance ratio, one line per data set, on ``test_set``: the landing page's
+    figure. ``sweep`` is :func:`pcsm.book.summary.ratio_sweep`."""
+    import matplotlib.pyplot as plt
+
+    part = sweep[sweep["test_set"] == test_set]
+    fig, ax = plt.subplots(figsize=(5.2, 3.0))
+    for (dataset, rows), (marker, line) in zip(part.groupby("dataset", sort=False), [("o", "-"), ("s", "--")]):
+        rows = rows.sort_values("ratio")
+        low, high = rows["mean_pp"] - rows["ci95_low_pp"], rows["ci95_high_pp"] - rows["mean_pp"]
+        ax.errorbar(rows["ratio"], rows["mean_pp"], yerr=[low, high], marker=marker, linestyle=line,
+                    color=PALETTE["pc-softmax"], capsize=3, label=DATASET_NAMES.get(dataset, dataset))
+    ax.axhline(0, color=PALETTE["bayes"], linewidth=0.8)
+    ax.set_xscale("log")
+    _plain_log_ticks(ax, sorted(part["ratio"].unique()))
+    ax.set_xlabel("imbalance ratio (largest / smallest class)")
+    ax.set_ylabel("gain (points)")
+    ax.set_title("PC-softmax over softmax, avg. per-class accuracy", fontsize="medium")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    return fig

@@ -35,6 +35,16 @@ def glue_value(name: str, value: Any) -> None:
     glue(name, value, display=False)
 
 
+def glue_figure(name: str, figure: Any) -> None:
+    """Glue a matplotlib figure for a ``{glue:figure}`` directive (another page may paste it with
+    ``path/to/notebook.ipynb::name``), without displaying it here, and close it."""
+    import matplotlib.pyplot as plt
+    from myst_nb import glue
+
+    glue(name, figure, display=False)
+    plt.close(figure)
+
+
 def use_book_style() -> None:
     """Apply the book's plotting style (:data:`BOOK_STYLE`, colours in :data:`PALETTE`) through seaborn."""
     import seaborn as sns
