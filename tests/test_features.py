@@ -174,10 +174,12 @@ def test_feature_pass_estimate_scales_with_the_images() -> None:
     assert estimate["gpu_minutes"] == pytest.approx(features.GPU_SECONDS_PER_IMAGE * 7200 / 60)
 
 
-def test_extraction_progress_goes_to_stdout(images, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_extraction_progress_is_a_live_bar_kept_out_of_the_page(images, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture) -> None:
+    """The bar goes to stderr (the runner drops stderr from the published page) and clears itself."""
     image_dir, paths = images
     features.extract_features(
         image_dir, paths[:2], backbone="inception_v3", weights="random", input_size=SIZE, cache_dir=tmp_path
     )
     captured = capsys.readouterr()
-    assert "inception_v3 features" in captured.out and "inception_v3 features" not in captured.err
+    assert "inception_v3 features" in captured.err and "inception_v3 features" not in captured.out

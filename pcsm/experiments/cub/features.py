@@ -195,7 +195,7 @@ def extract_features(
     batches = []
     with torch.no_grad():
         starts = range(0, len(paths), batch_size)
-        for start in tqdm(starts, desc=f"{backbone} features", disable=not progress, file=sys.stdout):
+        for start in tqdm(starts, desc=f"{backbone} features", disable=not progress, file=sys.stderr, leave=False):
             images = []
             for path in paths[start : start + batch_size]:
                 with Image.open(Path(image_dir) / path) as image:

@@ -4,7 +4,7 @@ the paper's Table 2."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
 import pandas as pd
 
@@ -191,24 +191,3 @@ def cub_against_paper(results: pd.DataFrame, standin: bool) -> pd.DataFrame:
         }
     )
 
-
-def plot_accuracies(results: pd.DataFrame, methods: Sequence[str], n_classes: int, title: str) -> Any:
-    """Bars of the mean accuracy per method and protocol, one dot per seed, and the chance level."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.2))
-    protocols = list(results["protocol"].unique())
-    for offset, protocol in enumerate(protocols):
-        part = results[results["protocol"] == protocol]
-        for k, method in enumerate(methods):
-            values = part.loc[part["method"] == method, "avg_per_class_accuracy"]
-            x = k + (offset - (len(protocols) - 1) / 2) * 0.3
-            ax.bar(x, values.mean(), width=0.28, color=f"C{offset}", label=protocol if k == 0 else None)
-            ax.scatter([x] * len(values), values, color="black", s=8, zorder=3)
-    ax.axhline(100 / n_classes, color="grey", linestyle="--", linewidth=1, label="chance")
-    ax.set_xticks(range(len(methods)), methods)
-    ax.set_ylabel("average per-class accuracy (%)")
-    ax.set_title(title)
-    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
-    fig.tight_layout()
-    return fig
