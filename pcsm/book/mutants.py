@@ -7,7 +7,7 @@ margin" means a margin of at least :data:`CLEAR_MARGIN`. Each mutant also declar
 has on one committed group (:class:`Effect`), so the decision rule can be checked against the
 committed tables without training anything (:func:`expected_margin`, tests/test_mutants.py).
 
-Usage: ``python -m pcsm mutants [NAME ...] [--other-cpu] [--list] [--power]``. Minutes per mutant
+Usage: ``pcsm mutants [NAME ...] [--other-cpu] [--list] [--power]``. Minutes per mutant
 (about 4 for 03-mnist on one core); nothing under ``results/`` or ``notebooks/`` is touched.
 """
 
@@ -70,7 +70,7 @@ def imbalance_bias(row: pd.Series) -> float:
     return math.log(5) - float(row["label_entropy"])
 
 
-# Define (and re-check) the substitutions against the current code: `python -m pcsm mutants --list`
+# Define (and re-check) the substitutions against the current code: `pcsm mutants --list`
 # fails naming every mutant whose `old` text is no longer found exactly once.
 MUTANTS = (
     Mutant("pc-softmax-trained-as-softmax", "03-mnist", "pcsm/core/losses.py",
@@ -247,9 +247,9 @@ def power_report(committed_dir: Path, plan_file: Path = PLAN_FILE) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m pcsm mutants``: run the named mutants (all by default) and print their verdicts;
+    """``pcsm mutants``: run the named mutants (all by default) and print their verdicts;
     return 0 when every one was caught by a clear margin, else 1."""
-    parser = argparse.ArgumentParser(prog="python -m pcsm mutants", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="pcsm mutants", description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help=f"mutants (default: all): {', '.join(m.name for m in MUTANTS)}")
     parser.add_argument("--other-cpu", action="store_true", help="emulate another CPU (" +
                         " ".join(f"{k}={v}" for k, v in OTHER_CPU.items()) + ")")

@@ -126,7 +126,7 @@ def as_markdown(record: dict[str, Any]) -> str:
     table = "\n".join(f"| {k} | {v} |" for k, v in rows)
     return (
         "## Provenance\n\n"
-        "Recorded by `python -m pcsm run` when this page was executed "
-        "(data sources and their checksums are shown where the data are loaded above).\n\n"
+        "Recorded by `pcsm run` when this page was executed (the parameters it ran with are in the "
+        "parameters cell at the top; a chapter that loads data shows their checksums where it loads them).\n\n"
         f"| | |\n|---|---|\n{table}\n"
     )
