@@ -127,7 +127,9 @@ def test_scheduler_reaches_the_runs_through_pcsm_scheduler(monkeypatch, argv: li
         def close(self) -> None:
             seen.append("closed")
 
-    monkeypatch.delenv(parallel.SCHEDULER_ENV, raising=False)
+    # set, then removed, through monkeypatch: its teardown then removes what the CLI itself sets
+    monkeypatch.setenv(parallel.SCHEDULER_ENV, "")
+    monkeypatch.delenv(parallel.SCHEDULER_ENV)
     monkeypatch.setattr(parallel, "connect", lambda address: Client())
     monkeypatch.setattr(runner, "run", record)
     monkeypatch.setattr(bench, "main", record)
@@ -136,3 +138,5 @@ def test_scheduler_reaches_the_runs_through_pcsm_scheduler(monkeypatch, argv: li
     monkeypatch.delenv(parallel.SCHEDULER_ENV)
     assert cli.main(argv) == 0
     assert seen[-1] is None
+    monkeypatch.undo()
+    assert parallel.SCHEDULER_ENV not in os.environ  # nothing leaks into the tests that follow
