@@ -36,8 +36,18 @@ def glue_value(name: str, value: Any) -> None:
 
 
 def glue_figure(name: str, figure: Any) -> None:
-    """Glue a matplotlib figure for a ``{glue:figure}`` directive (another page may paste it with
-    ``path/to/notebook.ipynb::name``), without displaying it here, and close it."""
+    """Glue a matplotlib figure under ``name`` without displaying it here, and close it.
+
+    On its own page a ``{glue:figure}`` directive pastes it. Another page pastes it with the
+    ``{glue:any}`` directive and the ``:doc:`` option (myst-nb 1.4)::
+
+        ```{glue:any} name
+        :doc: ../notebooks/NOTEBOOK.ipynb
+        ```
+
+    and the source page must also display the figure itself (e.g. through ``{glue:figure}``), or Sphinx
+    does not copy the image into the build and the other page's paste has no file to show.
+    """
     import matplotlib.pyplot as plt
     from myst_nb import glue
 
