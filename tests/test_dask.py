@@ -9,7 +9,9 @@ import nbformat
 import pandas as pd
 import pytest
 
-from pcsm.experiments import bench, mnist, parallel
+from pcsm.experiments import bench, parallel
+from pcsm.experiments.mnist.data import load_experiment_data
+from pcsm.experiments.mnist.experiment import RunPlan, plan_runs, train_and_evaluate
 from pcsm.book.plan import notebook_defaults
 from pcsm.experiments.results import REPO_ROOT
 
@@ -40,14 +42,14 @@ def test_bench_mi_quick_on_dask_equals_loky_bit_for_bit(scheduler):
     pd.testing.assert_frame_equal(loky, dask, check_exact=True)
 
 
-def smoke_plan(n_jobs: int) -> tuple[mnist.RunPlan, int]:
+def smoke_plan(n_jobs: int) -> tuple[RunPlan, int]:
     """The 03 chapter's run plan on its smoke profile (the notebook's defaults, then the profile's) and
     its official test size."""
     path = REPO_ROOT / "notebooks" / "03-mnist.ipynb"
     parameters = notebook_defaults(nbformat.read(path, as_version=4), path)
     parameters.update(load_profiles()["notebooks"]["03-mnist"]["smoke"])
-    accepted = inspect.signature(mnist.plan_runs).parameters
-    plan = mnist.plan_runs(**{**{k: v for k, v in parameters.items() if k in accepted}, "n_jobs": n_jobs})
+    accepted = inspect.signature(plan_runs).parameters
+    plan = plan_runs(**{**{k: v for k, v in parameters.items() if k in accepted}, "n_jobs": n_jobs})
     return plan, parameters["official_test_size"]
 
 
@@ -59,7 +61,7 @@ def load_profiles() -> dict:
 @pytest.mark.slow
 def test_mnist_smoke_runs_on_dask_equal_loky_bit_for_bit(scheduler):
     plan, official_test_size = smoke_plan(n_jobs=2)
-    data = mnist.load_experiment_data(plan.datasets, official_test_size)
-    loky = mnist.train_and_evaluate(data, plan)
-    dask = mnist.train_and_evaluate(data, plan, scheduler=scheduler)
+    data = load_experiment_data(plan.datasets, official_test_size)
+    loky = train_and_evaluate(data, plan)
+    dask = train_and_evaluate(data, plan, scheduler=scheduler)
     pd.testing.assert_frame_equal(loky, dask, check_exact=True)

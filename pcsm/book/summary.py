@@ -15,7 +15,7 @@ import pandas as pd
 
 from pcsm.experiments.classification import TEST_SET_KEYS, gains, summarise
 from pcsm.experiments.gaussian_mi import error_se
-from pcsm.experiments.mnist import RESULT_PREFIX, experiment_runs
+from pcsm.experiments.mnist.experiment import RESULT_PREFIX, experiment_runs
 from pcsm.experiments.paper import TABLE_1, TABLE_2_CUB, TABLE_2_MNIST
 from pcsm.experiments.results import published_results_dir
 
