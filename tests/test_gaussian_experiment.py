@@ -7,8 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pcsm.core.baselines import bayes_plugin_mi, knn_mi
 from pcsm.experiments import gaussian_mi as gx
 from pcsm.experiments import paper
+from pcsm.experiments.imbalance import long_tail_prior
 from pcsm.experiments.results import REPO_ROOT
 
 GOOD = {"dims": [1, 2], "settings": ["imbalanced"], "estimators": ["bayes", "knn"], "seeds": [0],
@@ -72,6 +74,29 @@ def test_mixtures_have_the_requested_priors():
     assert g.means.shape == (5, 3)
     with pytest.raises(ValueError, match="^setting"):
         gx.mixture("other", 1)
+    assert np.allclose(gx.Task("imbalanced", 2, prior=(0.6, 0.1, 0.1, 0.1, 0.1)).mixture().priors[0], 0.6)
+
+
+@pytest.mark.parametrize(("fields", "name"), [
+    ({"setting": "suite", "dim": 2}, "n_classes, ratio, covariance"),
+    ({"setting": "balanced", "dim": 2, "n_classes": 3}, "n_classes, ratio, covariance"),
+    ({"setting": "balanced", "dim": 2, "prior": (0.2,) * 5}, "prior"),
+    ({"setting": "imbalanced", "dim": 2, "prior": (0.5, 0.5)}, "prior"),
+    ({"setting": "suite", "dim": 2, "n_classes": 3, "ratio": 0.5, "covariance": "shared"}, "ratio"),
+    ({"setting": "suite", "dim": 2, "n_classes": 3, "ratio": 2, "covariance": "full"}, "covariance"),
+    ({"setting": "balanced", "dim": 0}, "dim"),
+    ({"setting": "balanced", "dim": 2, "warp": "square"}, "warp"),
+])
+def test_task_refuses_fields_that_do_not_describe_a_mixture(fields, name):
+    with pytest.raises(ValueError, match=f"^{name}"):
+        gx.Task(**fields)
+
+
+def test_runs_refuse_bad_fields_by_name():
+    task = gx.Task("balanced", 1)
+    for fields, name in (((-1, 100, "knn"), "seed"), ((0, 10, "knn"), "n_samples"), ((0, 100, "ksg"), "estimator")):
+        with pytest.raises(ValueError, match=f"^{name}"):
+            gx.Run(task, *fields)
 
 
 def test_class_counts_follow_the_prior():
@@ -81,21 +106,21 @@ def test_class_counts_follow_the_prior():
 
 
 def test_ground_truth_matches_the_paper_at_d1():
-    truth = gx.ground_truth("imbalanced", 1, paper.PRIOR_TABLE_1, 100_000)
+    truth = gx.Task("imbalanced", 1).ground_truth(100_000)
     assert truth["gt"] == pytest.approx(1.022, abs=4 * truth["gt_se"] + 0.002)
     assert truth["label_entropy"] == pytest.approx(-sum(p * math.log(p) for p in paper.PRIOR_TABLE_1))
 
 
-def test_run_task_gives_one_row_per_estimator_on_the_same_samples():
-    training = {"epochs": 2, "batch_size": 50}
-    rows = gx.run_task("imbalanced", 1, 300, 0, gx.ESTIMATORS, training=training, mine={"epochs": 2})
-    assert [r["estimator"] for r in rows] == list(gx.ESTIMATORS)
-    assert {r["n_samples"] for r in rows} == {300}
+def test_run_gives_one_row_per_estimator_on_the_same_samples():
+    options = {"training": {"epochs": 2, "batch_size": 50}, "mine": {"epochs": 2}}
+    task = gx.Task("imbalanced", 1)
+    rows = [gx.run(gx.Run(task, 0, 300, name), **options) for name in gx.ESTIMATORS]
+    assert {r["n_samples"] for r in rows} == {300} and {r["n_drawn"] for r in rows} == {300}
     assert all(np.isfinite(r["mi"]) for r in rows)
     acc = {r["estimator"]: r["accuracy"] for r in rows}
     assert 0 < acc["bayes"] <= 1 and np.isnan(acc["knn"]) and np.isnan(acc["mine"])
-    again = gx.run_task("imbalanced", 1, 300, 0, ["bayes", "knn"])
-    assert [r["mi"] for r in again] == [rows[0]["mi"], rows[-1]["mi"]]
+    again = [gx.run(gx.Run(task, 0, 300, name)) for name in ("bayes", "knn")]
+    assert [r["mi"] for r in again] == [rows[0]["mi"], rows[gx.ESTIMATORS.index("knn")]["mi"]]
 
 
 def test_summarize_averages_seeds_and_subtracts_the_truth():
@@ -154,25 +179,29 @@ def test_paper_table_is_complete():
 
 
 def test_parallel_run_equals_serial_run_in_task_order(capsys):
-    tasks = gx.make_tasks(["imbalanced"], [1, 2], [0], ["pc-softmax", "knn", "bayes"], 200)
+    tasks = gx.make_runs(gx.chapter_tasks(["imbalanced"], [1, 2]), [0], ["pc-softmax", "knn", "bayes"], 200)
     options = {"training": {"epochs": 2, "batch_size": 50}}
     serial = gx.run_tasks(tasks, n_jobs=1, progress=False, **options)
     parallel = gx.run_tasks(tasks, n_jobs=2, **options)
-    assert list(zip(parallel.dim, parallel.estimator)) == [(t.dim, t.estimator) for t in tasks]
+    assert list(zip(parallel.dim, parallel.estimator)) == [(t.task.dim, t.estimator) for t in tasks]
     pd.testing.assert_series_equal(parallel["mi"], serial["mi"])
     captured = capsys.readouterr()
     assert captured.out == "" and f"{len(tasks)}/{len(tasks)}" in captured.err  # progress bar on stderr
 
 
 def test_tasks_of_one_draw_see_the_same_samples():
-    rows = gx.run_tasks(gx.make_tasks(["balanced"], [1], [3], ["bayes", "knn"], 300), n_jobs=1,
+    """Estimators of one (task, seed, n) see the same pairs; the x they see is the task's warp of x."""
+    rows = gx.run_tasks(gx.make_runs([gx.Task("balanced", 1)], [3], ["bayes", "knn"], 300), n_jobs=1,
                         progress=False)
-    together = gx.run_task("balanced", 1, 300, 3, ["bayes", "knn"])
-    assert rows["mi"].tolist() == [r["mi"] for r in together]
+    g = gx.mixture("balanced", 1)
+    x, y = g.sample_per_class(gx.class_counts(g.priors, 300), seed=3)
+    assert rows["mi"].tolist() == [bayes_plugin_mi(g, x, y), knn_mi(x, y, n_neighbors=3)]
+    cubed = gx.run(gx.Run(gx.Task("balanced", 1, warp="cube"), 3, 300, "knn"))
+    assert cubed["mi"] != rows["mi"].iloc[1] and cubed["group"] == "invariance"
 
 
 def test_jobs_come_from_the_environment(monkeypatch):
-    tasks = gx.make_tasks(["balanced"], [1], [0], ["bayes"], 100)
+    tasks = gx.make_runs([gx.Task("balanced", 1)], [0], ["bayes"], 100)
     monkeypatch.setenv("PCSM_JOBS", "two")
     with pytest.raises(ValueError, match="^PCSM_JOBS"):
         gx.run_tasks(tasks)
@@ -189,14 +218,15 @@ def test_line_quadrature_agrees_with_monte_carlo_in_every_dimension(setting):
     mc, se = g.mutual_information(200_000, seed=5, method="monte-carlo")
     assert mi == pytest.approx(mc, abs=4 * se)
     assert accuracy == pytest.approx(g.bayes_accuracy(200_000, seed=5, method="monte-carlo"), abs=0.004)
-    assert gx.ground_truth(setting, 7, paper.PRIOR_TABLE_1, 10)["gt_method"] == "quadrature"
+    assert gx.Task(setting, 7).ground_truth(10)["gt_method"] == "quadrature"
 
 
 def test_long_tail_mixture_needs_monte_carlo_and_has_the_declared_ratio():
     g = gx.mixture("long-tail", 20)
     assert g.line_reduction() is None
     assert g.priors.max() / g.priors.min() == pytest.approx(gx.LONG_TAIL_RATIO)
-    truth = gx.ground_truth("long-tail", 20, paper.PRIOR_TABLE_1, 20_000)
+    assert np.allclose(g.priors, long_tail_prior(5, gx.LONG_TAIL_RATIO))
+    truth = gx.Task("long-tail", 20).ground_truth(20_000)
     assert truth["gt_method"] == "monte carlo" and truth["gt_se"] > 0
 
 

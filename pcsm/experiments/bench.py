@@ -5,34 +5,38 @@ A seeded suite of Gaussian-mixture tasks of our own, d = 1-10, M = 2-10, balance
 (max/min ratio 10 and 100), shared and per-class covariances, plus the paper's imbalanced tasks, plus
 invariance tasks: a mixture's samples passed through an invertible map of each coordinate
 (:math:`x^3`, :math:`e^x`) or with as many pure-noise coordinates appended, which leave I(X;Y) as it
-is; n i.i.d. samples per task and seed. Ground truth: the mixture's own, 1-D quadrature when it reduces to a
-line, else Rao-Blackwellised Monte Carlo with its standard error. Estimators on the same samples
-(:func:`pcsm.experiments.gaussian_mi.run_estimator`, as in chapter 02): the Bayes plug-in (true logits,
-the noise floor), the joint kNN estimator (Ross 2014), MINE and ``estimate_mi``. Reported per estimator: mean
-|error| on balanced, long-tail and paper tasks, the mean signed error at d = 10, the coverage of the
-95 % interval (|estimate - truth| <= 1.96 sqrt(se^2 + se_truth^2)) and seconds per task on one thread.
+is; n samples per task and seed. Tasks, ground truth (the mixture's own: 1-D quadrature when it reduces
+to a line, else Monte Carlo with its standard error) and runs are chapter 02's harness
+(:mod:`pcsm.experiments.gaussian_mi`). Estimators on the same samples: the Bayes plug-in (true logits,
+the noise floor), the joint kNN estimator (Ross 2014), MINE and ``estimate_mi``. Reported per estimator:
+mean |error| on balanced, long-tail, invariance and paper tasks, the mean signed error at d = 10 and over
+the invariance tasks, the coverage of the 95 % interval (|estimate - truth| <= 1.96 sqrt(se^2 +
+se_truth^2)) and seconds per task on one thread; and a sample-size sweep: one task per group at smaller
+n beside the suite's own n (:func:`sweep_tasks`).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import platform
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import ortho_group
 
 from pcsm.core._checks import check_choice, check_positive_int
-from pcsm.core.gaussian import GaussianMixture, paper_mixture
-from pcsm.core.training import set_threads
-from pcsm.experiments.gaussian_mi import run_estimator
-from pcsm.experiments.imbalance import long_tail_prior
-from pcsm.experiments.parallel import map_runs, scheduler_from_env
+from pcsm.experiments.gaussian_mi import (
+    MIN_SAMPLES,
+    Run,
+    Task,
+    make_runs,
+    run_tasks,
+    truth_table,
+)
+from pcsm.experiments.parallel import scheduler_from_env
 from pcsm.experiments.results import REPO_ROOT, atomic_write_text
 
 DEFAULT_OUTPUT = REPO_ROOT / "results" / "bench-mi.json"
@@ -41,7 +45,6 @@ N_SAMPLES = 20_000
 N_MONTE_CARLO = 400_000
 SEEDS = (0, 1)
 Z95 = 1.959964
-SAMPLE_STREAM = 1000
 # (n_classes, prior ratio max/min (1 = balanced), covariance): cycled over every dimension.
 CONFIGS = (
     (2, 1, "per-class"), (5, 10, "shared"), (10, 100, "per-class"), (10, 1, "shared"), (3, 100, "shared")
@@ -49,104 +52,39 @@ CONFIGS = (
 DIMS = (1, 2, 5, 10)
 # (d, warp) of the invariance tasks, each on a 10-class ratio-100 per-class-covariance mixture.
 INVARIANCE = ((2, "cube"), (5, "cube"), (2, "exp"), (5, "exp"), (5, "noise"), (8, "noise"))
-WARPS = ("none", "cube", "exp", "noise")
 QUICK_DIMS = (1, 10)
 QUICK_CONFIGS = CONFIGS[2:4]
-
-
-@dataclass(frozen=True)
-class Task:
-    """One mixture of the suite: ``kind`` "suite" (drawn from ``task_seed``) or "paper"."""
-
-    kind: str
-    dim: int
-    n_classes: int
-    ratio: float
-    covariance: str
-    task_seed: int
-    warp: str = "none"
-
-    @property
-    def group(self) -> str:
-        """"paper", "invariance" (a warped task), "balanced" (uniform prior) or "long-tail"."""
-        if self.kind == "paper":
-            return "paper"
-        if self.warp != "none":
-            return "invariance"
-        return "balanced" if self.ratio == 1 else "long-tail"
-
-
-def warped(task: Task, x: np.ndarray, seed: int) -> np.ndarray:
-    """The samples as the estimators see them: x itself, :math:`x^3` or :math:`e^x` per coordinate
-    (invertible, so I(X;Y) is unchanged), or x with d standard-normal coordinates appended (independent
-    of (X, Y), so I(X;Y) is unchanged)."""
-    check_choice(task.warp, "warp", WARPS)
-    if task.warp == "cube":
-        return x ** 3
-    if task.warp == "exp":
-        return np.exp(x)
-    if task.warp == "noise":
-        noise = np.random.default_rng([SAMPLE_STREAM * task.task_seed + seed, 1]).standard_normal(x.shape)
-        return np.hstack([x, noise])
-    return x
-
-
-def make_mixture(task: Task) -> GaussianMixture:
-    """The task's mixture. Suite: means ~ N(0, s^2 I / d) with s ~ U(1.5, 3) (pairwise distances about
-    s sqrt 2 whatever d); covariances R diag(e^u) R^T, R a random rotation, u ~ U(-a, a) with
-    a = 0.7 / sqrt(d), per class ("per-class") or one for all ("shared"); prior classes in random order."""
-    if task.kind == "paper":
-        return paper_mixture(task.dim, balanced=False)
-    rng = np.random.default_rng(task.task_seed)
-    d, m = task.dim, task.n_classes
-    means = rng.standard_normal((m, d)) * rng.uniform(1.5, 3.0) / math.sqrt(d)
-
-    def covariance() -> np.ndarray:
-        rotation = ortho_group.rvs(d, random_state=rng) if d > 1 else np.ones((1, 1))
-        scales = np.exp(rng.uniform(-1, 1, d) * 0.7 / math.sqrt(d))
-        return rotation @ np.diag(scales) @ rotation.T
-
-    shared = covariance()
-    covariances = np.stack([covariance() if task.covariance == "per-class" else shared for _ in range(m)])
-    covariances = (covariances + np.swapaxes(covariances, 1, 2)) / 2
-    return GaussianMixture(means, covariances, rng.permutation(long_tail_prior(m, task.ratio)))
+# The sample-size sweep: sizes below the suite's n, one task per group (:func:`sweep_tasks`).
+SWEEP_GROUPS = ("balanced", "long-tail", "invariance")
+SWEEP_SIZES = (1000, 3000, 10000)
+QUICK_SWEEP_SIZES = (500, 1000)
+SWEEP_DIM = 5
+CPU = {"device": "cpu"}  # estimate_mi and MINE with the library's defaults, on one CPU thread
 
 
 def suite(quick: bool = False) -> list[Task]:
-    """The benchmark's tasks: every config at every dimension, then the paper's imbalanced tasks."""
+    """The benchmark's tasks: every config at every dimension, the invariance tasks (not when
+    ``quick``), then the paper's imbalanced tasks."""
     dims, configs = (QUICK_DIMS, QUICK_CONFIGS) if quick else (DIMS, CONFIGS)
     tasks = [Task("suite", d, m, r, cov, 1000 * d + i) for d in dims
              for i, (m, r, cov) in enumerate(CONFIGS) if (m, r, cov) in configs]
     invariance = [] if quick else [Task("suite", d, 10, 100, "per-class", 1000 * d + 50 + i, warp)
                                    for i, (d, warp) in enumerate(INVARIANCE)]
-    return tasks + invariance + [Task("paper", d, 5, 5.0, "shared", d) for d in dims]
+    return tasks + invariance + [Task("imbalanced", d, task_seed=d) for d in dims]
 
 
-def ground_truth(task: Task, n_mc: int) -> dict[str, float]:
-    """I(X;Y) of the task from the mixture (:meth:`GaussianMixture.mutual_information`: quadrature, SE 0,
-    when it reduces to a line, Monte Carlo with its SE otherwise) and H(Y)."""
-    g = make_mixture(task)
-    value, se = g.mutual_information(n_mc, seed=task.task_seed + 7)
-    method = "quadrature" if g.line_reduction() is not None else "monte-carlo"
-    return {"gt": value, "gt_se": se, "gt_method": method, "label_entropy": g.label_entropy()}
+def sweep_tasks(tasks: Sequence[Task]) -> list[Task]:
+    """One task per group of :data:`SWEEP_GROUPS` present in ``tasks``: the one whose d is nearest
+    ``SWEEP_DIM``, then with the most classes, then the first."""
+    chosen = []
+    for group in SWEEP_GROUPS:
+        members = [t for t in tasks if t.group == group]
+        if members:
+            chosen.append(min(members, key=lambda t: (abs(t.dim - SWEEP_DIM), -t.n_classes, tasks.index(t))))
+    return chosen
 
 
-def run_suite_task(task: Task, seed: int, n_samples: int, estimators: tuple[str, ...]
-                   ) -> list[dict[str, Any]]:
-    """Draw n samples of the task (stream 1000 * task_seed + seed, so tasks' samples are independent)
-    and run every estimator on them (one thread): one row each. The Bayes plug-in scores the mixture's
-    own coordinates; the other estimators see the warped ones (:func:`warped`)."""
-    set_threads(1)
-    g = make_mixture(task)
-    x, y = g.sample(n_samples, seed=SAMPLE_STREAM * task.task_seed + seed)
-    seen = warped(task, x, seed)
-    cpu = {"device": "cpu"}  # estimate_mi: pc-softmax with the library's defaults and the label frequencies
-    return [{**asdict(task), "group": task.group, "seed": seed, "n_samples": n_samples, "estimator": name,
-             **run_estimator("pc-softmax" if name == "estimate_mi" else name, g, x if name == "bayes" else seen,
-                             y, seed, training=cpu, mine=cpu)} for name in estimators]
-
-
-def summarize(rows: pd.DataFrame) -> pd.DataFrame:
+def suite_summary(rows: pd.DataFrame) -> pd.DataFrame:
     """Per estimator: mean |error| by group, mean signed error at the largest d and over the invariance
     tasks, 95 % coverage, seconds."""
     rows = rows.assign(error=rows["mi"] - rows["gt"])
@@ -185,6 +123,14 @@ def target_checks(summary: pd.DataFrame, max_seconds: float = 6.0) -> dict[str, 
     return checks
 
 
+def _check_sweep_sizes(sizes: Sequence[int], n_samples: int) -> tuple[int, ...]:
+    """The sweep's sizes: at least one, each from ``MIN_SAMPLES`` up to below the suite's ``n_samples``."""
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, (list, tuple)) or len(sizes) == 0:
+        raise ValueError(f"sweep_sizes: expected a non-empty list of sample sizes, got {sizes!r}")
+    return tuple(sorted(check_positive_int(n, "sweep_sizes", minimum=MIN_SAMPLES, maximum=n_samples - 1)
+                        for n in sizes))
+
+
 def bench_mi(
     quick: bool = False,
     seeds: tuple[int, ...] = SEEDS,
@@ -193,36 +139,75 @@ def bench_mi(
     n_jobs: int = 1,
     estimators: tuple[str, ...] = ESTIMATORS,
     scheduler: str | None = None,
+    sweep_sizes: Sequence[int] | None = None,
 ) -> dict[str, Any]:
-    """Run every estimator on every (task, seed) through :func:`pcsm.experiments.parallel.map_runs`
-    (``n_jobs`` worker processes, or the Dask cluster at ``scheduler`` / ``PCSM_SCHEDULER``); rows,
-    summary, targets."""
+    """Run every estimator on every (task, seed) of the suite at ``n_samples``, and on the
+    :func:`sweep_tasks` at ``sweep_sizes`` (default :data:`SWEEP_SIZES`, :data:`QUICK_SWEEP_SIZES` when
+    ``quick``), all in one :func:`~pcsm.experiments.gaussian_mi.run_tasks` (``n_jobs`` worker processes,
+    or the Dask cluster at ``scheduler`` / ``PCSM_SCHEDULER``); the sweep's rows at ``n_samples`` are the
+    suite's own. Returns the rows, the summary, the targets and the sweep's rows."""
     check_positive_int(n_samples, "n_samples", minimum=100)
     check_positive_int(n_jobs, "n_jobs", minimum=0)
     for name in estimators:
         check_choice(name, "estimators", ESTIMATORS)
-    set_threads(1)
+    default = QUICK_SWEEP_SIZES if quick else SWEEP_SIZES
+    sizes = _check_sweep_sizes(default if sweep_sizes is None else sweep_sizes, n_samples)
     start = time.perf_counter()
     tasks = suite(quick)
-    options = {"n_jobs": n_jobs, "scheduler": scheduler}
-    truths = map_runs(ground_truth, [(task, n_mc) for task in tasks], desc="ground truths", **options)
-    arguments = [(task, seed, n_samples, estimators) for task in tasks for seed in seeds]
-    runs = map_runs(run_suite_task, arguments, desc="bench tasks", **options)
-    truth = {task: t for task, t in zip(tasks, truths)}
-    keys = [task for task in tasks for _ in seeds]
-    rows = pd.DataFrame([{**row, **truth[task]} for task, chunk in zip(keys, runs) for row in chunk])
-    summary = summarize(rows)
+    swept = sweep_tasks(tasks)
+    options = {"scheduler": scheduler}
+    truth = truth_table(tasks, n_mc, n_jobs=n_jobs, progress=True, **options)
+    runs = make_runs(tasks, seeds, estimators, n_samples)
+    runs += [Run(task, seed, n, name) for n in sizes for task in swept for seed in seeds for name in estimators]
+    rows = run_tasks(runs, n_jobs, training=CPU, mine=CPU, **options)
+    keys = ["setting", "dim", "task_seed", "warp"]
+    rows = rows.merge(truth.drop(columns=[c for c in truth if c not in keys and c in rows]), on=keys, how="left")
+    suite_rows = rows.iloc[:len(tasks) * len(seeds) * len(estimators)]
+    in_sweep = suite_rows["task_seed"].isin([t.task_seed for t in swept])
+    sweep_rows = pd.concat([rows.iloc[len(suite_rows):], suite_rows[in_sweep]], ignore_index=True)
+    summary = suite_summary(suite_rows)
     return {
         "suite": {"quick": quick, "seeds": list(seeds), "n_samples": n_samples, "n_monte_carlo": n_mc,
                   "n_tasks": len(tasks), "configs": [list(c) for c in (QUICK_CONFIGS if quick else CONFIGS)],
-                  "invariance": [] if quick else [list(c) for c in INVARIANCE]},
+                  "invariance": [] if quick else [list(c) for c in INVARIANCE],
+                  "sweep_sizes": [*sizes, n_samples]},
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "torch_threads": 1,
                     "n_jobs": n_jobs, "scheduler": scheduler_from_env(scheduler)},
         "total_seconds": time.perf_counter() - start,
         "summary": summary.to_dict(orient="records"),
-        "rows": rows.to_dict(orient="records"),
+        "rows": suite_rows.to_dict(orient="records"),
         "targets": target_checks(summary) if {"estimate_mi", "knn"} <= set(estimators) else {},
+        "sweep": sweep_rows.to_dict(orient="records"),
     }
+
+
+def sweep_errors(report: dict[str, Any]) -> pd.DataFrame:
+    """The sample-size sweep of a report: per (group, estimator, n_samples) the mean error against the
+    truth over seeds (``error_mean``, nats), its SD over seeds (``error_sd``) and the seed count; a
+    ``ValueError`` when the report has no sweep (one written before the benchmark had it)."""
+    if not report.get("sweep"):
+        raise ValueError("report: no sample-size sweep ('sweep'), it was written before `pcsm bench mi` "
+                         "ran one; run `pcsm bench mi` to write results/bench-mi.json again")
+    rows = pd.DataFrame(report["sweep"])
+    rows = rows.assign(error=rows["mi"] - rows["gt"])
+    out = rows.groupby(["group", "estimator", "n_samples"], sort=False).agg(
+        error_mean=("error", "mean"), error_sd=("error", "std"), n_seeds=("seed", "nunique")).reset_index()
+    return out.sort_values(["group", "estimator", "n_samples"], kind="stable", ignore_index=True)
+
+
+def sweep_headline(sweep: pd.DataFrame) -> dict[str, Any]:
+    """The numbers a page quotes from :func:`sweep_errors`: the smallest and largest n
+    (``bench_sweep_min_n``, ``bench_sweep_max_n``) and, per group, the mean error of ``estimate_mi`` and
+    kNN at each (``bench_sweep_ours_long_tail_min_n``, ..., NaN where one did not run)."""
+    smallest, largest = int(sweep["n_samples"].min()), int(sweep["n_samples"].max())
+    at = sweep.set_index(["group", "estimator", "n_samples"])["error_mean"]
+    numbers: dict[str, Any] = {"bench_sweep_min_n": smallest, "bench_sweep_max_n": largest}
+    for group in SWEEP_GROUPS:
+        for name, short in (("estimate_mi", "ours"), ("knn", "knn")):
+            for end, n in (("min_n", smallest), ("max_n", largest)):
+                key = f"bench_sweep_{short}_{group.replace('-', '_')}_{end}"
+                numbers[key] = float(at.get((group, name, n), np.nan))
+    return numbers
 
 
 ESTIMATOR_NAMES = {"estimate_mi": "estimate_mi (PC-softmax)", "knn": "kNN (Ross 2014)", "mine": "MINE",
@@ -304,6 +289,8 @@ def print_report(report: dict[str, Any]) -> None:
     """The summary table (nats, coverage fraction, seconds) and the target checks."""
     summary = pd.DataFrame(report["summary"]).set_index("estimator")
     print(summary.round(4).to_string())
+    sweep = sweep_errors(report).pivot(index=["group", "n_samples"], columns="estimator", values="error_mean")
+    print("mean error against n:\n" + sweep.round(4).to_string())
     print("targets:", report["targets"], f"\ntotal {report['total_seconds']:.0f} s")
 
 

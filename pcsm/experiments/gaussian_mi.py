@@ -1,26 +1,29 @@
-"""The Gaussian-mixture MI experiment (the paper's Table 1): configuration checks, tasks run in parallel,
-ground truth, aggregation, and the paper's numbers as data.
+"""The Gaussian task harness of chapter 02 and ``pcsm bench mi``: tasks, their ground truth, runs in
+parallel, aggregation, and the chapter's configuration.
 
-A task is (setting, dim, n_samples, seed, estimator): n_samples pairs drawn class by class with counts
-round(n_samples * P(y)) from the mixture of ``setting``, then one estimator run on them. The same
-(setting, dim, n_samples, seed) always draws the same pairs, so every estimator sees the same samples
-whichever worker runs it. Settings: the paper's mixture (means 0, +-2*1, +-4*1, identity covariances)
-with a uniform ("balanced") or given ("imbalanced", the paper's 1:2:3:4:5) prior, and "long-tail": five
-classes with random means, a shared random covariance and a Zipf prior of ratio 100 (:func:`mixture`).
+A :class:`Task` says which mixture (chapter 02's settings: the paper's mixture, means 0, +-2*1, +-4*1 and
+identity covariances, with a uniform "balanced" or given "imbalanced" prior, and "long-tail"; or a
+"suite" mixture of the benchmark) and how x is written (its ``warp``). A :class:`Run` is the unit of
+parallel work: (task, seed, n_samples, estimator), n_samples pairs drawn class by class with counts
+round(n_samples * P(y)), then one estimator on them; the same (task, seed, n_samples) always draws the
+same pairs, so every estimator sees the same samples whichever worker runs it.
 
-Ground truth: the paper's means lie on one line with identity covariance, so projecting x on that line
-loses nothing about y and I(X;Y) is a one-dimensional integral whatever d is (by quadrature); elsewhere
-Monte Carlo with its standard error. Both are the mixture's own (:meth:`GaussianMixture.mutual_information`).
+Ground truth is the mixture's own (:meth:`GaussianMixture.mutual_information`): the paper's means lie on
+one line with identity covariance, so projecting x on that line loses nothing about y and I(X;Y) is a
+one-dimensional integral whatever d is (by quadrature); elsewhere Monte Carlo with its standard error.
 """
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import ortho_group
 
 from pcsm.core._checks import check_choice, check_positive_int, check_prior
 from pcsm.core.baselines import bayes_plugin_mi, knn_mi, mine_mi
@@ -29,10 +32,11 @@ from pcsm.core.mi import estimate_mi
 from pcsm.core.training import set_threads
 from pcsm.experiments import paper
 from pcsm.experiments.config import ChapterConfig
+from pcsm.experiments.imbalance import long_tail_prior
 from pcsm.experiments.parallel import FROM_ENV, map_runs
 
 SETTINGS = ("imbalanced", "balanced", "long-tail")
-ESTIMATORS = ("bayes", "pc-softmax", "softmax", "mine", "knn")
+ESTIMATORS = ("bayes", "pc-softmax", "softmax", "mine", "knn", "estimate_mi")
 
 
 MIN_SAMPLES = 50  # the smallest sample size a task may draw (every class needs a few per fold)
@@ -140,14 +144,17 @@ class GaussianMIConfig(ChapterConfig):
         """The keyword arguments of :func:`run_tasks` for the paper's estimators."""
         mine = {"hidden": tuple(self.hidden), "batch_size": self.batch_size, "patience": self.patience,
                 "epochs": self.mine_epochs}
-        return {"imbalanced_prior": self.imbalanced_prior, "training": self.training(), "mine": mine,
-                "n_neighbors": self.n_neighbors}
+        return {"training": self.training(), "mine": mine, "n_neighbors": self.n_neighbors}
 
 
 check_config = GaussianMIConfig.from_parameters  # the runner's check: the record, or a ValueError naming the parameter
 
 
-LONG_TAIL_RATIO = 100.0
+LONG_TAIL_RATIO = 100.0  # largest / smallest class of the chapter's "long-tail" mixture
+SAMPLE_STREAM = 1000  # a run draws with seed SAMPLE_STREAM * task_seed + seed: tasks' streams stay apart
+TRUTH_SEED = 12345  # the Monte Carlo seed of a task's ground truth (plus its task_seed)
+WARPS = ("none", "cube", "exp", "noise")
+COVARIANCES = ("shared", "per-class")
 
 
 def zipf_prior(n_classes: int, exponent: float) -> np.ndarray:
@@ -159,32 +166,139 @@ def zipf_prior(n_classes: int, exponent: float) -> np.ndarray:
     return weights / weights.sum()
 
 
-def long_tail_mixture(dim: int, n_classes: int = 5, ratio: float = LONG_TAIL_RATIO) -> GaussianMixture:
-    """M classes in R^dim with a shared covariance and a Zipf prior whose largest/smallest ratio is
-    ``ratio``. Means are drawn N(0, I) and scaled to length 2.5; the covariance is Q diag(s) Q^T with
-    s log-uniform in [0.5, 2] and Q a random rotation (all from a fixed seed, so I(X;Y) ~ 0.9 nats)."""
-    check_positive_int(dim, "dim")
-    if not ratio >= 1:
-        raise ValueError(f"ratio: must be >= 1, got {ratio}")
+@dataclass(frozen=True)
+class Task:
+    """A Gaussian task: which mixture, and how the estimators see x.
+
+    ``setting`` "imbalanced" (the paper's means with ``prior``, None: the paper's 1:2:3:4:5), "balanced"
+    (the paper's means, uniform prior), "long-tail" (five random means, a shared random covariance and
+    :func:`~pcsm.experiments.imbalance.long_tail_prior` of ratio ``LONG_TAIL_RATIO``), or "suite" (a
+    mixture of ``n_classes`` classes, prior ratio ``ratio`` and ``covariance`` drawn from ``task_seed``:
+    :meth:`mixture`). ``warp`` is how x is written (:meth:`written`). ``task_seed`` also keeps the
+    sample streams of tasks apart (a run draws with seed ``SAMPLE_STREAM * task_seed + seed``).
+    """
+
+    setting: str
+    dim: int
+    n_classes: int | None = None  # "suite" only
+    ratio: float | None = None  # "suite" only: largest / smallest class (1: balanced)
+    covariance: str | None = None  # "suite" only: "shared" or "per-class"
+    task_seed: int = 0
+    warp: str = "none"
+    prior: tuple[float, ...] | None = None  # "imbalanced" only
+
+    def __post_init__(self) -> None:
+        check_choice(self.setting, "setting", (*SETTINGS, "suite"))
+        check_positive_int(self.dim, "dim")
+        check_positive_int(self.task_seed, "task_seed", minimum=0)
+        check_choice(self.warp, "warp", WARPS)
+        suite = (self.n_classes, self.ratio, self.covariance)
+        given = [value is not None for value in suite]
+        if (self.setting == "suite" and not all(given)) or (self.setting != "suite" and any(given)):
+            raise ValueError(f"n_classes, ratio, covariance: given for, and only for, setting 'suite'; got "
+                             f"{suite} for setting {self.setting!r}")
+        if self.setting == "suite":
+            check_positive_int(self.n_classes, "n_classes", minimum=2)
+            check_choice(self.covariance, "covariance", COVARIANCES)
+            if not self.ratio >= 1:
+                raise ValueError(f"ratio: must be >= 1, got {self.ratio!r}")
+        if self.prior is not None:
+            if self.setting != "imbalanced":
+                raise ValueError(f"prior: only the 'imbalanced' setting takes one, not {self.setting!r}")
+            prior = check_prior(self.prior, len(paper.PRIOR_TABLE_1), "prior")
+            object.__setattr__(self, "prior", tuple(float(p) for p in prior))
+
+    @property
+    def group(self) -> str:
+        """"invariance" (a warped task), "paper" (the paper's imbalanced mixture), "balanced" (uniform
+        prior) or "long-tail"."""
+        if self.warp != "none":
+            return "invariance"
+        if self.setting in ("imbalanced", "balanced", "long-tail"):
+            return {"imbalanced": "paper"}.get(self.setting, self.setting)
+        return "balanced" if self.ratio == 1 else "long-tail"
+
+    def describe(self) -> dict[str, Any]:
+        """The task's fields (without the prior) and its group, for a table row."""
+        return {name: getattr(self, name) for name in
+                ("setting", "dim", "n_classes", "ratio", "covariance", "task_seed", "warp", "group")}
+
+    def mixture(self) -> GaussianMixture:
+        """The task's mixture (see the class docstring; "long-tail" and "suite" in :func:`_random_mixture`)."""
+        if self.setting == "balanced":
+            return paper_mixture(self.dim, balanced=True)
+        if self.setting == "imbalanced":
+            return GaussianMixture(paper_mixture(self.dim, balanced=True).means,
+                                   priors=self.prior or paper.PRIOR_TABLE_1)
+        if self.setting == "long-tail":
+            return _long_tail_mixture(self.dim)
+        return _suite_mixture(self)
+
+    def written(self, x: np.ndarray, seed: int) -> np.ndarray:
+        """The samples as the estimators see them: x itself, :math:`x^3` or :math:`e^x` per coordinate
+        (invertible, so I(X;Y) is unchanged), or x with d standard-normal coordinates appended
+        (independent of (X, Y), so I(X;Y) is unchanged)."""
+        if self.warp == "cube":
+            return x ** 3
+        if self.warp == "exp":
+            return np.exp(x)
+        if self.warp == "noise":
+            rng = np.random.default_rng([SAMPLE_STREAM * self.task_seed + seed, 1])
+            return np.hstack([x, rng.standard_normal(x.shape)])
+        return x
+
+    def ground_truth(self, n_mc: int) -> dict[str, Any]:
+        """I(X;Y) (``gt``) with its standard error, the Bayes accuracy, H(Y) and how ``gt`` was computed,
+        all from the mixture (:meth:`GaussianMixture.mutual_information`): "quadrature" (SE 0) when it
+        reduces to a line, else "monte carlo" over ``n_mc`` draws."""
+        g = self.mixture()
+        mi, se = g.mutual_information(n_mc, seed=TRUTH_SEED + self.task_seed)
+        accuracy = g.bayes_accuracy(n_mc, seed=TRUTH_SEED + self.task_seed)
+        method = "quadrature" if g.line_reduction() is not None else "monte carlo"
+        return {"gt": mi, "gt_se": se, "bayes_accuracy": accuracy, "label_entropy": g.label_entropy(),
+                "gt_method": method}
+
+
+TRUTH_COLUMNS = ("gt", "gt_se", "bayes_accuracy", "label_entropy", "gt_method")  # of Task.ground_truth
+
+
+def _long_tail_mixture(dim: int, n_classes: int = 5) -> GaussianMixture:
+    """Chapter 02's "long-tail" mixture: means drawn N(0, I) and scaled to length 2.5, one covariance
+    Q diag(s) Q^T (s log-uniform in [0.5, 2], Q a random rotation), all from seed 1000 + dim, and the
+    prior P(k) proportional to LONG_TAIL_RATIO^(-k / (M - 1)) (I(X;Y) ~ 0.9 nats)."""
     rng = np.random.default_rng(1000 + dim)
     means = rng.standard_normal((n_classes, dim))
     means *= 2.5 / np.linalg.norm(means, axis=1, keepdims=True)
     q, _ = np.linalg.qr(rng.standard_normal((dim, dim)))
     cov = (q * np.exp(rng.uniform(np.log(0.5), np.log(2.0), dim))) @ q.T
     cov = (cov + cov.T) / 2
-    prior = zipf_prior(n_classes, np.log(ratio) / np.log(n_classes))
+    prior = long_tail_prior(n_classes, LONG_TAIL_RATIO)
     return GaussianMixture(means, np.broadcast_to(cov, (n_classes, dim, dim)).copy(), prior)
 
 
-def mixture(setting: str, dim: int, imbalanced_prior: Sequence[float] = paper.PRIOR_TABLE_1) -> GaussianMixture:
-    """The paper's mixture in R^dim with a uniform ("balanced") or ``imbalanced_prior`` class prior, or
-    the "long-tail" mixture of :func:`long_tail_mixture`."""
-    check_choice(setting, "setting", SETTINGS)
-    if setting == "long-tail":
-        return long_tail_mixture(dim)
-    if setting == "balanced":
-        return paper_mixture(dim, balanced=True)
-    return GaussianMixture(paper_mixture(dim, balanced=True).means, priors=imbalanced_prior)
+def _suite_mixture(task: Task) -> GaussianMixture:
+    """A "suite" mixture: means ~ N(0, s^2 I / d) with s ~ U(1.5, 3) (pairwise distances about s sqrt 2
+    whatever d); covariances R diag(e^u) R^T, R a random rotation, u ~ U(-a, a) with a = 0.7 / sqrt(d),
+    per class ("per-class") or one for all ("shared"); the long-tail prior of ``ratio`` with the classes
+    in random order; all from ``task_seed``."""
+    rng = np.random.default_rng(task.task_seed)
+    d, m = task.dim, task.n_classes
+    means = rng.standard_normal((m, d)) * rng.uniform(1.5, 3.0) / math.sqrt(d)
+
+    def covariance() -> np.ndarray:
+        rotation = ortho_group.rvs(d, random_state=rng) if d > 1 else np.ones((1, 1))
+        scales = np.exp(rng.uniform(-1, 1, d) * 0.7 / math.sqrt(d))
+        return rotation @ np.diag(scales) @ rotation.T
+
+    shared = covariance()
+    covariances = np.stack([covariance() if task.covariance == "per-class" else shared for _ in range(m)])
+    covariances = (covariances + np.swapaxes(covariances, 1, 2)) / 2
+    return GaussianMixture(means, covariances, rng.permutation(long_tail_prior(m, task.ratio)))
+
+
+def mixture(setting: str, dim: int) -> GaussianMixture:
+    """The mixture of one of chapter 02's settings in R^dim (the paper's prior when "imbalanced")."""
+    return Task(setting, dim).mixture()
 
 
 def class_counts(prior: np.ndarray, n_samples: int) -> np.ndarray:
@@ -193,69 +307,95 @@ def class_counts(prior: np.ndarray, n_samples: int) -> np.ndarray:
     return np.maximum(np.rint(prior * n_samples).astype(np.int64), 2)
 
 
-def ground_truth(setting: str, dim: int, imbalanced_prior: Sequence[float], n_mc: int) -> dict[str, Any]:
-    """I(X;Y) (``gt``), its standard error, the Bayes accuracy, H(Y) and how ``gt`` was computed, all
-    from the mixture (:meth:`GaussianMixture.mutual_information`): "quadrature" (standard error 0) when
-    the mixture reduces to a line, else "monte carlo" over ``n_mc`` draws."""
-    g = mixture(setting, dim, imbalanced_prior)
-    mi, se = g.mutual_information(n_mc, seed=12345)
-    accuracy = g.bayes_accuracy(n_mc, seed=12345)
-    method = "quadrature" if g.line_reduction() is not None else "monte carlo"
-    return {"gt": mi, "gt_se": se, "bayes_accuracy": accuracy, "label_entropy": g.label_entropy(),
-            "gt_method": method}
+def truth_table(tasks: Sequence[Task], n_mc: int, n_jobs: int = 1, scheduler: str | None = None,
+                progress: bool = False) -> pd.DataFrame:
+    """One row per task: its :meth:`Task.describe` and :meth:`Task.ground_truth` (computed in parallel
+    by :func:`~pcsm.experiments.parallel.map_runs`)."""
+    truths = map_runs(_ground_truth, [(task, n_mc) for task in tasks], n_jobs=n_jobs, scheduler=scheduler,
+                      desc="ground truths", progress=progress)
+    return pd.DataFrame([{**task.describe(), **truth} for task, truth in zip(tasks, truths)])
 
 
-def run_task(
-    setting: str,
-    dim: int,
-    n_samples: int,
-    seed: int,
-    estimators: Sequence[str] = ESTIMATORS,
-    imbalanced_prior: Sequence[float] = paper.PRIOR_TABLE_1,
-    training: dict[str, Any] | None = None,
-    mine: dict[str, Any] | None = None,
-    n_neighbors: int = 3,
-) -> list[dict[str, Any]]:
-    """Draw one task's samples and run every estimator on them: one row per estimator with the MI
-    estimate (nats), its standard error where the estimator gives one (Bayes plug-in, classifiers),
-    the classifier accuracy (NaN for estimators without one) and the wall time."""
-    g = mixture(setting, dim, imbalanced_prior)
-    x, y = g.sample_per_class(class_counts(g.priors, n_samples), seed=seed)
-    options = {"prior": g.priors, "training": training, "mine": mine, "n_neighbors": n_neighbors}
-    return [{"setting": setting, "dim": dim, "n_samples": int(len(y)), "seed": seed, "estimator": name,
-             **run_estimator(name, g, x, y, seed, **options)} for name in estimators]
+def _ground_truth(task: Task, n_mc: int) -> dict[str, Any]:
+    return task.ground_truth(n_mc)
+
+
+@dataclass(frozen=True)
+class Run:
+    """The unit of parallel work: one estimator on ``n_samples`` pairs of a task drawn with ``seed``
+    (class by class, round(n_samples * P(y)) each: :func:`class_counts`). The same (task, seed,
+    n_samples) always draws the same pairs, so every estimator sees the same samples."""
+
+    task: Task
+    seed: int
+    n_samples: int
+    estimator: str
+
+    def __post_init__(self) -> None:
+        check_positive_int(self.seed, "seed", minimum=0)
+        check_positive_int(self.n_samples, "n_samples", minimum=MIN_SAMPLES)
+        check_choice(self.estimator, "estimator", ESTIMATORS)
+
+
+def make_runs(tasks: Sequence[Task], seeds: Sequence[int], estimators: Sequence[str],
+              n_samples: int | dict[str, int]) -> list[Run]:
+    """Every (task, seed, estimator), with ``n_samples`` per setting (an int for all)."""
+    sizes = n_samples if isinstance(n_samples, dict) else {t.setting: n_samples for t in tasks}
+    return [Run(task, seed, sizes[task.setting], name) for task in tasks for seed in seeds for name in estimators]
+
+
+def chapter_tasks(settings: Sequence[str], dims: Sequence[int], prior: Sequence[float] | None = None) -> list[Task]:
+    """Chapter 02's task of every (setting, dim); ``prior`` is the "imbalanced" setting's."""
+    return [Task(s, d, prior=tuple(prior) if s == "imbalanced" and prior is not None else None)
+            for s in settings for d in dims]
+
+
+def run(one: Run, training: dict[str, Any] | None = None, mine: dict[str, Any] | None = None,
+        n_neighbors: int = 3) -> dict[str, Any]:
+    """Draw the run's samples and run its estimator on them: one row with the task
+    (:meth:`Task.describe`), the seed, the requested and the drawn sample size, and
+    :func:`run_estimator`'s numbers."""
+    task, seed = one.task, one.seed
+    g = task.mixture()
+    x, y = g.sample_per_class(class_counts(g.priors, one.n_samples), seed=SAMPLE_STREAM * task.task_seed + seed)
+    result = run_estimator(one.estimator, g, x, task.written(x, seed), y, seed, training=training, mine=mine,
+                           n_neighbors=n_neighbors)
+    return {**task.describe(), "seed": seed, "n_samples": one.n_samples, "n_drawn": len(y),
+            "estimator": one.estimator, **result}
 
 
 def run_estimator(
     name: str,
     g: GaussianMixture,
     x: np.ndarray,
+    seen: np.ndarray,
     y: np.ndarray,
     seed: int,
     *,
-    prior: Any = None,
     training: dict[str, Any] | None = None,
     mine: dict[str, Any] | None = None,
     n_neighbors: int = 3,
 ) -> dict[str, float]:
-    """One estimator on samples (x, y) of the mixture ``g``: the MI estimate ``mi`` (nats), its standard
-    error ``mi_se`` where the estimator gives one (Bayes plug-in, classifiers), the accuracy of the
-    Bayes rule or the classifier (NaN otherwise) and the wall time ``seconds``. The classifiers
-    ("pc-softmax", "softmax") are ``estimate_mi`` with ``prior`` (None: the label frequencies) and the
-    options ``training``; MINE takes ``mine``; kNN ``n_neighbors``."""
+    """One estimator on samples (x, y) of the mixture ``g`` whose x it sees written as ``seen``: the MI
+    estimate ``mi`` (nats), its standard error ``mi_se`` where the estimator gives one (Bayes plug-in,
+    classifiers), the accuracy of the Bayes rule or the classifier (NaN otherwise) and the wall time
+    ``seconds``. The Bayes plug-in scores the mixture's own x; "pc-softmax" and "softmax" are
+    ``estimate_mi`` with the mixture's prior, "estimate_mi" is PC-softmax with the label frequencies (as
+    a user calls it), all three with the options ``training``; MINE takes ``mine``; kNN ``n_neighbors``."""
     check_choice(name, "estimator", ESTIMATORS)
     start = time.perf_counter()
     accuracy = stderr = np.nan
     if name == "bayes":
         value, stderr = bayes_plugin_mi(g, x, y), bayes_plugin_se(g, x, y)
         accuracy = float((g.log_posteriors(x).argmax(1) == y).mean())
-    elif name in ("pc-softmax", "softmax"):
-        fit = estimate_mi(x, y, name, prior=prior, seed=seed, **(training or {}))
+    elif name in ("pc-softmax", "softmax", "estimate_mi"):
+        method, prior = ("pc-softmax", None) if name == "estimate_mi" else (name, g.priors)
+        fit = estimate_mi(seen, y, method, prior=prior, seed=seed, **(training or {}))
         value, accuracy, stderr = fit.value, fit.accuracy, fit.stderr
     elif name == "mine":
-        value = mine_mi(x, y, seed=seed, **(mine or {})).value
+        value = mine_mi(seen, y, seed=seed, **(mine or {})).value
     else:
-        value = knn_mi(x, y, n_neighbors=n_neighbors)
+        value = knn_mi(seen, y, n_neighbors=n_neighbors)
     return {"mi": value, "mi_se": stderr, "accuracy": accuracy, "seconds": time.perf_counter() - start}
 
 
@@ -265,65 +405,43 @@ def bayes_plugin_se(g: GaussianMixture, x: np.ndarray, y: np.ndarray) -> float:
     return float(terms.std(ddof=1) / np.sqrt(len(y)))
 
 
-@dataclass(frozen=True)
-class Task:
-    """One estimator on one draw: the unit of parallel work."""
-
-    setting: str
-    dim: int
-    n_samples: int
-    seed: int
-    estimator: str
-
-
-def make_tasks(
-    settings: Sequence[str], dims: Sequence[int], seeds: Sequence[int], estimators: Sequence[str],
-    n_samples: int | dict[str, int],
-) -> list[Task]:
-    """Every (setting, dim, seed, estimator), with ``n_samples`` per setting (an int for all)."""
-    sizes = n_samples if isinstance(n_samples, dict) else {s: n_samples for s in settings}
-    return [Task(s, d, sizes[s], seed, e)
-            for s in settings for d in dims for seed in seeds for e in estimators]
-
-
-def _run_one(task: Task, options: dict[str, Any]) -> list[dict[str, Any]]:
-    """Run one task in a worker with one torch thread (fastest for small MLPs on a shared CPU)."""
+def _run_in_worker(one: Run, options: dict[str, Any]) -> dict[str, Any]:
+    """:func:`run` in a worker with one torch thread (fastest for small MLPs on a shared CPU)."""
     set_threads(1)
-    return run_task(task.setting, task.dim, task.n_samples, task.seed, [task.estimator], **options)
+    return run(one, **options)
 
 
 def run_tasks(
-    tasks: Sequence[Task],
+    runs: Sequence[Run],
     n_jobs: int = FROM_ENV,
     *,
-    imbalanced_prior: Sequence[float] = paper.PRIOR_TABLE_1,
     training: dict[str, Any] | None = None,
     mine: dict[str, Any] | None = None,
     n_neighbors: int = 3,
     scheduler: str | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Run independent tasks through :func:`pcsm.experiments.parallel.map_runs` (``n_jobs`` worker
+    """Run independent runs through :func:`pcsm.experiments.parallel.map_runs` (``n_jobs`` worker
     processes, default ``PCSM_JOBS``, or the Dask cluster at ``scheduler`` / ``PCSM_SCHEDULER``), with a
-    progress bar on stderr. Rows come back in the order of ``tasks``; each task seeds itself, so the
-    numbers equal a serial run's (``n_jobs=1``)."""
-    if not tasks:
-        raise ValueError("tasks: expected at least one task")
-    options = {"imbalanced_prior": imbalanced_prior, "training": training, "mine": mine,
-               "n_neighbors": n_neighbors}
-    results = map_runs(_run_one, [(task, options) for task in tasks], n_jobs=n_jobs, scheduler=scheduler,
-                       desc="Gaussian tasks", progress=progress)
-    return pd.DataFrame([row for rows in results for row in rows])
+    progress bar on stderr: one row each (:func:`run`), in the order of ``runs``; each run seeds
+    itself, so the numbers equal a serial run's (``n_jobs=1``)."""
+    if not runs:
+        raise ValueError("runs: expected at least one run")
+    options = {"training": training, "mine": mine, "n_neighbors": n_neighbors}
+    rows = map_runs(_run_in_worker, [(one, options) for one in runs], n_jobs=n_jobs, scheduler=scheduler,
+                    desc="Gaussian tasks", progress=progress)
+    return pd.DataFrame(rows)
 
 
 def summarize(rows: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     """Mean and std over seeds of each estimator's MI and accuracy per (setting, dim, n_samples), with
-    the ground truth beside it and the error (mean - gt)."""
+    the ground truth (``truth``, of :func:`truth_table`) beside it and the error (mean - gt)."""
     keys = ["setting", "dim", "n_samples", "estimator"]
     out = rows.groupby(keys, sort=False).agg(
         mi_mean=("mi", "mean"), mi_std=("mi", "std"), accuracy_mean=("accuracy", "mean"),
         accuracy_std=("accuracy", "std"), seconds=("seconds", "mean"), n_seeds=("seed", "nunique"),
     ).reset_index()
+    truth = truth[[c for c in ("setting", "dim", *TRUTH_COLUMNS) if c in truth]]
     out = out.merge(truth, on=["setting", "dim"], how="left")
     out["error"] = out["mi_mean"] - out["gt"]
     return out
@@ -392,3 +510,59 @@ def table1_against_paper(summary: pd.DataFrame) -> pd.DataFrame:
             records.append({"dim": dim, "quantity": column, "paper": float(paper_row[column]),
                             "ours": value, "difference": value - float(paper_row[column])})
     return pd.DataFrame(records)
+
+
+def table1_headline(summary: pd.DataFrame, estimators: Sequence[str] = ("pc-softmax", "mine", "knn")
+                    ) -> dict[str, float]:
+    """The numbers chapter 02 quotes about Table 1: each estimator's :func:`worst_error` on the imbalanced
+    tasks and its SE (``pc_max_abs_error``, ``pc_max_abs_error_se``, ``mine_...``, ``knn_...``), the
+    paper's own largest PC-softmax |error| and the bias plain softmax is predicted to have there,
+    log M - H(Y) (``softmax_bias_predicted``)."""
+    imbalanced = summary[summary["setting"] == "imbalanced"]
+    numbers = {"softmax_bias_predicted": float(np.log(len(paper.PRIOR_TABLE_1)) - imbalanced["label_entropy"].iloc[0])}
+    for name in estimators:
+        short = name.replace("-softmax", "")
+        numbers[f"{short}_max_abs_error"], numbers[f"{short}_max_abs_error_se"] = worst_error(summary, name)
+    numbers["paper_pc_max_abs_error"] = float((paper.TABLE_1["pc-softmax"] - paper.TABLE_1["gt"]).abs().max())
+    return numbers
+
+
+VARIANTS = tuple((cross_fit, calibrate) for cross_fit in (True, False) for calibrate in (True, False))
+
+
+def run_variants(config: GaussianMIConfig) -> pd.DataFrame:
+    """The PC-softmax estimate with cross-fitting and calibration each on and off (:data:`VARIANTS`), on
+    the same draws of the imbalanced mixture in ``config.variants_dim`` (``variants_n`` samples,
+    ``variants_seeds``): :func:`error_by_variant` against the mixture's truth."""
+    task = Task("imbalanced", config.variants_dim, prior=config.imbalanced_prior)
+    runs = [Run(task, seed, config.variants_n, "pc-softmax") for seed in config.variants_seeds]
+    options = config.run_options()
+    variants = []
+    for cross_fit, calibrate in VARIANTS:
+        training = {**options["training"], "cross_fit": cross_fit, "calibrate": calibrate}
+        got = run_tasks(runs, config.n_jobs, **{**options, "training": training})
+        variants.append(got.assign(cross_fit=cross_fit, calibrate=calibrate))
+    truth = task.ground_truth(config.gt_samples)["gt"]
+    return error_by_variant(pd.concat(variants, ignore_index=True), truth)
+
+
+def variant_error(table: pd.DataFrame, cross_fit: bool, calibrate: bool) -> float:
+    """The mean error of one variant in :func:`run_variants`' table."""
+    return float(table.loc[(table["cross_fit"] == cross_fit) & (table["calibrate"] == calibrate),
+                           "error_mean"].iloc[0])
+
+
+def wins_headline(summary: pd.DataFrame, estimators: Sequence[str] = ("pc-softmax", "knn", "mine", "bayes")
+                  ) -> dict[str, Any]:
+    """The numbers chapter 02 quotes from "where the classifier wins" (``summary`` of :func:`summarize`
+    on long-tail tasks): the largest d (``wins_max_dim``) and each estimator's error there at the
+    largest n (``wins_pc_error``, ..., NaN for one that did not run), the smallest and largest n, and
+    the rarest class's count at the smallest n (``wins_rarest``)."""
+    top, smallest, largest = int(summary["dim"].max()), int(summary["n_samples"].min()), int(summary["n_samples"].max())
+    at = summary[(summary["dim"] == top) & (summary["n_samples"] == largest)].set_index("estimator")["error"]
+    numbers: dict[str, Any] = {"wins_max_dim": top}
+    for name in estimators:
+        numbers[f"wins_{name.replace('-softmax', '')}_error"] = float(at.get(name, np.nan))
+    numbers["wins_rarest"] = int(class_counts(mixture("long-tail", top).priors, smallest).min())
+    numbers["wins_min_n"], numbers["wins_max_n"] = smallest, largest
+    return numbers
