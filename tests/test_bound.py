@@ -139,3 +139,40 @@ def test_readable_table_rounds_labels_and_never_shows_minus_zero():
     assert list(shown["error (nats)"]) == ["0.000", "0.123"]
     with pytest.raises(ValueError, match="^columns"):
         b.readable(table, {"missing": ("m", 2)})
+
+
+@pytest.fixture(scope="module")
+def truth():
+    return b.ground_truths("imbalanced", (1, 2), 20_000)
+
+
+def test_ground_truths_are_the_mixtures_mutual_information(truth):
+    assert list(truth) == [1, 2]
+    for d, mi in truth.items():
+        assert mi == pytest.approx(gx.mixture("imbalanced", d).mutual_information()[0])
+    balanced = b.ground_truths("balanced", (1,), 20_000)[1]
+    assert balanced > truth[1]  # uniform labels carry more information (log 5 > H(Y))
+
+
+def test_check_tables_have_one_row_per_dimension_and_pass_their_checks(truth):
+    check1 = b.bayes_plug_in_table(truth, 40_000, seed=0)
+    assert list(check1.d) == [1, 2] and list(check1.ground_truth) == list(truth.values())
+    assert (check1.z.abs() < 4).all()
+    check4 = b.formulas_table("imbalanced", truth, 40_000, seed=0)
+    assert ((check4.balanced_error - check4.log_m_minus_h).abs() < 0.03).all()
+    assert (check4.log_m_minus_h > 0.05).all() and (check4.pc_softmax_error.abs() < 0.03).all()
+    check3 = b.formulas_table("balanced", b.ground_truths("balanced", (1, 2), 20_000), 40_000, seed=0)
+    assert (check3.log_m_minus_h.abs() < 1e-12).all()
+    assert (check3[["balanced_z", "pc_softmax_z"]].abs() < 4).all().all()
+    critics = b.critics_table(truth, 20_000, seed=0)
+    assert (critics.pc_softmax >= critics.donsker_varadhan).all()
+    assert (critics.pc_softmax < critics.ground_truth).all()
+
+
+def test_prior_mismatch_table_degrades_to_the_papers_accuracy_and_the_identity_holds(truth):
+    table = b.prior_mismatch_table(truth, 40_000, seed=0)
+    quoted = b.paper.TABLE_1.set_index("dim").loc[[1, 2]]
+    assert np.allclose(table.accuracy, quoted["acc_softmax"], atol=0.3)
+    assert np.allclose(table.paper_error, quoted["softmax"] - quoted["gt"])
+    assert (table.z.abs() < 4).all() and (table.expected_kl > 0).all()
+    assert np.allclose(table.ours_error, table.lhs - np.array(list(truth.values())))

@@ -23,13 +23,34 @@ from pcsm.core.estimators import mi_from_logits
 from pcsm.core.gaussian import GaussianMixture, paper_mixture
 from pcsm.core.metrics import average_per_class_accuracy
 from pcsm.core.losses import logit_adjusted_cross_entropy, pc_log_softmax, pc_softmax_cross_entropy
+from pcsm.experiments import gaussian_mi as gx
+from pcsm.experiments import paper
 from pcsm.experiments.gaussian_mi import bayes_plugin_se, zipf_prior
+
+#: Columns of the tables of Checks 3 and 4 (:func:`formulas_table`) as readers see them.
+FORMULA_COLUMNS = {"d": ("d", None), "ground_truth": ("I(X;Y), quadrature (nats)", 4),
+                   "log_m_minus_h": ("log M − H(Y) (nats)", 4),
+                   "balanced_error": ("balanced formula − I (nats)", 4),
+                   "balanced_z": ("balanced: z", 2),
+                   "pc_softmax_error": ("PC-softmax − I (nats)", 4),
+                   "pc_softmax_z": ("PC-softmax: z", 2)}
+#: Columns of the PC-softmax against Donsker-Varadhan table (:func:`critics_table`).
+CRITIC_COLUMNS = {"d": ("d", None), "ground_truth": ("I(X;Y) (nats)", 4),
+                  "pc_softmax": ("PC-softmax bound (nats)", 4),
+                  "donsker_varadhan": ("Donsker–Varadhan bound (nats)", 4)}
 
 
 def check_config(n_samples: int, seed: int) -> None:
     """Check the derivation page's parameters (a ValueError names the bad one) before any sampling."""
     check_positive_int(n_samples, "n_samples", minimum=1000)
     check_positive_int(seed, "seed", minimum=0)
+
+
+def ground_truths(setting: str, dims: Any, n_samples: int) -> dict[int, float]:
+    """I(X;Y) of the paper's ``setting`` mixture ("balanced" or "imbalanced", Table 1's prior) for each
+    d in ``dims``: :meth:`GaussianMixture.mutual_information`, by quadrature on these mixtures (their
+    means lie on a line), by Monte Carlo over ``n_samples`` draws otherwise."""
+    return {d: gx.mixture(setting, d).mutual_information(n_samples, seed=12345)[0] for d in dims}
 
 
 def _log_pi(pi: Any, n_classes: int) -> np.ndarray:
@@ -276,3 +297,68 @@ def noise_verdict(difference: float, se: float) -> str:
     if z <= 2:
         return f"That difference is {z:.1f} standard errors from zero: Monte Carlo noise."
     return f"That difference is {z:.1f} standard errors from zero: more than Monte Carlo noise."
+
+
+def bayes_plug_in_table(truth: dict[int, float], n_samples: int, seed: int) -> pd.DataFrame:
+    """Check 1, one row per d in ``truth`` (d -> I(X;Y) of the imbalanced mixture): :func:`bayes_plug_in`,
+    the score mean log p(y|x) - log P(y) whose expectation is I(X;Y), on ``n_samples`` draws
+    (seed ``seed + 1``)."""
+    rows = []
+    for d, mi in truth.items():
+        g = gx.mixture("imbalanced", d)
+        x, y = g.sample(n_samples, seed=seed + 1)
+        rows.append(dict(d=d, **bayes_plug_in(g, x, y, mi)))
+    return pd.DataFrame(rows)
+
+
+def formulas_table(setting: str, truth: dict[int, float], n_samples: int, seed: int) -> pd.DataFrame:
+    """Checks 3 (``setting`` "balanced") and 4 ("imbalanced"), one row per d in ``truth``:
+    :func:`formulas_against_truth`, i.e. E[log softmax_y(log p(y|x))] + log M - I, predicted to be
+    log M - H(Y), and E[log PC-softmax_y(log p(x|y))] - I, predicted zero, on ``n_samples`` draws
+    (seed ``seed + 2``)."""
+    rows = []
+    for d, mi in truth.items():
+        g = gx.mixture(setting, d)
+        x, y = g.sample(n_samples, seed=seed + 2)
+        rows.append(dict(d=d, **formulas_against_truth(g, x, y, mi)))
+    return pd.DataFrame(rows)
+
+
+def prior_mismatch_table(truth: dict[int, float], n_samples: int, seed: int) -> pd.DataFrame:
+    """The prior-mismatch identity with pi uniform, one row per d in ``truth`` (imbalanced mixture),
+    for a softmax classifier degraded (:func:`noisy_logits`) to Table 1's softmax accuracy at that d:
+
+        E[log e^{f_y} / sum_y' pi(y') e^{f_y'}] = I(X;Y) - E_x KL(p || q_pi) + KL(P || pi),
+
+    both sides (:func:`prior_mismatch`), z = (lhs - rhs) / se, the balanced formula's error
+    ``ours_error`` = lhs - I and the paper's softmax error ``paper_error``; ``n_samples`` draws with
+    seed ``seed + d``, noise seed ``seed``."""
+    rows = []
+    for d, mi in truth.items():
+        g = gx.mixture("imbalanced", d)
+        uniform = np.full(g.n_classes, 1 / g.n_classes)
+        x, y = g.sample(n_samples, seed=seed + d)
+        quoted = paper.TABLE_1.set_index("dim").loc[d]
+        sigma = sigma_for_accuracy(g, x, y, quoted["acc_softmax"] / 100, seed=seed)
+        logits = noisy_logits(g, x, sigma, seed=seed)
+        r = prior_mismatch(g, x, y, logits, uniform, mi)
+        rows.append(dict(d=d, accuracy=100 * accuracy(logits, y), **r,
+                         ours_error=r["lhs"] - mi, paper_error=quoted["softmax"] - quoted["gt"]))
+    table = pd.DataFrame(rows)
+    table["z"] = (table.lhs - table.rhs) / np.hypot(table.lhs_se, table.rhs_se)
+    return table
+
+
+def critics_table(truth: dict[int, float], n_samples: int, seed: int) -> pd.DataFrame:
+    """PC-softmax against Donsker-Varadhan, one row per d in ``truth`` (imbalanced mixture), for the
+    critic f = log p(y|x) + N(0, 1) noise (:func:`noisy_logits`, noise seed ``seed``):
+    :func:`pc_softmax_bound` E[f_y - log sum_y' P(y') e^{f_y'}] >= :func:`donsker_varadhan`
+    E f_y - log E_x sum_y' P(y') e^{f_y'} (Jensen), on ``n_samples`` draws (seed ``seed + 5``)."""
+    rows = []
+    for d, mi in truth.items():
+        g = gx.mixture("imbalanced", d)
+        x, y = g.sample(n_samples, seed=seed + 5)
+        logits = noisy_logits(g, x, 1.0, seed=seed)
+        rows.append(dict(d=d, ground_truth=mi, pc_softmax=pc_softmax_bound(logits, y, g.priors),
+                         donsker_varadhan=donsker_varadhan(logits, y, g.priors)))
+    return pd.DataFrame(rows)
