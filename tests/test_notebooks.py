@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from pcsm.book import runner
-from pcsm.book.plan import notebook_defaults
+from pcsm.book.plan import notebook_defaults, profile_parameters
 from pcsm.experiments.results import REPO_ROOT
 
 PLAN = runner.load_plan()
@@ -31,10 +31,35 @@ def test_notebook_is_declared_consistently(name):
     for profile, parameters in spec.parameters.items():
         unknown = set(parameters) - set(defaults)
         assert not unknown, f"{name}: profile {profile} sets parameters the notebook lacks: {unknown}"
-    assert spec.parameters["default"] == {k: defaults[k] for k in spec.parameters["default"]}, (
-        f"{name}: the parameters cell must hold the default profile's values"
-    )
     assert f"notebooks/{name}" in toc_files(), f"{name} is missing from _toc.yml"
+
+
+# 03-mnist and 04-cub read their paper table whole (`load_plan()[...].parameters["paper"]`) to quote the
+# authors' protocol, so it still restates defaults; once they read `plan.profile_parameters(spec,
+# "paper")` the restated keys go and this test passes (strict: it then fails until the mark goes).
+RESTATING = {"03-mnist", "04-cub"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True)) if n in RESTATING
+                                  else n for n in PLAN])
+def test_profiles_set_only_what_they_change(name):
+    """A profile holds only values that differ from the notebook's parameters cell, so the notebook is
+    the one home of every default and changing a default changes every profile that does not override it."""
+    spec = PLAN[name]
+    defaults = notebook_defaults(nbformat.read(spec.path, as_version=4), spec.path)
+    for profile, parameters in spec.parameters.items():
+        same = sorted(k for k, v in parameters.items() if k in defaults and v == defaults[k])
+        assert not same, (f"{name}: profile {profile!r} restates the notebook's default for {', '.join(same)}; "
+                          f"remove it from [notebooks.{name}.{profile}] in profiles.toml")
+
+
+def test_profile_parameters_are_the_notebooks_defaults_updated_by_the_profile():
+    spec = PLAN["01-bound"]
+    defaults = notebook_defaults(nbformat.read(spec.path, as_version=4), spec.path)
+    smoke = profile_parameters(spec, "smoke")
+    assert set(smoke) == set(defaults) and smoke["n_samples"] == spec.parameters["smoke"]["n_samples"]
+    assert smoke["n_samples"] != defaults["n_samples"]
+    assert profile_parameters(spec, "default") == defaults
 
 
 @pytest.mark.slow

@@ -112,6 +112,27 @@ def test_cache_key_tracks_parameters_and_inputs(monkeypatch, tmp_path):
     assert runner.cache_key(collector, nb, "smoke") != with_input
 
 
+def test_a_summary_source_added_or_changed_makes_the_summary_stale(monkeypatch, tmp_path):
+    """05-results declares its inputs through summary.input_files: a table added to SOURCES, or a
+    change in one it lists, changes its cache key, so `pcsm run` re-executes it."""
+    from pcsm.book import summary
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    spec = runner.NotebookSpec("toy", tmp_path / "toy.ipynb", 60, {p: {} for p in runner.PROFILES},
+                               inputs_from="pcsm.book.summary:input_files")
+    monkeypatch.setattr(runner, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(summary, "SOURCES", {"Table 1": ("02-gaussian-mi", "one.csv")})
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "one.csv").write_text("a\n1\n")
+    (tmp_path / "results" / "two.csv").write_text("a\n1\n")
+    key = runner.cache_key(spec, nb, "smoke")
+    (tmp_path / "results" / "one.csv").write_text("a\n2\n")
+    changed = runner.cache_key(spec, nb, "smoke")
+    assert changed != key
+    monkeypatch.setitem(summary.SOURCES, "Table 2", ("03-mnist", "two.csv"))
+    assert runner.cache_key(spec, nb, "smoke") != changed
+
+
 def write_package(root: Path) -> None:
     files = {
         "pcsm/__init__.py": "",

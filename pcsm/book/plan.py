@@ -50,7 +50,9 @@ class Metric:
 class NotebookSpec:
     """One notebook of the book: its file, per-cell timeout, parameters per profile, the profile its
     committed outputs come from, the tables it writes, its inputs, its parameter check and the
-    validation subset and metrics (see ``pcsm.book.validate``)."""
+    validation subset and metrics (see ``pcsm.book.validate``). Its inputs are the globs ``inputs``
+    and those returned by the function ``inputs_from`` ("module:function"), declared in profiles.toml
+    as ``inputs = [...]`` or ``inputs = "module:function"`` (:func:`input_patterns`)."""
 
     name: str
     path: Path
@@ -60,6 +62,7 @@ class NotebookSpec:
     inputs: tuple[str, ...] = ()
     published: str = "default"
     check: str | None = None
+    inputs_from: str | None = None
     validate: dict[str, Any] = field(default_factory=dict)
     metrics: tuple[Metric, ...] = ()
 
@@ -132,6 +135,9 @@ def _notebook(name: str, entry: Any, plan_file: Path) -> NotebookSpec:
     check = entry.get("check")
     if check is not None and (not isinstance(check, str) or check.count(":") != 1):
         raise _fail(plan_file, f"{where}.check", f"expected 'module:function', got {check!r}")
+    inputs = entry.get("inputs", [])
+    if isinstance(inputs, str) and inputs.count(":") != 1:
+        raise _fail(plan_file, f"{where}.inputs", f"expected a list of globs or 'module:function', got {inputs!r}")
     for key in (*PROFILES, "validate"):
         if not isinstance(entry.get(key, {}), dict):
             raise _fail(plan_file, f"{where}.{key}", "expected a table of parameters")
@@ -144,9 +150,10 @@ def _notebook(name: str, entry: Any, plan_file: Path) -> NotebookSpec:
         timeout=timeout,
         parameters={p: dict(entry[p]) for p in PROFILES},
         results=_str_list(entry.get("results", []), plan_file, f"{where}.results"),
-        inputs=_str_list(entry.get("inputs", []), plan_file, f"{where}.inputs"),
+        inputs=() if isinstance(inputs, str) else _str_list(inputs, plan_file, f"{where}.inputs"),
         published=published,
         check=check,
+        inputs_from=inputs if isinstance(inputs, str) else None,
         validate=dict(entry.get("validate", {})),
         metrics=tuple(_metric(m, plan_file, f"{where}.metric[{i}]") for i, m in enumerate(metrics)),
     )
@@ -184,6 +191,12 @@ def notebook_defaults(notebook: nbformat.NotebookNode, path: Path) -> dict[str, 
     return defaults
 
 
+def profile_parameters(spec: NotebookSpec, profile: str) -> dict[str, Any]:
+    """Every parameter a run on ``profile`` uses: the notebook's parameters cell, updated with what the
+    profile changes (a profile's table in profiles.toml holds only the values that differ)."""
+    return {**notebook_defaults(nbformat.read(spec.path, as_version=4), spec.path), **spec.parameters[profile]}
+
+
 def _same_type(value: Any, default: Any) -> bool:
     if default is None:
         return True
@@ -206,17 +219,34 @@ def check_parameters(spec: NotebookSpec, section: str, parameters: dict[str, Any
                              f"{defaults[name]!r}, got {value!r}")
 
 
+def _function(spec: NotebookSpec, key: str, reference: str) -> Any:
+    module_name, function_name = reference.split(":")
+    try:
+        return getattr(importlib.import_module(module_name), function_name)
+    except (ImportError, AttributeError):
+        raise ValueError(f"notebooks.{spec.name}.{key}: cannot import {reference!r}") from None
+
+
+def input_patterns(spec: NotebookSpec) -> tuple[str, ...]:
+    """The globs (relative to the repository) of the files a notebook reads besides its code: its
+    ``inputs`` list, or what its ``inputs_from`` function returns, so the module that reads the files
+    is their one home. ValueError names the notebook when that function returns no list of strings."""
+    if spec.inputs_from is None:
+        return spec.inputs
+    patterns = _function(spec, "inputs", spec.inputs_from)()
+    if not isinstance(patterns, (list, tuple)) or not all(isinstance(p, str) for p in patterns):
+        raise ValueError(f"notebooks.{spec.name}.inputs: {spec.inputs_from} returned {patterns!r}, "
+                         "not a list of globs")
+    return tuple(patterns)
+
+
 def run_check(spec: NotebookSpec, parameters: dict[str, Any]) -> None:
     """Call the notebook's declared check with every parameter of the run (the notebook's defaults
     merged with the profile's) as keyword arguments; the check raises on any unknown or bad one,
     naming it. ValueError names the notebook and the check."""
     if spec.check is None:
         return
-    module_name, function_name = spec.check.split(":")
-    try:
-        function = getattr(importlib.import_module(module_name), function_name)
-    except (ImportError, AttributeError):
-        raise ValueError(f"notebooks.{spec.name}.check: cannot import {spec.check!r}") from None
+    function = _function(spec, "check", spec.check)
     try:
         inspect.signature(function).bind(**parameters)
     except TypeError as error:

@@ -32,6 +32,7 @@ from pcsm.book.plan import (
     PROFILES,
     NotebookSpec,
     check_parameters,
+    input_patterns,
     load_plan,
     notebook_defaults,
     run_check,
@@ -73,9 +74,10 @@ def code_digest(spec: NotebookSpec, notebook: nbformat.NotebookNode) -> str:
     """What a notebook's outputs depend on besides its own cells: the pcsm modules it imports
     (transitively) and the files named in its ``inputs``."""
     modules = paths_digest(REPO_ROOT, dependency_files(notebook, REPO_ROOT))
-    if not spec.inputs:
+    inputs = input_patterns(spec)
+    if not inputs:
         return modules
-    return hashlib.sha256((modules + files_digest(REPO_ROOT, spec.inputs)).encode()).hexdigest()
+    return hashlib.sha256((modules + files_digest(REPO_ROOT, inputs)).encode()).hexdigest()
 
 
 def cache_key(spec: NotebookSpec, notebook: nbformat.NotebookNode, profile: str) -> str:

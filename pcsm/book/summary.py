@@ -40,6 +40,16 @@ SOURCE_COLUMNS = {
     "Table 2, CUB-200-2011": ["data", "protocol", "method", "seed", "avg_per_class_accuracy"],
 }
 GAINS_COLUMNS = ["dataset", "split", "test_set", "method", "mean_pp", "std_pp", "n_seeds"]
+GAINS_FILE = "mnist_gains.csv"
+
+
+def input_files() -> list[str]:
+    """Every file the summary page reads, as globs relative to the repository: the :data:`SOURCES`
+    tables, MNIST's gains and per-class tables and the chapters' provenance records. The plan
+    (``inputs`` of 05-results in profiles.toml) hashes them, so the page is re-executed when one changes."""
+    tables = [csv for _, csv in SOURCES.values()] + [GAINS_FILE]
+    tables += [f"{prefix}_per_class.csv" for prefix in RESULT_PREFIX.values()]
+    return [f"results/{table}" for table in tables] + ["results/0[1-4]-*.provenance.json"]
 
 
 def provenance(notebook: str, folder: Path | None = None) -> dict:
@@ -260,7 +270,7 @@ def claims(summary: pd.DataFrame, folder: Path | None = None) -> pd.DataFrame:
                                f"{_dims_covered(run, truth.index)} (nats)",
                          paper=f"{paper.max():.2f}", ours=_with_se(ours.max(), stderr),
                          seeds=int(part.seeds.min()), run=run_label("02-gaussian-mi", folder)))
-    gains = read_results(folder / "mnist_gains.csv", GAINS_COLUMNS)
+    gains = read_results(folder / GAINS_FILE, GAINS_COLUMNS)
     for test_set, where in (("paper split", "the paper's imbalanced test split"),
                             ("official test", "the official balanced test set")):
         found = gains[(gains.dataset == "mnist") & (gains.split == "imbalanced") & (gains.test_set == test_set)
