@@ -176,3 +176,28 @@ def test_prior_mismatch_table_degrades_to_the_papers_accuracy_and_the_identity_h
     assert np.allclose(table.paper_error, quoted["softmax"] - quoted["gt"])
     assert (table.z.abs() < 4).all() and (table.expected_kl > 0).all()
     assert np.allclose(table.ours_error, table.lhs - np.array(list(truth.values())))
+
+
+def test_kl_gap_table_has_one_row_per_critic_each_losing_its_expected_kl(truth):
+    table = b.kl_gap_table(truth[2], 40_000, seed=0)
+    assert list(table.critic) == ["temperature 0.5", "temperature 2", "noise sd 1"]
+    assert (table.expected_kl > 0.01).all() and (table.z.abs() < 4).all()
+    assert np.allclose(table.gap, truth[2] - table.bound)
+
+
+def test_checks_table_keeps_every_checked_number_with_its_check(truth):
+    tables = {"mismatch": pd.DataFrame({"d": [1], "z": [0.5]}),
+              "sweep": pd.DataFrame({"exponent": [0.0, 1.0], "bayes_error": [0.1, 0.2]}),
+              "check1": pd.DataFrame({"d": [1, 2], "z": [0.1, -0.2]}),
+              "critics": pd.DataFrame({"d": [1], "pc_softmax": [0.9]}),
+              "check2": pd.DataFrame({"critic": ["noise sd 1"], "gap": [0.3]}),
+              "check3": pd.DataFrame({"d": [1], "balanced_z": [1.0]}),
+              "check4": pd.DataFrame({"d": [1], "pc_softmax_z": [-1.0]})}
+    checks = b.checks_table(tables, {"best_tau": 0.125})
+    assert list(checks.columns) == ["check", "d", "quantity", "value"] and len(checks) == 10
+    row = checks[checks.check == "critic gap vs expected KL, noise sd 1"].iloc[0]
+    assert (row.d, row.quantity, row.value) == (2, "gap", 0.3)
+    sweep = checks[checks.check == "zipf sweep (d is the exponent)"]
+    assert list(sweep.d) == [0.0, 1.0] and list(sweep.value) == [0.1, 0.2]
+    best = checks[checks.check == "best tau on the grid vs the likelihood rule"].iloc[0]
+    assert (best.d, best.quantity, best.value) == (1, "best_tau", 0.125)

@@ -362,3 +362,36 @@ def critics_table(truth: dict[int, float], n_samples: int, seed: int) -> pd.Data
         rows.append(dict(d=d, ground_truth=mi, pc_softmax=pc_softmax_bound(logits, y, g.priors),
                          donsker_varadhan=donsker_varadhan(logits, y, g.priors)))
     return pd.DataFrame(rows)
+
+
+def kl_gap_table(mi: float, n_samples: int, seed: int) -> pd.DataFrame:
+    """Check 2, one row per critic of :func:`degraded_critics` (noise seed ``seed + 4``) on ``n_samples``
+    draws (seed ``seed + 3``) of the imbalanced d = 2 mixture, whose I(X;Y) is ``mi``:
+    :func:`kl_gap`, i.e. I - E[log PC-softmax_y(f)] against E_x KL(p(.|x) || q(.|x))."""
+    g = gx.mixture("imbalanced", 2)
+    x, y = g.sample(n_samples, seed=seed + 3)
+    return pd.DataFrame([dict(critic=name, **kl_gap(g, x, y, f, mi))
+                         for name, f in degraded_critics(g, x, seed=seed + 4).items()])
+
+
+def checks_table(tables: dict[str, pd.DataFrame], best_tau: dict[str, float]) -> pd.DataFrame:
+    """Every checked number of the page in one long table (check, d, quantity, value), the table the
+    validation compares (``bound-checks``). ``tables``: the page's tables by name, "mismatch"
+    (:func:`prior_mismatch_table`), "sweep" (:func:`zipf_sweep`; its d is the Zipf exponent),
+    "check1", "critics", "check2" (d = 2, one check per critic), "check3", "check4"; ``best_tau``:
+    :func:`best_tau_against_zero` (d = 1)."""
+    t = tables
+    return pd.concat([
+        t["mismatch"].melt(id_vars="d", var_name="quantity").assign(check="prior-mismatch identity"),
+        t["sweep"].melt(id_vars="exponent", var_name="quantity").rename(columns={"exponent": "d"})
+        .assign(check="zipf sweep (d is the exponent)"),
+        t["check1"].melt(id_vars="d", var_name="quantity").assign(check="bayes plug-in vs ground truth"),
+        t["critics"].melt(id_vars="d", var_name="quantity").assign(check="pc-softmax vs DV"),
+        t["check2"].melt(id_vars="critic", var_name="quantity")
+        .assign(d=2, check=lambda c: "critic gap vs expected KL, " + c.critic),
+        t["check3"].melt(id_vars="d", var_name="quantity").assign(check="formulas vs truth, balanced classes"),
+        t["check4"].melt(id_vars="d", var_name="quantity")
+        .assign(check="formulas vs truth, imbalanced classes"),
+        pd.DataFrame({"quantity": list(best_tau), "value": list(best_tau.values())})
+        .assign(d=1, check="best tau on the grid vs the likelihood rule"),
+    ])[["check", "d", "quantity", "value"]]
