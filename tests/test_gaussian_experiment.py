@@ -248,3 +248,54 @@ def test_paired_with_bayes_cancels_the_shared_draw():
     assert out["se_difference"] == pytest.approx(np.std([0.02, 0.04], ddof=1) / np.sqrt(2))
     with pytest.raises(ValueError, match="^rows"):
         gx.paired_with_bayes(rows[rows.estimator == "knn"])
+
+
+def test_truth_table_has_one_row_per_task_with_the_mixture_s_truth():
+    tasks = gx.chapter_tasks(["imbalanced", "balanced"], [1, 2], paper.PRIOR_TABLE_1)
+    table = gx.truth_table(tasks, 2000)
+    assert list(zip(table.setting, table.dim)) == [("imbalanced", 1), ("imbalanced", 2), ("balanced", 1),
+                                                    ("balanced", 2)]
+    assert table.loc[0, "gt"] == pytest.approx(gx.mixture("imbalanced", 1).mutual_information()[0])
+    assert set(gx.TRUTH_COLUMNS) <= set(table) and (table["gt_method"] == "quadrature").all()
+
+
+def test_table1_headline_quotes_the_worst_errors_and_the_paper():
+    summary = fake_summary().assign(mi_std=0.02, n_seeds=4, gt_se=0.0, label_entropy=1.5)
+    numbers = gx.table1_headline(summary)
+    assert numbers["pc_max_abs_error"] == pytest.approx(0.01) and numbers["mine_max_abs_error"] == pytest.approx(0.1)
+    assert numbers["knn_max_abs_error_se"] == pytest.approx(0.01)
+    assert numbers["softmax_bias_predicted"] == pytest.approx(math.log(5) - 1.5)
+    paper_worst = (paper.TABLE_1["pc-softmax"] - paper.TABLE_1["gt"]).abs().max()
+    assert numbers["paper_pc_max_abs_error"] == pytest.approx(paper_worst)
+
+
+def test_run_variants_switches_cross_fitting_and_calibration_on_the_same_draws(monkeypatch):
+    seen = []
+
+    def fake_run_tasks(runs, n_jobs, **options):
+        seen.append((runs, options["training"]))
+        value = 1.0 + 0.1 * options["training"]["cross_fit"] + 0.01 * options["training"]["calibrate"]
+        return pd.DataFrame({"seed": [r.seed for r in runs], "mi": value, "mi_se": 0.05})
+
+    monkeypatch.setattr(gx, "run_tasks", fake_run_tasks)
+    config = gx.GaussianMIConfig(variants_dim=1, variants_n=200, variants_seeds=(0, 1), gt_samples=1000)
+    table = gx.run_variants(config)
+    assert len(table) == 4 and all(runs == seen[0][0] for runs, _ in seen)
+    assert {(t["cross_fit"], t["calibrate"]) for _, t in seen} == set(gx.VARIANTS)
+    truth = gx.Task("imbalanced", 1, prior=config.imbalanced_prior).ground_truth(1000)["gt"]
+    assert gx.variant_error(table, cross_fit=True, calibrate=False) == pytest.approx(1.1 - truth)
+    assert gx.variant_error(table, cross_fit=False, calibrate=True) == pytest.approx(1.01 - truth)
+
+
+def test_wins_headline_reads_the_largest_d_and_n():
+    rows = []
+    for dim in (20, 50):
+        for n in (2000, 8000):
+            for name, error in (("pc-softmax", -0.01), ("knn", -0.2), ("bayes", 0.001)):
+                rows.append({"dim": dim, "n_samples": n, "estimator": name,
+                             "error": error * (2 if n == 2000 else 1) * dim / 50})
+    numbers = gx.wins_headline(pd.DataFrame(rows))
+    assert numbers["wins_max_dim"] == 50 and (numbers["wins_min_n"], numbers["wins_max_n"]) == (2000, 8000)
+    assert numbers["wins_pc_error"] == pytest.approx(-0.01) and numbers["wins_knn_error"] == pytest.approx(-0.2)
+    assert math.isnan(numbers["wins_mine_error"])
+    assert numbers["wins_rarest"] == gx.class_counts(gx.mixture("long-tail", 50).priors, 2000).min()

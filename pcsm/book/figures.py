@@ -336,3 +336,33 @@ def gain_by_ratio_figure(sweep: pd.DataFrame, test_set: str = "paper split") -> 
     ax.legend(loc="upper left")
     fig.tight_layout()
     return fig
+
+
+#: The colour of each benchmark estimator (``estimate_mi`` is PC-softmax with the library's defaults).
+BENCH_COLOURS = {"estimate_mi": PALETTE["pc-softmax"], "knn": PALETTE["knn"], "mine": PALETTE["mine"],
+                 "bayes": PALETTE["bayes"]}
+
+
+def plot_error_against_n(sweep: pd.DataFrame, names: Mapping[str, str] | None = None) -> Any:
+    """The benchmark's sample-size sweep (:func:`pcsm.experiments.bench.sweep_errors`): each estimator's
+    mean error against the truth (nats) against n on a log axis, one panel per group, bars ± one SD
+    over seeds, estimators named by ``names``."""
+    import matplotlib.pyplot as plt
+
+    groups = list(dict.fromkeys(sweep["group"]))
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.6), squeeze=False, sharey=True)
+    sizes = sorted(sweep["n_samples"].unique())
+    for ax, group in zip(axes[0], groups):
+        part = sweep[sweep["group"] == group]
+        for k, name in enumerate(dict.fromkeys(part["estimator"])):
+            rows = part[part["estimator"] == name].sort_values("n_samples")
+            x = rows["n_samples"] * 1.04 ** (k - 1.5)
+            ax.errorbar(x, rows["error_mean"], yerr=rows["error_sd"].fillna(0), marker="o", ms=4, capsize=2,
+                        color=BENCH_COLOURS.get(name), label=(names or {}).get(name, name), lw=1.2)
+        ax.axhline(0, color="black", lw=1)
+        ax.set(xscale="log", title=f"{group} task", xlabel="number of samples n")
+        _plain_log_ticks(ax, sizes)
+    axes[0][0].set_ylabel("estimate − truth (nats)")
+    _legend_outside(fig, axes[0][-1])
+    fig.tight_layout()
+    return fig

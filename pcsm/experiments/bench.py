@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_numeric_dtype
 
 from pcsm.core._checks import check_choice, check_positive_int
 from pcsm.experiments.gaussian_mi import (
@@ -37,7 +38,7 @@ from pcsm.experiments.gaussian_mi import (
     truth_table,
 )
 from pcsm.experiments.parallel import scheduler_from_env
-from pcsm.experiments.results import REPO_ROOT, atomic_write_text
+from pcsm.experiments.results import REPO_ROOT, atomic_write_text, published_results_dir
 
 DEFAULT_OUTPUT = REPO_ROOT / "results" / "bench-mi.json"
 ESTIMATORS = ("bayes", "knn", "mine", "estimate_mi")
@@ -192,7 +193,9 @@ def sweep_errors(report: dict[str, Any]) -> pd.DataFrame:
     rows = rows.assign(error=rows["mi"] - rows["gt"])
     out = rows.groupby(["group", "estimator", "n_samples"], sort=False).agg(
         error_mean=("error", "mean"), error_sd=("error", "std"), n_seeds=("seed", "nunique")).reset_index()
-    return out.sort_values(["group", "estimator", "n_samples"], kind="stable", ignore_index=True)
+    order = {name: k for k, name in enumerate((*SWEEP_GROUPS, *ESTIMATORS))}
+    by_order = lambda column: column if is_numeric_dtype(column) else column.map(order)
+    return out.sort_values(["group", "estimator", "n_samples"], key=by_order, ignore_index=True)
 
 
 def sweep_headline(sweep: pd.DataFrame) -> dict[str, Any]:
@@ -224,8 +227,11 @@ REPORT_COLUMNS = {
 }
 
 
-def read_report(path: Path = DEFAULT_OUTPUT) -> dict[str, Any]:
-    """A report written by :func:`main`; a ``ValueError`` names the file when it is missing or not one."""
+def read_report(path: Path | None = None) -> dict[str, Any]:
+    """A report written by :func:`main` (default: ``bench-mi.json`` among the published results,
+    :func:`~pcsm.experiments.results.published_results_dir`); a ``ValueError`` names the file when it is
+    missing or not one."""
+    path = published_results_dir() / DEFAULT_OUTPUT.name if path is None else path
     try:
         report = json.loads(Path(path).read_text())
     except (OSError, ValueError) as error:

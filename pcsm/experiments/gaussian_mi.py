@@ -518,8 +518,9 @@ def table1_headline(summary: pd.DataFrame, estimators: Sequence[str] = ("pc-soft
     tasks and its SE (``pc_max_abs_error``, ``pc_max_abs_error_se``, ``mine_...``, ``knn_...``), the
     paper's own largest PC-softmax |error| and the bias plain softmax is predicted to have there,
     log M - H(Y) (``softmax_bias_predicted``)."""
-    imbalanced = summary[summary["setting"] == "imbalanced"]
-    numbers = {"softmax_bias_predicted": float(np.log(len(paper.PRIOR_TABLE_1)) - imbalanced["label_entropy"].iloc[0])}
+    entropy = summary.loc[summary["setting"] == "imbalanced", "label_entropy"]
+    bias = np.log(len(paper.PRIOR_TABLE_1)) - entropy.iloc[0] if len(entropy) else np.nan
+    numbers = {"softmax_bias_predicted": float(bias)}
     for name in estimators:
         short = name.replace("-softmax", "")
         numbers[f"{short}_max_abs_error"], numbers[f"{short}_max_abs_error_se"] = worst_error(summary, name)
