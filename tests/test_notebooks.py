@@ -34,14 +34,7 @@ def test_notebook_is_declared_consistently(name):
     assert f"notebooks/{name}" in toc_files(), f"{name} is missing from _toc.yml"
 
 
-# 03-mnist and 04-cub read their paper table whole (`load_plan()[...].parameters["paper"]`) to quote the
-# authors' protocol, so it still restates defaults; once they read `plan.profile_parameters(spec,
-# "paper")` the restated keys go and this test passes (strict: it then fails until the mark goes).
-RESTATING = {"03-mnist", "04-cub"}
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True)) if n in RESTATING
-                                  else n for n in PLAN])
+@pytest.mark.parametrize("name", PLAN)
 def test_profiles_set_only_what_they_change(name):
     """A profile holds only values that differ from the notebook's parameters cell, so the notebook is
     the one home of every default and changing a default changes every profile that does not override it."""

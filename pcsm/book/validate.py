@@ -25,11 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pandas as pd
 
 from pcsm.book import runner
-from pcsm.book.plan import PLAN_FILE, Metric, NotebookSpec, load_plan, notebook_defaults
+from pcsm.book.plan import PLAN_FILE, Metric, NotebookSpec, load_plan, profile_parameters
 
 
 # another CPU than the committed run's, emulated: torch's generic kernels and oneDNN limited to SSE4.1
@@ -179,8 +178,7 @@ def power(spec: NotebookSpec, committed_dir: Path) -> pd.DataFrame:
 def check_subset(spec: NotebookSpec, plan_file: Path = PLAN_FILE) -> dict[str, Any]:
     """The validation subset's parameters: known to the notebook, and list values drawn from what the
     published run used (a setting it did not run has nothing to compare with)."""
-    defaults = notebook_defaults(nbformat.read(spec.path, as_version=4), spec.path)
-    published = {**defaults, **spec.parameters[spec.published]}
+    published = profile_parameters(spec, spec.published)
     for name, value in spec.validate.items():
         if name in published and isinstance(value, list) and isinstance(published[name], list):
             extra = [v for v in value if v not in published[name]]
