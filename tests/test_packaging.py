@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import setuptools
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -67,6 +68,16 @@ def test_wheel_declares_the_console_script_and_the_extras(wheel: Path) -> None:
     assert "Requires-Python: >=3.11" in metadata
     packages = {n.rsplit("/", 1)[0] for n in names if n.endswith("/__init__.py")}
     assert {"pcsm", "pcsm/core", "pcsm/experiments", "pcsm/book"} <= packages
+
+
+def test_wheel_lists_every_subpackage_of_the_repository() -> None:
+    """`[tool.setuptools] packages` is written by hand, and a package it leaves out is missing from the
+    wheel (an installed book then fails on import): it must name every package under pcsm/."""
+    listed = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    found = setuptools.find_packages(where=str(REPO_ROOT), include=["pcsm", "pcsm.*"])
+    assert sorted(listed) == sorted(found), (
+        f"pyproject.toml [tool.setuptools] packages lacks {sorted(set(found) - set(listed))} "
+        f"and lists {sorted(set(listed) - set(found))} that is no package")
 
 
 @pytest.mark.parametrize("layer, absent", [("pcsm.book", "papermill"), ("pcsm.experiments", "pandas"),
