@@ -125,10 +125,10 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def default_batch_size(n_train: int) -> int:
-    """:math:`n_{train} / 50` clipped to [32, 500]: at least 50 steps per epoch on small data, 500 on
-    large."""
-    return int(min(500, max(32, n_train // 50)))
+def default_batch_size(n_train: int, steps: int = 50, largest: int = 500) -> int:
+    """:math:`n_{train} / \\mathrm{steps}` clipped to [32, ``largest``]: about ``steps`` steps per epoch
+    on small data, batches of ``largest`` on large."""
+    return int(min(largest, max(32, n_train // steps)))
 
 
 def stratified_folds(labels: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
