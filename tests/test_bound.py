@@ -201,3 +201,11 @@ def test_checks_table_keeps_every_checked_number_with_its_check(truth):
     assert list(sweep.d) == [0.0, 1.0] and list(sweep.value) == [0.1, 0.2]
     best = checks[checks.check == "best tau on the grid vs the likelihood rule"].iloc[0]
     assert (best.d, best.quantity, best.value) == (1, "best_tau", 0.125)
+
+
+def test_zipf_prior_is_uniform_at_zero_and_refuses_negative_exponents():
+    assert np.allclose(b.zipf_prior(4, 0.0), 0.25)
+    p = b.zipf_prior(3, 1.0)
+    assert p[0] / p[2] == pytest.approx(3.0)
+    with pytest.raises(ValueError, match="^exponent"):
+        b.zipf_prior(3, -1.0)

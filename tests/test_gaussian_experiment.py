@@ -230,14 +230,6 @@ def test_long_tail_mixture_needs_monte_carlo_and_has_the_declared_ratio():
     assert truth["gt_method"] == "monte carlo" and truth["gt_se"] > 0
 
 
-def test_zipf_prior_is_uniform_at_zero_and_refuses_negative_exponents():
-    assert np.allclose(gx.zipf_prior(4, 0.0), 0.25)
-    p = gx.zipf_prior(3, 1.0)
-    assert p[0] / p[2] == pytest.approx(3.0)
-    with pytest.raises(ValueError, match="^exponent"):
-        gx.zipf_prior(3, -1.0)
-
-
 def test_paired_with_bayes_cancels_the_shared_draw():
     rows = pd.DataFrame({"setting": "imbalanced", "dim": 1, "n_samples": 100,
                          "seed": [0, 0, 1, 1], "estimator": ["bayes", "knn"] * 2,

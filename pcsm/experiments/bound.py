@@ -25,7 +25,7 @@ from pcsm.core.metrics import average_per_class_accuracy
 from pcsm.core.losses import logit_adjusted_cross_entropy, pc_log_softmax, pc_softmax_cross_entropy
 from pcsm.experiments import gaussian_mi as gx
 from pcsm.experiments import paper
-from pcsm.experiments.gaussian_mi import bayes_plugin_se, zipf_prior
+from pcsm.experiments.gaussian_mi import bayes_plugin_se
 
 #: Columns of the tables of Checks 3 and 4 (:func:`formulas_table`) as readers see them.
 FORMULA_COLUMNS = {"d": ("d", None), "ground_truth": ("I(X;Y), quadrature (nats)", 4),
@@ -140,6 +140,15 @@ def per_class_accuracy_vs_tau(g: GaussianMixture, x: np.ndarray, y: np.ndarray,
     log_lik, log_prior = g.log_likelihoods(x), np.log(g.priors)
     return np.array([average_per_class_accuracy(y, (log_lik + t * log_prior).argmax(axis=1))
                      for t in np.asarray(taus, dtype=np.float64)])
+
+
+def zipf_prior(n_classes: int, exponent: float) -> np.ndarray:
+    """P(y = k) proportional to (k + 1)^-exponent, k = 0..M-1 (uniform at exponent 0)."""
+    check_positive_int(n_classes, "n_classes", minimum=2)
+    if not np.isfinite(exponent) or exponent < 0:
+        raise ValueError(f"exponent: must be a finite number >= 0, got {exponent}")
+    weights = np.arange(1, n_classes + 1, dtype=np.float64) ** -float(exponent)
+    return weights / weights.sum()
 
 
 def zipf_sweep(exponents: Any, dim: int, n_samples: int, seed: int, sigma: float = 1.0) -> list[dict]:

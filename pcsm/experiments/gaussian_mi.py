@@ -157,15 +157,6 @@ WARPS = ("none", "cube", "exp", "noise")
 COVARIANCES = ("shared", "per-class")
 
 
-def zipf_prior(n_classes: int, exponent: float) -> np.ndarray:
-    """P(y = k) proportional to (k + 1)^-exponent, k = 0..M-1 (uniform at exponent 0)."""
-    check_positive_int(n_classes, "n_classes", minimum=2)
-    if not np.isfinite(exponent) or exponent < 0:
-        raise ValueError(f"exponent: must be a finite number >= 0, got {exponent}")
-    weights = np.arange(1, n_classes + 1, dtype=np.float64) ** -float(exponent)
-    return weights / weights.sum()
-
-
 @dataclass(frozen=True)
 class Task:
     """A Gaussian task: which mixture, and how the estimators see x.
