@@ -21,7 +21,8 @@ def test_check_config_accepts_good_parameters():
     config = gx.check_config(**GOOD, vs_n_sizes=[100], epochs=3, batch_size=10)
     assert config.dims == (1, 2) and config.vs_n_sizes == (100,)
     assert config.run_options()["training"] == {"hidden": (100, 100, 100), "batch_size": 10, "patience": 10,
-                                                "epochs": 3, "repeats": 1}
+                                                "epochs": 3, "repeats": 1, "lr": 1e-3,
+                                                "learning_curve": False}
 
 
 def test_the_config_defaults_are_the_notebooks_parameters():
@@ -60,11 +61,18 @@ def test_the_config_defaults_are_the_notebooks_parameters():
         ({"n_neighbors": 0}, "n_neighbors"),
         ({"repeats": 0}, "repeats"),
         ({"gt_samples": 1}, "gt_samples"),
+        ({"lr": 0}, "lr"),
+        ({"lr": float("nan")}, "lr"),
     ],
 )
 def test_check_config_names_the_bad_parameter(change, name):
     with pytest.raises(ValueError, match=f"^{name}"):
         gx.check_config(**{**GOOD, **change})
+
+
+def test_check_config_refuses_a_learning_curve_that_is_not_a_bool():
+    with pytest.raises((TypeError, ValueError), match="^learning_curve"):
+        gx.check_config(**{**GOOD, "learning_curve": "no"})
 
 
 def test_mixtures_have_the_requested_priors():

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import ortho_group
 
-from pcsm.core._checks import check_choice, check_positive_int, check_prior
+from pcsm.core._checks import check_bool, check_choice, check_positive_float, check_positive_int, check_prior
 from pcsm.core.baselines import bayes_plugin_mi, knn_mi, mine_mi
 from pcsm.core.gaussian import GaussianMixture, paper_mixture
 from pcsm.core.mi import estimate_mi
@@ -75,6 +75,7 @@ _FIELD_CHECKS: dict[str, Any] = {
     "estimators": ("list", _estimator), "hidden": ("list", _positive),
     "n_samples_imbalanced": _sample_size, "n_samples_balanced": _sample_size,
     "repeats": _positive, "epochs": _positive, "batch_size": _positive, "patience": _positive,
+    "lr": check_positive_float, "learning_curve": check_bool,
     "mine_epochs": _positive, "n_neighbors": _positive,
     "gt_samples": lambda value, name: check_positive_int(value, name, minimum=1000),
     "n_jobs": _seed,
@@ -103,6 +104,8 @@ class GaussianMIConfig(ChapterConfig):
     repeats: int = 1  # estimate_mi's re-split cross-fits; 1: one network per fold
     epochs: int = 30  # classifier epochs
     batch_size: int = 100  # classifier and MINE batch size
+    lr: float = 1e-3  # the classifier's Adam learning rate (the paper's)
+    learning_curve: bool = False  # estimate_mi's learning-curve correction; off: the paper's plain bound
     patience: int = 10  # epochs without a better validation loss before early stopping
     mine_epochs: int = 30  # MINE's epochs
     n_neighbors: int = 3  # k of the kNN estimator
@@ -138,7 +141,8 @@ class GaussianMIConfig(ChapterConfig):
     def training(self) -> dict[str, Any]:
         """``estimate_mi``'s options for the paper's classifier."""
         return {"hidden": tuple(self.hidden), "batch_size": self.batch_size, "patience": self.patience,
-                "epochs": self.epochs, "repeats": self.repeats}
+                "epochs": self.epochs, "repeats": self.repeats, "lr": self.lr,
+                "learning_curve": self.learning_curve}
 
     def run_options(self) -> dict[str, Any]:
         """The keyword arguments of :func:`run_tasks` for the paper's estimators."""
