@@ -3,7 +3,6 @@
 import gzip
 import os
 import pickle
-import tomllib
 
 import nbformat
 import numpy as np
@@ -263,8 +262,9 @@ def test_data_missing_for_a_planned_dataset_is_named():
 
 
 def test_protocol_note_names_every_departure_from_the_authors_protocol():
-    with open(REPO_ROOT / "notebooks" / "profiles.toml", "rb") as handle:
-        authors = tomllib.load(handle)["notebooks"]["03-mnist"]["paper"]
+    from pcsm.book.plan import load_plan, profile_parameters
+
+    authors = profile_parameters(load_plan()["03-mnist"], "paper")  # the defaults and what the profile changes
     protocol = {name: authors[name] for name in mnist_experiment.PROTOCOL_LABELS}
     assert protocol == {"n_max": 3000, "test_n_max": 3000, "epochs": 8, "lr": 0.01, "momentum": 0.5}
     exact = mnist_experiment.protocol_note(5, authors, **protocol)
