@@ -1,5 +1,6 @@
 """Which files of the ``pcsm`` package a notebook depends on: the modules its code cells import and,
-transitively, the modules those import (found with ``ast``, so nothing is executed)."""
+transitively, the modules those import (found with ``ast``, so nothing is executed); and each such file's
+digest, taken of its code alone, so that an edit to a comment, a docstring or the layout changes none."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pcsm.experiments.results import REPO_ROOT
 
 PACKAGE = "pcsm"
 PROVENANCE_TAG = "pcsm-provenance"
+DOCUMENTED = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)  # what may have a docstring
 # cells papermill and the runner add; the source digest ignores them (and every cell's metadata,
 # so the runner's `hide-cell` tag does not change it either)
 GENERATED_TAGS = {"injected-parameters", PROVENANCE_TAG}
@@ -98,3 +100,20 @@ def dependency_files(notebook: nbformat.NotebookNode, root: Path = REPO_ROOT) ->
         for found in imported_modules(tree, module, path.name == "__init__.py"):
             pending |= with_parents(found) - seen
     return sorted(files)
+
+
+def code_text(path: Path) -> str:
+    """The module's code in a normal form: parsed and written back by ``ast.unparse``, so comments and
+    layout are gone, with the docstrings of the module, its classes and functions left out (a body that
+    held only a docstring becomes ``pass``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, DOCUMENTED) and ast.get_docstring(node, clean=False) is not None:
+            node.body = node.body[1:] or [ast.Pass()]
+    return ast.unparse(tree)
+
+
+def module_digests(notebook: nbformat.NotebookNode, root: Path = REPO_ROOT) -> dict[str, str]:
+    """``{path relative to root: hash of its code_text}`` for every file of :func:`dependency_files`."""
+    return {str(path.relative_to(root)): hashlib.sha256(code_text(path).encode()).hexdigest()
+            for path in dependency_files(notebook, root)}

@@ -26,7 +26,7 @@ from typing import Any, Iterator
 import nbformat
 
 from pcsm.book import provenance
-from pcsm.book.dependencies import GENERATED_TAGS, PROVENANCE_TAG, dependency_files, source_digest
+from pcsm.book.dependencies import GENERATED_TAGS, PROVENANCE_TAG, module_digests, source_digest
 from pcsm.book.plan import (
     PLAN_FILE,
     PROFILES,
@@ -56,33 +56,23 @@ class NotebookFailed(Exception):
     nothing was published."""
 
 
-def files_digest(root: Path, patterns: tuple[str, ...]) -> str:
-    """Hash of the files under ``root`` matching the glob ``patterns`` (content and relative path)."""
-    return paths_digest(root, sorted({p for pattern in patterns for p in root.glob(pattern) if p.is_file()}))
+def file_digests(spec: NotebookSpec, notebook: nbformat.NotebookNode) -> dict[str, str]:
+    """What a notebook's outputs depend on besides its own cells, one hash per file (keyed by its path
+    relative to the repository): the code of the pcsm modules it imports, transitively (comments and
+    docstrings do not count), and the bytes of the files named in its ``inputs``."""
+    inputs = sorted({p for pattern in input_patterns(spec) for p in REPO_ROOT.glob(pattern) if p.is_file()})
+    data = {str(p.relative_to(REPO_ROOT)): hashlib.sha256(p.read_bytes()).hexdigest() for p in inputs}
+    return {**module_digests(notebook, REPO_ROOT), **data}
 
 
-def paths_digest(root: Path, paths: list[Path]) -> str:
-    """Hash of the given files' relative paths and contents."""
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(str(path.relative_to(root)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
-def code_digest(spec: NotebookSpec, notebook: nbformat.NotebookNode) -> str:
-    """What a notebook's outputs depend on besides its own cells: the pcsm modules it imports
-    (transitively) and the files named in its ``inputs``."""
-    modules = paths_digest(REPO_ROOT, dependency_files(notebook, REPO_ROOT))
-    inputs = input_patterns(spec)
-    if not inputs:
-        return modules
-    return hashlib.sha256((modules + files_digest(REPO_ROOT, inputs)).encode()).hexdigest()
+def code_digest(files: dict[str, str]) -> str:
+    """One hash of the per-file hashes of :func:`file_digests`."""
+    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
 
 
 def cache_key(spec: NotebookSpec, notebook: nbformat.NotebookNode, profile: str) -> str:
     """What an executed notebook depends on: its source, profile, parameters, pcsm code and inputs."""
-    code = code_digest(spec, notebook)
+    code = code_digest(file_digests(spec, notebook))
     return cache_key_for(source_digest(notebook), profile, spec.parameters[profile], code)
 
 
@@ -309,7 +299,8 @@ def execute(
     with publishing_lock(spec, [output, results_target / f"{spec.name}.provenance.json"]):
         changes = provenance.code_changes()
         source = nbformat.read(spec.path, as_version=4)
-        code = code_digest(spec, source)
+        dependencies = file_digests(spec, source)
+        code = code_digest(dependencies)
         key = cache_key_for(source_digest(source), profile, parameters, code)
         if not force and up_to_date(spec, output, results_target, key):
             return "up to date"
@@ -325,7 +316,8 @@ def execute(
             record = provenance.collect(spec.name, profile, injected, time.perf_counter() - started, code,
                                         changes)
             record["cache_key"] = key
-            finish_notebook(executed_path, record)
+            digests = {"source": source_digest(source), "dependencies": dependencies}
+            finish_notebook(executed_path, record, digests)
             (staging / f"{spec.name}.provenance.json").write_text(json.dumps(record, indent=1) + "\n")
             files = {p: results_target / p.relative_to(staging) for p in sorted(staging.rglob("*"))
                      if p.is_file()}
@@ -333,8 +325,10 @@ def execute(
     return "executed"
 
 
-def finish_notebook(path: Path, record: dict[str, Any]) -> None:
-    """Clean the executed notebook's outputs, append its provenance section and record its cache key."""
+def finish_notebook(path: Path, record: dict[str, Any], digests: dict[str, Any]) -> None:
+    """Clean the executed notebook's outputs, append its provenance section and record its cache key
+    and ``digests`` (of the notebook's source and of each file it depends on; ``pcsm status`` names the
+    ones that changed since)."""
     executed = nbformat.read(path, as_version=4)
     clean_outputs(executed)
     executed.cells = [
@@ -344,7 +338,7 @@ def finish_notebook(path: Path, record: dict[str, Any]) -> None:
         nbformat.v4.new_markdown_cell(provenance.as_markdown(record), metadata={"tags": [PROVENANCE_TAG]})
     )
     executed.metadata["pcsm"] = {"cache_key": record["cache_key"], "profile": record["profile"],
-                                 "parameters": record["parameters"]}
+                                 "parameters": record["parameters"], **digests}
     nbformat.write(executed, path)
 
 
