@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from pcsm.book.glue import METHOD_NAMES, PALETTE
-from pcsm.book.summary import TABLE1_ESTIMATES
+from pcsm.experiments.paper import TABLE1_ESTIMATES
 
 TRUTH = "ground truth I(X;Y)"
 #: How data sets and test sets are named in figure titles.

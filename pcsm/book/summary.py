@@ -16,7 +16,7 @@ import pandas as pd
 from pcsm.experiments.classification import TEST_SET_KEYS, gains, summarise
 from pcsm.experiments.gaussian_mi import error_se
 from pcsm.experiments.mnist.experiment import RESULT_PREFIX, experiment_runs
-from pcsm.experiments.paper import TABLE_1, TABLE_2_CUB, TABLE_2_MNIST
+from pcsm.experiments.paper import TABLE1_ESTIMATES, TABLE_1, TABLE_2_CUB, TABLE_2_MNIST
 from pcsm.experiments.results import published_results_dir
 
 REPRODUCED = "reproduced"
@@ -26,7 +26,6 @@ NOT_HERE = "not reproduced here"
 NOT_RUN = "not run on this profile"
 # Half a unit of the paper's last printed digit: Table 1 accuracies are whole percent, MI two decimals.
 PAPER_ROUNDING = {"accuracy": 0.5, "mi": 0.005, "table2": 0.005}
-TABLE1_ESTIMATES = {"mine": "MINE", "softmax": "softmax (balanced formula)", "pc-softmax": "PC-softmax"}
 N_CLASSES = 5  # Table 1's mixture
 SOURCES = {
     "Table 1": ("02-gaussian-mi", "gaussian-mi.csv"),

@@ -2,6 +2,7 @@
 data: the chapters, the paper-vs-book summary and the tests read them from here.
 
 * ``TABLE_1``: Gaussian mixtures, imbalanced prior 1:2:3:4:5 (accuracies in %, MI in nats);
+* ``TABLE1_ESTIMATES``: Table 1's MI estimates, its column name: the name the book gives it;
 * ``TABLE_2_MNIST``: average per-class accuracy (%) on MNIST, one run each, on the authors' test split;
 * ``TABLE_2_CUB``: average per-class accuracy (%) on CUB-200-2011;
 * ``PRIOR_TABLE_1``: the class prior of Table 1's imbalanced setting.
@@ -24,6 +25,7 @@ TABLE_1 = pd.DataFrame(
         "pc-softmax": [0.96, 1.20, 1.31, 1.34],
     }
 )
+TABLE1_ESTIMATES = {"mine": "MINE", "softmax": "softmax (balanced formula)", "pc-softmax": "PC-softmax"}
 
 TABLE_2_MNIST = pd.DataFrame(
     {
