@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--jobs", type=positive_int, default=1, help="joblib worker processes (default 1)")
     bench.add_argument("--scheduler", help=SCHEDULER_HELP)
     commands.add_parser("claims", help="print the README's paper-vs-book table from results/")
+    commands.add_parser("status", help="each chapter: current or stale on its published profile, and why")
     mutants = commands.add_parser(
         "mutants", add_help=False, help="run the validation against deliberately broken methods (minutes each)")
     mutants.add_argument("arguments", nargs=argparse.REMAINDER, help="passed to pcsm.book.mutants")
@@ -91,6 +92,11 @@ def dispatch(args: argparse.Namespace) -> int:
         from pcsm.book import summary
 
         print(summary.markdown_table(summary.claims(summary.paper_vs_book())), end="")
+        return 0
+    if args.command == "status":
+        from pcsm.book import status
+
+        print(status.format_status(status.chapter_status()), end="")
         return 0
     use_scheduler(args.scheduler)
     if args.command == "validate":

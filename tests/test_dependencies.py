@@ -1,0 +1,106 @@
+"""A chapter's cache key follows the code of the pcsm modules it imports, not their comments or docstrings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from pcsm.book import runner
+from pcsm.book.dependencies import code_text, module_digests
+
+HELPER = '''"""The helper module."""
+
+X = 1  # the value
+
+
+class Thing:
+    """A thing."""
+
+    def size(self):
+        """Its size."""
+        return X
+'''
+
+
+@pytest.fixture
+def package(monkeypatch, tmp_path: Path) -> Path:
+    """A ``pcsm`` package under ``tmp_path``, which the runner takes for the repository: ``used`` imports
+    ``helper``; nothing imports ``unused``."""
+    files = {
+        "pcsm/__init__.py": "",
+        "pcsm/lib/__init__.py": "",
+        "pcsm/lib/used.py": "from pcsm.lib import helper\n",
+        "pcsm/lib/helper.py": HELPER,
+        "pcsm/lib/unused.py": "Y = 1\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    monkeypatch.setattr(runner, "REPO_ROOT", tmp_path)
+    return tmp_path
+
+
+def key(root: Path) -> str:
+    """The cache key of a notebook importing ``pcsm.lib.used``, with ``root`` as the repository."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("from pcsm.lib.used import helper")])
+    spec = runner.NotebookSpec("toy", root / "toy.ipynb", 60, {p: {} for p in runner.PROFILES})
+    return runner.cache_key(spec, nb, "smoke")
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace the one occurrence of ``old`` in the file."""
+    text = path.read_text()
+    assert text.count(old) == 1
+    path.write_text(text.replace(old, new))
+
+
+@pytest.mark.parametrize("old, new", [
+    ('"""The helper module."""', '"""The helper module, reworded."""'),
+    ('        """Its size."""', '        """Its size,\n        over two lines."""'),
+    ("# the value", "# the value, commented at length"),
+    ("X = 1  # the value\n", "\n\nX = (\n    1\n)\n"),
+], ids=["module docstring", "method docstring", "comment", "layout"])
+def test_a_comment_docstring_or_layout_edit_keeps_the_key(package, old, new):
+    before = key(package)
+    edit(package / "pcsm/lib/helper.py", old, new)
+    assert key(package) == before
+
+
+def test_a_code_edit_changes_the_key(package):
+    before = key(package)
+    edit(package / "pcsm/lib/helper.py", "X = 1", "X = 2")
+    assert key(package) != before
+
+
+def test_a_module_the_notebook_does_not_import_keeps_the_key(package):
+    before = key(package)
+    (package / "pcsm/lib/unused.py").write_text("Y = 2\n")
+    assert key(package) == before
+
+
+def test_declared_inputs_are_hashed_by_their_bytes(package):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    spec = runner.NotebookSpec("toy", package / "toy.ipynb", 60, {p: {} for p in runner.PROFILES},
+                               inputs=("data/*.py",))
+    (package / "data").mkdir()
+    (package / "data/table.py").write_text("# a comment\n")
+    before = runner.cache_key(spec, nb, "smoke")
+    (package / "data/table.py").write_text("# another comment\n")
+    assert runner.cache_key(spec, nb, "smoke") != before
+
+
+def test_code_text_leaves_out_docstrings_only(tmp_path):
+    path = tmp_path / "m.py"
+    path.write_text('"""Module."""\n\ndef f():\n    """Doc."""\n\n\nclass G:\n    """Doc."""\n'
+                    '    x = "a string"  # a comment\n')
+    assert code_text(path) == "def f():\n    pass\n\nclass G:\n    x = 'a string'"
+
+
+def test_module_digests_name_each_file_relative_to_the_root(package):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import pcsm.lib.used")])
+    digests = module_digests(nb, package)
+    assert sorted(digests) == ["pcsm/__init__.py", "pcsm/lib/__init__.py", "pcsm/lib/helper.py",
+                               "pcsm/lib/used.py"]
+    assert all(len(digest) == 64 for digest in digests.values())
