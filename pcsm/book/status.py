@@ -23,6 +23,8 @@ from pcsm.experiments.results import REPO_ROOT
 
 BEFORE_TRACKING = "no per-file record (executed before dependency tracking)"
 ABSENT = object()  # a parameter one of two runs does not have
+# what is left when the run is current and every table is there: the runner found a table changed since
+CHANGED_TABLE = "a results table is not the one its run published"
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ def _status(spec: NotebookSpec, output: Path, results_target: Path) -> ChapterSt
     meta = nbformat.read(output, as_version=4).metadata.get("pcsm", {})
     reasons = [] if meta.get("cache_key") == key else _run_reasons(spec, meta, source)
     reasons += _results_reasons(spec, results_target, meta.get("cache_key"))
-    return ChapterStatus(spec.name, profile, tuple(reasons))
+    return ChapterStatus(spec.name, profile, tuple(reasons) or (CHANGED_TABLE,))
 
 
 def _run_reasons(spec: NotebookSpec, meta: dict[str, Any], source: nbformat.NotebookNode) -> list[str]:
