@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,8 @@ from sklearn.neighbors import KDTree, NearestNeighbors
 from torch import nn
 
 from pcsm.core._checks import (
-    as_float_tensor,
+    MAX_SEED,
+    as_float_array,
     as_label_tensor,
     check_bool,
     check_fraction,
@@ -26,7 +28,10 @@ from pcsm.core._checks import (
     check_label_count,
     check_positive_float,
     check_positive_int,
+    check_prior_covers,
     check_seed,
+    optional,
+    validate_params,
 )
 from pcsm.core.estimators import label_frequencies, mi_from_logits
 from pcsm.core.gaussian import GaussianMixture
@@ -45,6 +50,14 @@ from pcsm.core.training import (
 SCORE_BATCH = 8192
 
 
+def _check_mixture(value: Any, name: str) -> GaussianMixture:
+    """Require a :class:`~pcsm.core.gaussian.GaussianMixture` (a :class:`TypeError` for anything else)."""
+    if not isinstance(value, GaussianMixture):
+        raise TypeError(f"{name}: expected a GaussianMixture, got {type(value).__name__}")
+    return value
+
+
+@validate_params(mixture=_check_mixture, x=as_float_array)
 def bayes_plugin_mi(mixture: GaussianMixture, x: Any, y: Any) -> float:
     r"""The Bayes plug-in estimate: the mean log PC-softmax of the true log-likelihoods with the true prior,
 
@@ -59,21 +72,20 @@ def bayes_plugin_mi(mixture: GaussianMixture, x: Any, y: Any) -> float:
     x : array_like or Tensor, shape (n, d)
         Finite samples.
     y : array_like of int, shape (n,)
-        Their component labels.
+        Their component labels, each of a component of positive prior.
 
     Returns
     -------
     float
     """
-    xs = as_float_tensor(x, "x").detach().cpu().double().numpy()
-    if not np.all(np.isfinite(xs)):
-        raise ValueError("x: contains NaN, missing or infinite values")
-    logits = mixture.log_likelihoods(xs)
+    logits = mixture.log_likelihoods(x)
     labels = as_label_tensor(y, "y", mixture.n_classes)
     check_label_count(labels, logits.shape[0], "y", "row of x")
+    check_prior_covers(mixture.priors, labels, "mixture.priors")
     return mi_from_logits(logits, labels, prior=mixture.priors, method="pc-softmax")
 
 
+@validate_params(n_neighbors=check_positive_int, standardize=check_bool)
 def knn_mi(x: Any, y: Any, n_neighbors: int = 3, standardize: bool = True) -> float:
     r"""Ross (2014) kNN estimate of I(X;Y) in nats, with Euclidean distances in the joint x-space:
 
@@ -101,8 +113,6 @@ def knn_mi(x: Any, y: Any, n_neighbors: int = 3, standardize: bool = True) -> fl
     -------
     float
     """
-    check_positive_int(n_neighbors, "n_neighbors")
-    check_bool(standardize, "standardize")
     xs, labels, _ = as_samples(x, y, min_rows=2)
     if np.all(xs == xs[0]):
         return 0.0
@@ -277,22 +287,18 @@ def train_mine(
     return curve
 
 
-def _check_mine_arguments(
-    n_folds: Any, epochs: Any, patience: Any, seed: Any, lr: Any, batch_size: Any, ema: Any, val_fraction: Any
-) -> None:
-    """Refuse a bad argument of :func:`mine_mi` by name (its caller parses ``hidden`` and ``device``)."""
-    check_positive_int(n_folds, "n_folds", minimum=2)
-    check_positive_int(epochs, "epochs")
-    check_positive_int(patience, "patience")
-    check_seed(seed)
-    check_positive_float(lr, "lr")
-    if batch_size is not None:
-        check_positive_int(batch_size, "batch_size")
-    if check_positive_float(ema, "ema") > 1:
-        raise ValueError(f"ema: must lie in (0, 1], got {ema!r}")
-    check_fraction(val_fraction, "val_fraction")
+def _check_rate(value: Any, name: str) -> float:
+    """Require a rate of a moving average: a number in (0, 1]."""
+    if check_positive_float(value, name) > 1:
+        raise ValueError(f"{name}: must lie in (0, 1], got {value!r}")
+    return float(value)
 
 
+@validate_params(
+    seed=check_seed, n_folds=partial(check_positive_int, minimum=2), hidden=check_hidden,
+    epochs=check_positive_int, batch_size=optional(check_positive_int), lr=check_positive_float,
+    ema=_check_rate, patience=check_positive_int, val_fraction=check_fraction, device=resolve_device,
+)
 def mine_mi(
     x: Any,
     y: Any,
@@ -322,7 +328,8 @@ def mine_mi(
     y : array_like of int, shape (n,)
         Class labels (any integer values; coded 0..K-1).
     seed : int
-        Seeds the folds, splits, initial weights and shuffles; in [0, 2**63 - 1].
+        Seeds the folds, splits, initial weights and shuffles (fold f with seed + f); in
+        [0, 2**63 - 1 - n_folds].
     n_folds : int
         Cross-fitting folds, >= 2.
     hidden : int or tuple of int
@@ -342,17 +349,17 @@ def mine_mi(
     -------
     MINEEstimate
     """
-    _check_mine_arguments(n_folds, epochs, patience, seed, lr, batch_size, ema, val_fraction)
-    hidden = check_hidden(hidden)
-    torch_device = resolve_device(device)
+    if seed > MAX_SEED - n_folds:
+        raise ValueError(f"seed: must be <= {MAX_SEED - n_folds} with n_folds={n_folds} "
+                         "(fold f uses seed + f)")
     xs, labels, classes = as_samples(x, y, min_rows=2)
     if labels.shape[0] < n_folds:
         raise ValueError(f"n_folds: {n_folds} folds need at least {n_folds} samples, got {labels.shape[0]}")
     check_validation_splits(labels, n_folds, val_fraction)
     prior = label_frequencies(labels, max(classes.shape[0], 2))
     xs = rescaled(xs, standardize=True, centre=True)
-    xt = torch.as_tensor(xs, dtype=torch.float32, device=torch_device)
-    yt = torch.as_tensor(labels, dtype=torch.int64, device=torch_device)
+    xt = torch.as_tensor(xs, dtype=torch.float32, device=device)
+    yt = torch.as_tensor(labels, dtype=torch.int64, device=device)
     folds = stratified_folds(labels, n_folds, seed)
     result = MINEEstimate(value=0.0)
     for fold in range(n_folds):
@@ -360,7 +367,7 @@ def mine_mi(
         inner = stratified_holdout(labels[train], val_fraction, seed + fold)
         fit, val, held = train[~inner], train[inner], np.flatnonzero(folds == fold)
         seed_everything(seed + fold)
-        net = StatisticsNetwork(xs.shape[1], prior.shape[0], hidden).to(torch_device)
+        net = StatisticsNetwork(xs.shape[1], prior.shape[0], hidden).to(device)
         curve = train_mine(
             net, xt[fit], yt[fit], (xt[val], yt[val]), prior,
             epochs=epochs, batch_size=batch_size or default_batch_size(fit.shape[0]),

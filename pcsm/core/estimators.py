@@ -13,17 +13,30 @@ and with balanced classes this is :math:`E[\log \mathrm{softmax}_y(f(x))] + \log
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
 
-from pcsm.core._checks import as_float_tensor, as_label_tensor, check_choice, check_label_count, check_logits
+from pcsm.core._checks import (
+    as_label_tensor,
+    as_prior,
+    check_choice,
+    check_label_count,
+    check_logits,
+    check_positive_int,
+    check_prior_covers,
+    optional,
+    validate_params,
+)
 from pcsm.core.losses import pc_log_softmax
 
 MI_METHODS = ("pc-softmax", "softmax")
+check_method = partial(check_choice, choices=MI_METHODS)
 
 
+@validate_params(n_classes=check_positive_int)
 def label_frequencies(labels: Any, n_classes: int) -> np.ndarray:
     """Empirical class prior: the fraction of each of ``n_classes`` labels.
 
@@ -45,6 +58,7 @@ def label_frequencies(labels: Any, n_classes: int) -> np.ndarray:
     return np.bincount(y.numpy(), minlength=n_classes) / y.numel()
 
 
+@validate_params(logits=check_logits, prior=optional(as_prior), method=check_method)
 def mi_from_logits(
     logits: Any, labels: Any, prior: Any = None, method: str = "pc-softmax"
 ) -> float:
@@ -57,7 +71,8 @@ def mi_from_logits(
     labels : array-like, shape (n,)
         Integer labels in [0, M).
     prior : Prior or sequence of M probabilities, optional
-        :math:`P(y)` for "pc-softmax"; default: the label frequencies.
+        :math:`P(y)` for "pc-softmax", with mass on every class in ``labels``; default: the label
+        frequencies.
     method : {"pc-softmax", "softmax"}
         "pc-softmax": the mean of :math:`\\log \\mathrm{PC\\text{-}softmax}_{y_i} f(x_i)`.
         "softmax": the mean of :math:`\\log \\mathrm{softmax}_{y_i} f(x_i) + \\log M`, the formula
@@ -68,8 +83,7 @@ def mi_from_logits(
     float
         The estimate in nats.
     """
-    check_choice(method, "method", MI_METHODS)
-    f = check_logits(as_float_tensor(logits, "logits").detach().cpu().double())
+    f = logits.detach().cpu().double()
     n, m = f.shape
     y = as_label_tensor(labels, "labels", m).cpu()
     check_label_count(y, n, "labels", "row of logits")
@@ -78,5 +92,7 @@ def mi_from_logits(
     if method == "softmax":
         log_q = torch.log_softmax(f, dim=1) + math.log(m)
     else:
-        log_q = pc_log_softmax(f, label_frequencies(y, m) if prior is None else prior)
+        p = as_prior(label_frequencies(y, m)) if prior is None else as_prior(prior, m)
+        check_prior_covers(p.p, y)
+        log_q = pc_log_softmax(f, p)
     return float(log_q.gather(1, y[:, None]).mean())

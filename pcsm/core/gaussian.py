@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from functools import partial
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -22,12 +23,14 @@ from scipy.special import logsumexp
 from scipy.stats import norm
 
 from pcsm.core._checks import (
-    as_float_tensor,
+    as_float_array,
+    as_prior,
     check_bool,
     check_choice,
     check_positive_int,
-    check_prior,
     check_seed,
+    optional,
+    validate_params,
 )
 
 CHUNK = 100_000
@@ -38,6 +41,9 @@ SQRT_2PI = math.sqrt(2 * math.pi)
 # these multiples of its sd
 NARROW = 0.05
 NARROW_BREAKS = np.array([-12.0, -6.0, -3.0, 0.0, 3.0, 6.0, 12.0])
+MC_METHODS = ("auto", "quadrature", "monte-carlo")
+ACCURACY_METHODS = ("auto", "monte-carlo")
+check_n_samples = partial(check_positive_int, minimum=2)
 
 
 class MutualInformation(NamedTuple):
@@ -47,11 +53,6 @@ class MutualInformation(NamedTuple):
     value: float
     #: Its Monte Carlo standard error in nats; 0 for quadrature.
     se: float
-
-
-def _as_float64(value: Any, name: str) -> np.ndarray:
-    """``value`` (array, sequence, pandas object or tensor, gradients dropped) as a float64 numpy array."""
-    return as_float_tensor(value, name).detach().cpu().double().numpy()
 
 
 class GaussianMixture:
@@ -67,24 +68,18 @@ class GaussianMixture:
     covariances : array_like, shape (M, d, d), optional
         Symmetric positive definite covariances; identities by default.
     priors : array_like, shape (M,), optional
-        Class prior P(y); uniform by default.
+        Class prior P(y); uniform by default. A pandas Series is read by label (its index: 0..M-1).
     """
 
+    @validate_params(means=as_float_array, covariances=optional(as_float_array), priors=optional(as_prior))
     def __init__(self, means: Any, covariances: Any = None, priors: Any = None) -> None:
-        mu = _as_float64(means, "means")
+        mu = means
         if mu.ndim != 2 or mu.shape[0] < 2 or mu.shape[1] < 1:
             raise ValueError(f"means: expected shape (M, d) with M >= 2 and d >= 1, got {mu.shape}")
-        if not np.all(np.isfinite(mu)):
-            raise ValueError("means: contains NaN or infinite values")
         m, d = mu.shape
-        if covariances is None:
-            cov = np.broadcast_to(np.eye(d), (m, d, d)).copy()
-        else:
-            cov = _as_float64(covariances, "covariances")
-            if cov.shape != (m, d, d):
-                raise ValueError(f"covariances: expected shape {(m, d, d)}, got {cov.shape}")
-            if not np.all(np.isfinite(cov)):
-                raise ValueError("covariances: contains NaN or infinite values")
+        cov = np.broadcast_to(np.eye(d), (m, d, d)).copy() if covariances is None else covariances
+        if cov.shape != (m, d, d):
+            raise ValueError(f"covariances: expected shape {(m, d, d)}, got {cov.shape}")
         try:
             chol = np.linalg.cholesky(cov)
         except np.linalg.LinAlgError as error:
@@ -93,7 +88,7 @@ class GaussianMixture:
             raise ValueError("covariances: every matrix must be symmetric positive definite")
         self.means = mu
         self.covariances = cov
-        self.priors = np.full(m, 1.0 / m) if priors is None else check_prior(priors, m, "priors")
+        self.priors = np.full(m, 1.0 / m) if priors is None else as_prior(priors, m, "priors").p.copy()
         self._chol = chol
         self._log_det = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
 
@@ -112,6 +107,7 @@ class GaussianMixture:
         p = self.priors[self.priors > 0]
         return float(-(p * np.log(p)).sum())
 
+    @validate_params(n=check_positive_int, seed=check_seed)
     def sample(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """Draw n i.i.d. pairs: labels from the prior, then x | y.
 
@@ -127,11 +123,11 @@ class GaussianMixture:
         x : ndarray, shape (n, d)
         y : ndarray, shape (n,)
         """
-        check_positive_int(n, "n")
-        rng = np.random.default_rng(check_seed(seed))
+        rng = np.random.default_rng(seed)
         y = rng.choice(self.n_classes, size=n, p=self.priors)
         return self._sample_given(y, rng), y
 
+    @validate_params(seed=check_seed)
     def sample_per_class(self, counts: Any, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """Draw exactly ``counts[k]`` samples of class k (the paper's protocol), in shuffled order.
 
@@ -152,7 +148,7 @@ class GaussianMixture:
             raise ValueError(f"counts: expected {self.n_classes} non-negative integers, got {counts!r}")
         if c.sum() == 0:
             raise ValueError("counts: must not all be zero")
-        rng = np.random.default_rng(check_seed(seed))
+        rng = np.random.default_rng(seed)
         y = rng.permutation(np.repeat(np.arange(self.n_classes), c))
         return self._sample_given(y, rng), y
 
@@ -167,19 +163,20 @@ class GaussianMixture:
             x[rows] = self.means[k] + z[rows] @ self._chol[k].T
         return x
 
+    @validate_params(x=as_float_array)
     def log_likelihoods(self, x: Any) -> np.ndarray:
         r"""The Bayes-optimal PC-softmax logits :math:`\log p(x \mid y)` for every class.
 
         Parameters
         ----------
         x : array_like or Tensor, shape (n, d)
-            Samples (a tensor's gradient is dropped); shape (n,) is accepted when d = 1.
+            Finite real samples (a tensor's gradient is dropped); shape (n,) is accepted when d = 1.
 
         Returns
         -------
         ndarray, shape (n, M)
         """
-        xs = _as_float64(x, "x")
+        xs = x
         if xs.ndim == 1 and self.dim == 1:
             xs = xs[:, None]
         if xs.ndim != 2 or xs.shape[1] != self.dim:
@@ -200,15 +197,16 @@ class GaussianMixture:
 
     def _rao_blackwell(self, n_samples: int, seed: int, statistic) -> tuple[float, float]:
         """Monte Carlo mean and standard error of statistic(log p(y|x)) over x ~ p(x), in chunks."""
-        check_positive_int(n_samples, "n_samples", minimum=2)
         values = np.empty(n_samples)
-        rng = np.random.default_rng(check_seed(seed))
+        rng = np.random.default_rng(seed)
         for start in range(0, n_samples, CHUNK):
             stop = min(start + CHUNK, n_samples)
             y = rng.choice(self.n_classes, size=stop - start, p=self.priors)
             values[start:stop] = statistic(self.log_posteriors(self._sample_given(y, rng)))
         return float(values.mean()), float(values.std(ddof=1) / np.sqrt(n_samples))
 
+    @validate_params(n_samples=check_n_samples, seed=check_seed,
+                     method=partial(check_choice, choices=MC_METHODS))
     def mutual_information(
         self, n_samples: int = 1_000_000, seed: int = 0, method: str = "auto"
     ) -> MutualInformation:
@@ -234,7 +232,6 @@ class GaussianMixture:
         MutualInformation
             ``(value, se)`` in nats.
         """
-        check_choice(method, "method", ("auto", "quadrature", "monte-carlo"))
         line = None if method == "monte-carlo" else self.line_reduction()
         if line is not None:
             return MutualInformation(line.quadrature_mutual_information(), 0.0)
@@ -307,6 +304,8 @@ class GaussianMixture:
             )
         return value
 
+    @validate_params(n_samples=check_n_samples, seed=check_seed,
+                     method=partial(check_choice, choices=ACCURACY_METHODS))
     def bayes_accuracy(self, n_samples: int = 1_000_000, seed: int = 0, method: str = "auto") -> float:
         r"""Accuracy of the Bayes classifier :math:`\arg\max_y p(y \mid x)`,
         :math:`\mathbb{E}_x \max_y p(y \mid x) = \sum_y P(y)\, \Pr(y \text{ wins} \mid y)`.
@@ -324,7 +323,6 @@ class GaussianMixture:
         -------
         float
         """
-        check_choice(method, "method", ("auto", "monte-carlo"))
         line = None if method == "monte-carlo" else self.line_reduction()
         if line is None:
             return self._rao_blackwell(n_samples, seed, lambda lp: np.exp(lp.max(axis=1)))[0]
@@ -393,6 +391,7 @@ PAPER_OFFSETS = (0.0, 2.0, -2.0, 4.0, -4.0)
 PAPER_IMBALANCED_WEIGHTS = (1, 2, 3, 4, 5)
 
 
+@validate_params(dim=check_positive_int, balanced=check_bool)
 def paper_mixture(dim: int, balanced: bool) -> GaussianMixture:
     r"""The authors' released setting: M = 5, identity covariances, means
     :math:`0, \pm 2 \cdot \mathbf{1}, \pm 4 \cdot \mathbf{1}` in :math:`\mathbb{R}^{dim}`.
@@ -408,8 +407,6 @@ def paper_mixture(dim: int, balanced: bool) -> GaussianMixture:
     -------
     GaussianMixture
     """
-    check_positive_int(dim, "dim")
-    balanced = check_bool(balanced, "balanced")
     means = np.outer(PAPER_OFFSETS, np.ones(dim))
     weights = np.ones(len(PAPER_OFFSETS)) if balanced else np.asarray(PAPER_IMBALANCED_WEIGHTS, float)
     return GaussianMixture(means, priors=weights / weights.sum())

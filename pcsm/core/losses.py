@@ -8,11 +8,14 @@ PC-softmax (probability-corrected softmax) divides by the prior-weighted partiti
 
 With a uniform prior :math:`P(y') = 1/M` it equals :math:`M \\cdot \\mathrm{softmax}_y(f)`, so
 log PC-softmax = log softmax + log M. :func:`pc_log_softmax` is the one place that normalises; the
-cross-entropy and the training loss of :func:`make_loss` call it.
+cross-entropy and the training loss of :func:`make_loss` call it. Every formula shifts each row of
+logits by its maximum before exponentiating, so logits of any finite size keep the prior's share (logits
+of 1e30 would otherwise round :math:`f + \\log P(y)` to :math:`f`).
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Callable
 
 import torch
@@ -20,16 +23,20 @@ import torch.nn.functional as F
 
 from pcsm.core._checks import (
     Prior,
-    as_float_tensor,
     as_label_tensor,
     as_prior,
     check_choice,
+    check_float,
     check_label_count,
     check_logits,
+    check_prior_covers,
+    optional,
+    validate_params,
 )
 
 LOSSES = ("softmax", "pc-softmax")
 REDUCTIONS = ("mean", "sum", "none")
+check_reduction = partial(check_choice, choices=REDUCTIONS)
 
 
 def log_prior_tensor(prior: Any, logits: torch.Tensor) -> torch.Tensor:
@@ -37,6 +44,23 @@ def log_prior_tensor(prior: Any, logits: torch.Tensor) -> torch.Tensor:
     return as_prior(prior, logits.shape[-1]).log_tensor(logits)
 
 
+def _shifted(logits: torch.Tensor) -> torch.Tensor:
+    """Each row of ``logits`` minus its maximum (a constant per row, so no gradient flows through it)."""
+    return logits - logits.detach().amax(dim=1, keepdim=True)
+
+
+def _checked_labels(logits: torch.Tensor, labels: Any, prior: Any, reduction: str) -> torch.Tensor:
+    """``labels`` as int64 on the logits' device: one per row of ``logits``, in [0, M), each of a class
+    ``prior`` gives mass; no rows are refused when their mean is asked for (it would be NaN)."""
+    y = as_label_tensor(labels, "labels", logits.shape[1])
+    check_label_count(y, logits.shape[0], "labels", "row of logits")
+    if reduction == "mean" and y.numel() == 0:
+        raise ValueError("logits: no rows to average (reduction='mean' needs n >= 1)")
+    check_prior_covers(as_prior(prior, logits.shape[1]).p, y)
+    return y.to(logits.device)
+
+
+@validate_params(logits=check_logits, prior=as_prior)
 def pc_log_softmax(logits: Any, prior: Any) -> torch.Tensor:
     """log PC-softmax of every class: :math:`f_y - \\log \\sum_{y'} P(y') e^{f_{y'}}`.
 
@@ -53,10 +77,11 @@ def pc_log_softmax(logits: Any, prior: Any) -> torch.Tensor:
     torch.Tensor, shape (n, M)
         :math:`\\log \\mathrm{PC\\text{-}softmax}_y(f)` for every class y.
     """
-    logits = check_logits(as_float_tensor(logits, "logits"))
-    return logits - torch.logsumexp(logits + log_prior_tensor(prior, logits), dim=1, keepdim=True)
+    shifted = _shifted(logits)
+    return shifted - torch.logsumexp(shifted + log_prior_tensor(prior, logits), dim=1, keepdim=True)
 
 
+@validate_params(logits=check_logits, prior=as_prior, reduction=check_reduction)
 def pc_softmax_cross_entropy(
     logits: torch.Tensor, labels: Any, prior: Any, reduction: str = "mean"
 ) -> torch.Tensor:
@@ -67,7 +92,7 @@ def pc_softmax_cross_entropy(
     logits : tensor or array, shape (n, M)
         Logits :math:`f`.
     labels : tensor or array, shape (n,)
-        Integer labels in [0, M).
+        Integer labels in [0, M), each of a class with prior mass (n >= 1 for the mean).
     prior : Prior or sequence of M probabilities
         The class prior :math:`P(y)`.
     reduction : {"mean", "sum", "none"}
@@ -78,13 +103,11 @@ def pc_softmax_cross_entropy(
     torch.Tensor
         The mean (or sum) loss, or the (n,) per-sample losses for ``reduction="none"``.
     """
-    check_choice(reduction, "reduction", REDUCTIONS)
-    logits = as_float_tensor(logits, "logits")
-    labels = as_label_tensor(labels, "labels", logits.shape[-1]).to(logits.device)
-    check_label_count(labels, logits.shape[0], "labels", "row of logits")
+    labels = _checked_labels(logits, labels, prior, reduction)
     return F.nll_loss(pc_log_softmax(logits, prior), labels, reduction=reduction)
 
 
+@validate_params(logits=check_logits, prior=as_prior, tau=check_float, reduction=check_reduction)
 def logit_adjusted_cross_entropy(
     logits: torch.Tensor, labels: Any, prior: Any, tau: float = 1.0, reduction: str = "mean"
 ) -> torch.Tensor:
@@ -98,11 +121,11 @@ def logit_adjusted_cross_entropy(
     logits : tensor or array, shape (n, M)
         Logits :math:`f`.
     labels : tensor or array, shape (n,)
-        Integer labels in [0, M).
+        Integer labels in [0, M), each of a class with prior mass (n >= 1 for the mean).
     prior : Prior or sequence of M probabilities
         The class prior :math:`P(y)`.
     tau : float
-        Scale :math:`\\tau` of the adjustment.
+        Scale :math:`\\tau` of the adjustment, a finite number.
     reduction : {"mean", "sum", "none"}
         How the per-sample losses are combined.
 
@@ -111,13 +134,12 @@ def logit_adjusted_cross_entropy(
     torch.Tensor
         The mean (or sum) loss, or the (n,) per-sample losses.
     """
-    check_choice(reduction, "reduction", REDUCTIONS)
-    logits = check_logits(as_float_tensor(logits, "logits"))
-    labels = as_label_tensor(labels, "labels", logits.shape[-1]).to(logits.device)
-    check_label_count(labels, logits.shape[0], "labels", "row of logits")
-    return F.cross_entropy(logits + tau * log_prior_tensor(prior, logits), labels, reduction=reduction)
+    labels = _checked_labels(logits, labels, prior, reduction)
+    adjusted = _shifted(logits) + tau * log_prior_tensor(prior, logits)
+    return F.cross_entropy(adjusted, labels, reduction=reduction)
 
 
+@validate_params(loss=partial(check_choice, choices=LOSSES), prior=optional(as_prior))
 def make_loss(loss: str, prior: Any = None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """Mean training loss by name, a function of (logits, labels).
 
@@ -135,12 +157,11 @@ def make_loss(loss: str, prior: Any = None) -> Callable[[torch.Tensor, torch.Ten
     callable
         ``criterion(logits, labels) -> mean loss``.
     """
-    check_choice(loss, "loss", LOSSES)
     if loss == "softmax":
         return F.cross_entropy
     if prior is None:
         raise ValueError("prior: required for loss='pc-softmax'")
-    checked: Prior = as_prior(prior)
+    checked: Prior = prior
 
     def pc_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return F.nll_loss(pc_log_softmax(logits, checked), labels)
@@ -148,6 +169,7 @@ def make_loss(loss: str, prior: Any = None) -> Callable[[torch.Tensor, torch.Ten
     return pc_loss
 
 
+@validate_params(logits=check_logits, prior=as_prior)
 def posthoc_corrected_logits(logits: torch.Tensor, prior: Any) -> torch.Tensor:
     """:math:`f - \\log P(y)`: turns a softmax-trained classifier (logits :math:`\\approx \\log p(y|x)`)
     into PC-softmax logits (:math:`\\approx \\log p(x|y)`), the same correction PC-softmax training
@@ -165,5 +187,4 @@ def posthoc_corrected_logits(logits: torch.Tensor, prior: Any) -> torch.Tensor:
     torch.Tensor, shape (n, M)
         The corrected logits.
     """
-    logits = check_logits(as_float_tensor(logits, "logits"))
     return logits - log_prior_tensor(prior, logits)

@@ -63,6 +63,8 @@ REPEAT_SEED_STRIDE = 100_003
 SIZE_SEED_STRIDE = 50_021
 LEARNING_CURVE_FACTOR = 2.0
 BOUND_TOLERANCE = 0.05
+MAX_REPEATS = 1000  # cross-fits; each trains n_folds networks
+MAX_FOLDS = 10**6  # more folds than samples of a class are refused once y is read
 TRANSFORMS = ("quantile", "standardise")
 
 
@@ -538,8 +540,9 @@ def estimate_mi(
         "pc-softmax" trains and scores with PC-softmax and ``prior``; "softmax" trains with softmax and
         scores the balanced formula :math:`\log \mathrm{softmax}_y f + \log K`, biased by about
         :math:`\log K - H(Y)` when the classes are imbalanced.
-    prior : sequence of probabilities, optional
-        :math:`P(y)`, one entry per label 0..max(y), with mass on every class present and fitting the
+    prior : sequence of probabilities or pandas Series, optional
+        :math:`P(y)`, one entry per label 0..max(y) (a Series is read by label: its index holds the
+        labels, and a label it leaves out gets 0), with mass on every class present and fitting the
         label counts (chi-square p >= 1e-6); default: the label frequencies of y.
     seed : int
         Seeds the fold splits and the networks.
@@ -548,7 +551,7 @@ def estimate_mi(
     cross_fit : bool
         Early-stop and calibrate on a split of the training folds (True) or on the scored fold.
     repeats : int
-        Cross-fits with other splits whose posteriors are averaged.
+        Cross-fits with other splits whose posteriors are averaged, 1 to 1000.
     calibrate : bool
         Fit a temperature and class biases on the validation split.
     val_fraction : float
@@ -586,8 +589,8 @@ def estimate_mi(
         method, cross_fit=cross_fit, calibrate=calibrate, val_fraction=val_fraction, hidden=hidden,
         epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, device=device, progress=progress,
     )
-    check_positive_int(n_folds, "n_folds", minimum=2)
-    check_positive_int(repeats, "repeats")
+    check_positive_int(n_folds, "n_folds", minimum=2, maximum=MAX_FOLDS)
+    check_positive_int(repeats, "repeats", maximum=MAX_REPEATS)
     seed = check_positive_int(seed, "seed", minimum=0,
                               maximum=MAX_SEED - REPEAT_SEED_STRIDE * repeats - SIZE_SEED_STRIDE - n_folds - 1)
     level = check_fraction(level, "level")

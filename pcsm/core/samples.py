@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from pcsm.core._checks import as_float_tensor, as_label_tensor, check_label_count
+from pcsm.core._checks import as_float_tensor, as_label_tensor, check_finite, check_label_count
 
 
 def as_samples(x: Any, y: Any, min_rows: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -16,8 +16,8 @@ def as_samples(x: Any, y: Any, min_rows: int = 1) -> tuple[np.ndarray, np.ndarra
     Parameters
     ----------
     x : array-like, shape (n, d) or (n,)
-        Features (numpy, torch with or without gradient, pandas); NaN, missing or infinite values are
-        refused.
+        Real features (numpy, torch with or without gradient, pandas), d >= 1; NaN, missing or infinite
+        values are refused, and so are complex ones.
     y : array-like, shape (n,)
         Integer labels (or integral floats), any values.
     min_rows : int
@@ -34,8 +34,9 @@ def as_samples(x: Any, y: Any, min_rows: int = 1) -> tuple[np.ndarray, np.ndarra
         xs = xs[:, None]
     if xs.ndim != 2 or xs.shape[0] < min_rows:
         raise ValueError(f"x: expected shape (n, d) with n >= {min_rows}, got {xs.shape}")
-    if not np.all(np.isfinite(xs)):
-        raise ValueError("x: contains NaN, missing or infinite values")
+    if xs.shape[1] == 0:
+        raise ValueError(f"x: has no columns (shape {xs.shape}); give at least one feature")
+    check_finite(xs, "x")
     labels = as_label_tensor(y, "y", np.iinfo(np.int64).max).cpu().numpy()
     check_label_count(labels, xs.shape[0], "y", "row of x")
     classes, codes = np.unique(labels, return_inverse=True)
