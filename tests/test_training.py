@@ -8,11 +8,13 @@ from pcsm.core.models import LeNet, mlp
 from pcsm.core.training import (
     EarlyStopping,
     default_device,
+    describe_training_path,
     predict_logits,
     resolve_device,
     seed_everything,
     set_threads,
     train_classifier,
+    training_precision,
 )
 
 
@@ -142,6 +144,7 @@ BAD_TRAINING = [
     ("device", {"device": "bogus"}),
     ("device", {"device": 3}),
     ("validation", {"validation": (torch.zeros(0, 1), torch.zeros(0, dtype=torch.long))}),
+    ("precision", {"precision": "float16"}),
 ]
 
 
@@ -186,3 +189,68 @@ def test_pcsm_threads_that_is_not_an_integer_is_refused_naming_the_variable(monk
         set_threads()
     monkeypatch.setenv("PCSM_THREADS", "1")
     assert set_threads() == 1
+
+
+def lenet_data(n: int, seed: int):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 1, 28, 28, generator=generator), torch.randint(0, 10, (n,), generator=generator)
+
+
+def trained_lenet(precision, **kwargs):
+    x, y = lenet_data(96, 0)
+    seed_everything(0)
+    model = LeNet()
+    history = train_classifier(model, x, y, epochs=2, batch_size=32, seed=0, precision=precision,
+                               optimizer=lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9), **kwargs)
+    return model, history
+
+
+def test_the_default_path_trains_a_lenet_in_channels_last_to_the_same_predictions_as_plain_float32():
+    """channels_last changes the layout, not the arithmetic: the logits agree to float rounding."""
+    fast, fast_history = trained_lenet(None)
+    plain, plain_history = trained_lenet("float32")
+    assert fast.features[3].weight.is_contiguous(memory_format=torch.channels_last)
+    assert not plain.features[3].weight.is_contiguous(memory_format=torch.channels_last)
+    np.testing.assert_allclose(fast_history.train_loss, plain_history.train_loss, rtol=1e-4)
+    x, _ = lenet_data(64, 1)
+    torch.testing.assert_close(predict_logits(fast, x), predict_logits(plain, x), rtol=1e-4, atol=1e-4)
+    assert torch.equal(predict_logits(fast, x).argmax(1), predict_logits(plain, x).argmax(1))
+
+
+def test_the_default_path_leaves_fully_connected_networks_bit_for_bit_as_plain_float32():
+    """The MI estimates' networks have no 4-D weights: "auto" is plain float32 for them."""
+    mixture, x, y = gaussian_data(400, 0)
+    logits = []
+    for precision in ("auto", "float32"):
+        seed_everything(0)
+        model = mlp(1, 5, (16,))
+        train_classifier(model, x, y, loss="pc-softmax", prior=mixture.priors, epochs=2, batch_size=50,
+                         precision=precision)
+        logits.append(predict_logits(model, x, precision=precision))
+    assert torch.equal(logits[0], logits[1])
+
+
+def test_pcsm_precision_switches_back_to_plain_float32(monkeypatch):
+    monkeypatch.delenv("PCSM_PRECISION", raising=False)
+    assert training_precision() == "auto"
+    assert describe_training_path() == "float32, channels_last for convolutions"
+    monkeypatch.setenv("PCSM_PRECISION", "float32")
+    assert training_precision() == "float32" and describe_training_path() == "float32, default memory layout"
+    model, history = trained_lenet(None)
+    assert not model.features[3].weight.is_contiguous(memory_format=torch.channels_last)
+    assert history.train_loss == trained_lenet("float32")[1].train_loss
+    assert training_precision("auto") == "auto"
+    monkeypatch.setenv("PCSM_PRECISION", "half")
+    with pytest.raises(ValueError, match="^PCSM_PRECISION: unknown value 'half'"):
+        training_precision()
+
+
+def test_bfloat16_is_an_opt_in_that_trains_with_float32_weights_and_predicts_in_float32():
+    mixture, x, y = gaussian_data(400, 0)
+    seed_everything(0)
+    model = mlp(1, 5, (16,))
+    history = train_classifier(model, x, y, epochs=2, batch_size=100, precision="bfloat16")
+    assert np.isfinite(history.train_loss).all()
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert predict_logits(model, x, precision="bfloat16").dtype == torch.float32
+    assert describe_training_path("bfloat16").startswith("bfloat16 autocast")
