@@ -14,6 +14,7 @@ import math
 import os
 import sys
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable
 
 import numpy as np
@@ -21,7 +22,19 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from pcsm.core._checks import check_choice, check_label_count, check_positive_int, check_seed
+from pcsm.core._checks import (
+    Prior,
+    as_label_tensor,
+    as_prior,
+    check_choice,
+    check_finite,
+    check_label_count,
+    check_positive_int,
+    check_prior_covers,
+    check_seed,
+    check_tensor,
+    validate_params,
+)
 from pcsm.core.losses import make_loss
 
 THREADS_VARIABLE = "PCSM_THREADS"
@@ -196,12 +209,18 @@ def default_batch_size(n_train: int, steps: int = 50, largest: int = 500) -> int
     return int(min(largest, max(32, n_train // steps)))
 
 
+@validate_params(n_folds=partial(check_positive_int, minimum=2), seed=check_seed)
 def stratified_folds(labels: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
     """Fold index in [0, ``n_folds``) for every sample, each class spread evenly over the folds.
 
     Within a class of size c, fold f receives the samples at positions i < c with i mod n_folds = f of a
-    seeded permutation, so fold sizes per class do not depend on ``seed``.
+    seeded permutation, so fold sizes per class do not depend on ``seed``. ``labels`` is a 1-D array of
+    integer labels (any values); ``n_folds`` >= 2.
     """
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.dtype.kind not in "biu":
+        raise ValueError(f"labels: expected a 1-D array of integer labels, got shape {labels.shape} "
+                         f"and dtype {labels.dtype}")
     rng = np.random.default_rng(seed)
     folds = np.empty(labels.shape[0], dtype=np.int64)
     for k in np.unique(labels):
@@ -323,22 +342,70 @@ def predict_logits(
 
 
 def _check_training_data(
-    x: torch.Tensor, y: torch.Tensor, validation: tuple[torch.Tensor, torch.Tensor] | None,
-    patience: int | None,
-) -> None:
-    """Refuse, by name, what would otherwise fail inside the loop."""
-    check_label_count(y, len(x), "y", "row of x")
+    model: nn.Module, x: Any, y: Any, validation: tuple[torch.Tensor, torch.Tensor] | None,
+    patience: int | None, loss: str, prior: Any,
+) -> tuple[torch.Tensor, Prior | None]:
+    """Refuse, by name, what would otherwise fail inside the loop or train on nonsense: x and y must be
+    tensors, x finite and of a shape the model takes, y one integer label per row within the model's
+    outputs and, for "pc-softmax", of a class the prior gives mass; the same of ``validation``.
+
+    Returns
+    -------
+    (torch.Tensor, Prior or None)
+        y as int64 labels, and the prior parsed for "pc-softmax" (else ``prior`` as given).
+    """
+    check_tensor(x, "x")
+    check_label_count(check_tensor(y, "y"), len(x), "y", "row of x")
     if len(x) == 0:
         raise ValueError("x: no training samples")
     if patience is not None:
         check_positive_int(patience, "patience")
         if validation is None:
             raise ValueError("patience: early stopping needs a validation split")
-    if validation is not None and (len(validation[0]) == 0 or len(validation[0]) != len(validation[1])):
-        raise ValueError(
-            f"validation: expected a non-empty (x, y) pair of equal length, got "
-            f"{len(validation[0])} and {len(validation[1])} samples"
-        )
+    n_outputs = _output_count(model, x)
+    labels = _checked_split(x, y, n_outputs, "x", "y")
+    if loss == "pc-softmax" and prior is not None:
+        prior = as_prior(prior, n_outputs)
+        check_prior_covers(prior.p, labels)
+    if validation is not None:
+        if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+            raise ValueError("validation: expected an (x, y) pair of tensors")
+        xv, yv = check_tensor(validation[0], "validation x"), check_tensor(validation[1], "validation y")
+        if len(xv) == 0 or len(xv) != len(yv):
+            raise ValueError(f"validation: expected a non-empty (x, y) pair of equal length, got {len(xv)} "
+                             f"and {len(yv)} samples")
+        valid_labels = _checked_split(xv, yv, n_outputs, "validation x", "validation y")
+        if isinstance(prior, Prior):
+            check_prior_covers(prior.p, valid_labels, "prior")
+    return labels, prior
+
+
+def _checked_split(
+    x: torch.Tensor, y: torch.Tensor, n_outputs: int, x_name: str, y_name: str
+) -> torch.Tensor:
+    """Finite ``x`` and its labels ``y`` as int64 in [0, ``n_outputs``) (the model's outputs)."""
+    check_finite(x, x_name)
+    return as_label_tensor(y, y_name, n_outputs)
+
+
+@torch.no_grad()
+def _output_count(model: nn.Module, x: torch.Tensor) -> int:
+    """The number of outputs (classes) of ``model``, from one row of ``x`` scored in eval mode (no
+    dropout, no batch-statistics update, no random numbers drawn); refused naming x when the model
+    does not take rows of x's shape and dtype."""
+    training = model.training
+    parameter = next(model.parameters(), None)
+    row = x[:1].detach() if parameter is None else x[:1].detach().to(parameter.device)
+    try:
+        out = model.eval()(row)
+    except (RuntimeError, TypeError, ValueError) as error:
+        raise ValueError(f"x: the model does not take rows of shape {tuple(x.shape[1:])} and dtype "
+                         f"{x.dtype} ({error})") from error
+    finally:
+        model.train(training)
+    if out.ndim != 2:
+        raise ValueError(f"model: expected outputs of shape (n, M), got {tuple(out.shape)}")
+    return int(out.shape[1])
 
 
 def train_epoch(
@@ -435,7 +502,7 @@ def train_classifier(
     """
     check_positive_int(epochs, "epochs")
     check_positive_int(batch_size, "batch_size")
-    _check_training_data(x, y, validation, patience)
+    y, prior = _check_training_data(model, x, y, validation, patience, loss, prior)
     precision = training_precision(precision)
     generator = seed_everything(seed)
     device = resolve_device(device)
