@@ -1,12 +1,14 @@
 """Command line (the ``pcsm`` console script, or ``python -m pcsm``): ``pcsm run [NOTEBOOK ...]
 [--profile {smoke,default,paper}] [--scheduler ADDRESS]``, ``pcsm validate [NOTEBOOK ...]``,
-``pcsm bench mi``, ``pcsm claims`` and ``pcsm mutants``."""
+``pcsm bench {mi,train}``, ``pcsm claims`` and ``pcsm mutants``."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from pcsm.book import runner
@@ -43,10 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("notebooks", nargs="*", help="names from notebooks/profiles.toml (default: all)")
     validate.add_argument("--scheduler", help=SCHEDULER_HELP)
     bench = commands.add_parser("bench", help="benchmarks (accuracy and wall time), not tests")
-    bench.add_argument("name", choices=["mi"], help="mi: MI estimators on the paper's Gaussian tasks")
-    bench.add_argument("--output", type=Path, help="JSON file for the results (default: results/bench-mi.json)")
-    bench.add_argument("--quick", action="store_true", help="a subset of the tasks (about a fifth)")
-    bench.add_argument("--jobs", type=positive_int, default=1, help="joblib worker processes (default 1)")
+    bench.add_argument("name", choices=["mi", "train"],
+                       help="mi: MI estimators on the paper's Gaussian tasks; "
+                       "train: time per training step of the book's networks under each speed lever")
+    bench.add_argument("--output", type=Path,
+                       help="JSON file for the results (default: results/bench-NAME.json)")
+    bench.add_argument("--quick", action="store_true",
+                       help="mi: a subset of the tasks (about a fifth); train: tiny repeats, no torch.compile")
+    bench.add_argument("--jobs", type=positive_int, default=1,
+                       help="joblib worker processes (default 1; mi only)")
     bench.add_argument("--scheduler", help=SCHEDULER_HELP)
     commands.add_parser("claims", help="print the README's paper-vs-book table from results/")
     commands.add_parser("status", help="each chapter: current or stale on its published profile, and why")
@@ -104,24 +111,56 @@ def dispatch(args: argparse.Namespace) -> int:
 
         return validation.validate(args.notebooks)
     if args.command == "bench":
+        check_bench_output(args.output)
+        if args.name == "train":
+            from pcsm.experiments import bench_train
+
+            return bench_train.main(args.output, args.quick)
         from pcsm.experiments import bench as benchmarks
 
-        check_bench_output(args.output)
         return benchmarks.main(args.name, args.output, args.quick, args.jobs)
     return runner.run(args.notebooks, args.profile, args.output_dir, args.results_dir, args.force)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so that it unwinds as after Ctrl-C: scratch folders are
+    removed, the notebook's kernel is shut down, nothing half-done is published."""
+
+
+def raise_terminated(signum: int, frame: object) -> None:
+    """SIGTERM handler of :func:`main`."""
+    raise Terminated
+
+
+def stopped(command: str, interrupt: KeyboardInterrupt) -> int:
+    """Report Ctrl-C or SIGTERM in one line on stderr; the shell's status for it (128 + the signal)."""
+    cause, status = ("SIGTERM", 128 + signal.SIGTERM) if isinstance(interrupt, Terminated) else \
+        ("Ctrl-C", 128 + signal.SIGINT)
+    print(f"pcsm {command}: stopped by {cause}; the work in progress was not published", file=sys.stderr)
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run the subcommand; its exit status. A ValueError or ConnectionError (a bad
+    value, file or address, named) exits 2 with its message; Ctrl-C and SIGTERM end in one line on
+    stderr with status 130 and 143."""
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if args.command == "mutants":
         args.arguments += unknown  # options such as --help go to pcsm.book.mutants
     elif unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, raise_terminated) if in_main_thread else None
     try:
         return dispatch(args)
     except (ValueError, ConnectionError) as error:
         parser.error(str(error))
+    except KeyboardInterrupt as interrupt:
+        return stopped(args.command, interrupt)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
