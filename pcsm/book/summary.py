@@ -6,7 +6,6 @@ beside them, so the summary page and the README quote exactly what the experimen
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterable
 
@@ -17,7 +16,7 @@ from pcsm.experiments.classification import TEST_SET_KEYS, gains, summarise
 from pcsm.experiments.gaussian_mi import error_se
 from pcsm.experiments.mnist.experiment import RESULT_PREFIX, experiment_runs
 from pcsm.experiments.paper import TABLE1_ESTIMATES, TABLE_1, TABLE_2_CUB, TABLE_2_MNIST
-from pcsm.experiments.results import published_results_dir
+from pcsm.experiments.results import published_results_dir, read_json, read_table
 
 REPRODUCED = "reproduced"
 CLOSER = "ours closer to the truth"
@@ -40,6 +39,7 @@ SOURCE_COLUMNS = {
 }
 GAINS_COLUMNS = ["dataset", "split", "test_set", "method", "mean_pp", "std_pp", "n_seeds"]
 GAINS_FILE = "mnist_gains.csv"
+TEXT_COLUMNS = {"setting", "estimator", "dataset", "split", "test_set", "method", "data", "protocol"}
 
 
 def input_files() -> list[str]:
@@ -56,26 +56,17 @@ def provenance(notebook: str, folder: Path | None = None) -> dict:
     missing, not JSON, or has no ``profile``."""
     path = (folder or published_results_dir()) / f"{notebook}.provenance.json"
     try:
-        record = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path}: cannot read the provenance record ({error}); re-run "
-                         f"`pcsm run {notebook}`") from None
-    if not isinstance(record, dict) or "profile" not in record:
-        raise ValueError(f"{path}: not a provenance record (no 'profile'); re-run `pcsm run {notebook}`")
-    return record
+        return read_json(path, "provenance record", ["profile"])
+    except ValueError as error:
+        raise ValueError(f"{error}; re-run `pcsm run {notebook}`") from None
 
 
 def read_results(path: Path, columns: Iterable[str] = ()) -> pd.DataFrame:
-    """A committed result table; a ValueError naming the file when it is missing, empty, unparsable,
-    or lacks one of ``columns``."""
-    try:
-        table = pd.read_csv(path)
-    except (OSError, pd.errors.EmptyDataError, pd.errors.ParserError) as error:
-        raise ValueError(f"{path}: cannot read the result table ({error})") from None
-    missing = sorted(set(columns) - set(table.columns))
-    if table.empty or missing:
-        raise ValueError(f"{path}: " + (f"no columns {missing}" if missing else "the table has no rows"))
-    return table
+    """A committed result table through the one reader, :func:`~pcsm.experiments.results.read_table`
+    (a ValueError naming the file, and the row, when it is missing, truncated or changed since it was
+    published, unparsable, lacks one of ``columns``, has no rows, or holds text in a numeric column)."""
+    columns = list(columns)
+    return read_table(path, columns, numeric=[c for c in columns if c not in TEXT_COLUMNS])
 
 
 def _distance(error: float, unit: str) -> str:

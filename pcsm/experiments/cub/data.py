@@ -26,7 +26,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from pcsm.core._checks import check_choice, check_positive_int
-from pcsm.experiments.results import atomic_write_bytes, data_root
+from pcsm.experiments.results import atomic_write_bytes, check_file, data_root
 
 CUB_URL = "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz"
 CUB_MD5 = "97eceeb196236b17998738112f37df78"
@@ -45,7 +45,7 @@ CHUNK = 1 << 20
 def file_md5(path: Path) -> str:
     """Hex md5 of a file, read in 1 MiB chunks."""
     digest = hashlib.md5()
-    with open(path, "rb") as handle:
+    with open(check_file(path, "archive"), "rb") as handle:
         for block in iter(lambda: handle.read(CHUNK), b""):
             digest.update(block)
     return digest.hexdigest()

@@ -26,7 +26,7 @@ from pcsm.core.training import default_device
 from pcsm.experiments.classification import METHODS  # noqa: F401  (the page plots them as features.METHODS)
 from pcsm.experiments.classification import predictions, train_methods
 from pcsm.experiments.cub.data import Split
-from pcsm.experiments.results import atomic_write
+from pcsm.experiments.results import atomic_write, check_folder
 
 BACKBONES = ("inception_v3", "resnet50")
 WEIGHTS = ("imagenet", "random")
@@ -182,6 +182,7 @@ def extract_features(
     """
     check_backbone(backbone, weights, input_size)
     check_positive_int(batch_size, "batch_size")
+    check_folder(cache_dir, "cache_dir")
     key = cache_key(paths, backbone, weights, input_size, seed)
     cache_file = cache_path(cache_dir, paths, backbone, weights, input_size, seed)
     cached = load_cached_features(cache_file, key, len(paths))

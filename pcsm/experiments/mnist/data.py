@@ -30,7 +30,7 @@ from torchvision import datasets
 
 from pcsm.core._checks import check_choice
 from pcsm.experiments.imbalance import protocol_indices
-from pcsm.experiments.results import atomic_write, data_root
+from pcsm.experiments.results import atomic_write, check_file, data_root
 
 DATASETS = ("mnist", "fashion-mnist")
 SPLITS = ("train", "test")
@@ -99,7 +99,7 @@ def write_idx(path: Path, array: np.ndarray) -> None:
 
 def check_idx_file(path: Path, dataset: str) -> None:
     """Refuse a uint8 IDX file whose size does not match its header (e.g. a truncated download)."""
-    data_size = path.stat().st_size
+    data_size = check_file(path, f"{dataset} IDX file").stat().st_size
     with open(path, "rb") as handle:
         head = handle.read(4)
         if len(head) < 4 or head[:3] != b"\x00\x00\x08" or not 1 <= head[3] <= 3:
@@ -178,6 +178,8 @@ def ensure_raw_files(dataset: str, root: Path) -> Path:
     """Make sure the four raw IDX files are in the raw folder: already there, else from the local
     copy, else downloaded; a ``DatasetError`` saying how to get the data when all fail."""
     raw = raw_folder(dataset, root)
+    for name in (name for pair in RAW_FILES.values() for name in pair):
+        check_file(raw / name, f"{dataset} IDX file", missing_ok=True)  # e.g. a folder in its place
     if all((raw / name).is_file() for pair in RAW_FILES.values() for name in pair):
         return raw
     source = local_source(dataset)
