@@ -129,7 +129,7 @@ def training_precision(precision: str | None = None) -> str:
 
     * "auto" (the default): float32 throughout; a convolutional network (one with 4-D weights, the LeNet)
       and its image batches are held in the ``channels_last`` memory layout, which the CPU's convolution
-      kernels run faster (``pcsm bench train``: 1.3-1.6x on the LeNet's step) on the same float32 arithmetic
+      kernels run faster (``pcsm bench train``: 1.3-2.3x on the LeNet's step) on the same float32 arithmetic
       (the results differ in rounding only). Fully connected networks (the MI estimates) are untouched.
     * "float32": plain float32 in the default layout (the path before the benchmark).
     * "bfloat16": "auto" plus bfloat16 autocast of the training forward pass, with float32 master weights

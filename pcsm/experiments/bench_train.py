@@ -12,7 +12,8 @@ at its largest batch, 512. Levers, each timed through the library's own loop
 * ``bfloat16``: ``precision="bfloat16"``, autocast with float32 master weights;
 * ``compile``: ``torch.compile`` of the network on the float32 path, in one child process with an empty
   compiler cache (what a fresh clone pays) and one time limit for all networks, cheapest step first (the
-  compile time is reported; a failure or time-out is recorded with its reason);
+  compile time is reported, near 0 for a network whose kernels an earlier one compiled; a failure or
+  time-out is recorded with its reason);
 * ``in_memory``: the data permuted once per pass into one tensor, batches taken as contiguous slices,
   instead of one gather per batch.
 
