@@ -1,7 +1,10 @@
 """The independent runs on a real Dask cluster (a LocalCluster of two worker processes on the loopback
-interface) give the same tables, bit for bit, as on loky workers; an address nobody answers at fails fast."""
+interface) give the same tables, bit for bit, as on loky workers; an address nobody answers at, or a server
+that accepts the connection and never replies, fails fast."""
 
 import inspect
+import socket
+import threading
 import time
 import tomllib
 
@@ -31,6 +34,33 @@ def test_an_address_that_does_not_answer_fails_fast_and_is_named(monkeypatch):
     with pytest.raises(ConnectionError, match=r"PCSM_SCHEDULER.*'tcp://127\.0\.0\.1:9'"):
         parallel.map_runs(abs, [(-1,)])
     assert time.perf_counter() - start < 3 * parallel.CONNECT_TIMEOUT
+
+
+@pytest.fixture
+def silent_server():
+    """A TCP server that accepts every connection and never sends a byte; its address."""
+    server = socket.create_server(("127.0.0.1", 0))
+    held = []
+
+    def accept():
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:  # closed at the end of the test
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    server.close()
+    for connection in held:
+        connection.close()
+
+
+def test_a_server_that_accepts_and_never_answers_is_refused_within_seconds(silent_server):
+    start = time.perf_counter()
+    with pytest.raises(ConnectionError, match=f"no Dask scheduler answers at '{silent_server}' within 2 s"):
+        parallel.connect(silent_server, timeout=2)
+    assert time.perf_counter() - start < 3 * 2
 
 
 @pytest.mark.slow

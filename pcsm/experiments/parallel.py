@@ -7,16 +7,19 @@ engine runs them and in whatever order they finish:
   (default 2), never more than there are runs or CPU cores;
 * with a scheduler address (the ``scheduler`` argument, else ``PCSM_SCHEDULER``, e.g.
   ``tcp://10.0.0.5:8786``), joblib's ``dask`` backend on that cluster, which decides how many run at
-  once. An address that does not answer within ``CONNECT_TIMEOUT`` seconds stops the run before any
-  work starts, with the address named.
+  once. An address where no scheduler answers within ``CONNECT_TIMEOUT`` seconds (nothing listening,
+  or a server that accepts and never replies) stops the run before any work starts, with the address
+  named.
 
 Progress is a tqdm bar on stderr that disappears when done (the runner keeps stderr out of the page).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
@@ -59,18 +62,35 @@ def scheduler_from_env(scheduler: str | None = None) -> str | None:
 
 def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Any:
     """A ``distributed.Client`` of the scheduler at ``address``; a ``ConnectionError`` naming the address
-    (and ``PCSM_SCHEDULER``) when nothing answers there within ``timeout`` seconds."""
+    (and ``PCSM_SCHEDULER``) when no scheduler answers there within ``timeout`` seconds: nothing
+    listening, or a server that accepts the connection but never replies (:func:`handshake`)."""
     try:
         from distributed import Client
     except ImportError as error:
         raise ImportError(f"{SCHEDULER_ENV}: running on a Dask cluster needs the package 'distributed' "
                           "(pip install 'pcsm[book]')") from error
     try:
+        handshake(address, timeout)
         return Client(address, timeout=timeout)
     except Exception as error:  # OSError, TimeoutError, ValueError for a malformed address, ...
         raise ConnectionError(
             f"{SCHEDULER_ENV}/scheduler: no Dask scheduler answers at {address!r} within {timeout:g} s "
-            f"({type(error).__name__}: {error})") from error
+            f"({type(error).__name__}: {error or 'no reply'})") from error
+
+
+def handshake(address: str, timeout: float) -> None:
+    """Open one connection to ``address`` and exchange distributed's handshake, all within ``timeout``
+    seconds, then close it; ``TimeoutError`` otherwise. ``distributed`` bounds the connection but not
+    the wait for the handshake's reply, so its ``Client`` would wait forever on a server that accepts
+    and never answers. Runs on a thread of its own (a notebook's kernel already runs an event loop)."""
+    from distributed.comm import connect as open_comm
+
+    async def exchange() -> None:
+        comm = await asyncio.wait_for(open_comm(address, timeout=timeout), timeout)
+        await comm.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, exchange()).result()
 
 
 @contextmanager
