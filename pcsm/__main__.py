@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from pcsm.book import runner
@@ -120,17 +122,45 @@ def dispatch(args: argparse.Namespace) -> int:
     return runner.run(args.notebooks, args.profile, args.output_dir, args.results_dir, args.force)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so that it unwinds as after Ctrl-C: scratch folders are
+    removed, the notebook's kernel is shut down, nothing half-done is published."""
+
+
+def raise_terminated(signum: int, frame: object) -> None:
+    """SIGTERM handler of :func:`main`."""
+    raise Terminated
+
+
+def stopped(command: str, interrupt: KeyboardInterrupt) -> int:
+    """Report Ctrl-C or SIGTERM in one line on stderr; the shell's status for it (128 + the signal)."""
+    cause, status = ("SIGTERM", 128 + signal.SIGTERM) if isinstance(interrupt, Terminated) else \
+        ("Ctrl-C", 128 + signal.SIGINT)
+    print(f"pcsm {command}: stopped by {cause}; the work in progress was not published", file=sys.stderr)
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run the subcommand; its exit status. A ValueError or ConnectionError (a bad
+    value, file or address, named) exits 2 with its message; Ctrl-C and SIGTERM end in one line on
+    stderr with status 130 and 143."""
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if args.command == "mutants":
         args.arguments += unknown  # options such as --help go to pcsm.book.mutants
     elif unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, raise_terminated) if in_main_thread else None
     try:
         return dispatch(args)
     except (ValueError, ConnectionError) as error:
         parser.error(str(error))
+    except KeyboardInterrupt as interrupt:
+        return stopped(args.command, interrupt)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -280,7 +280,8 @@ def test_publishing_is_all_or_nothing(tmp_path, monkeypatch):
 
 
 def test_temporary_publishing_files_are_ignored_by_git(tmp_path):
-    names = [f"results/.x.csv{publish.INCOMING}", f"notebooks/.x.ipynb{publish.PREVIOUS}"]
+    names = [f"results/.x.csv{publish.INCOMING}", f"notebooks/.x.ipynb{publish.PREVIOUS}",
+             f"results/.x.provenance.json{runner.LOCK_SUFFIX}"]
     proc = subprocess.run(["git", "check-ignore", *names], cwd=runner.REPO_ROOT, capture_output=True,
                           text=True)
     assert proc.stdout.split() == names

@@ -3,9 +3,15 @@ and reports a notebook that fails in any way by notebook and cell, publishing no
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 import nbformat
@@ -187,4 +193,106 @@ def test_the_check_receives_every_merged_parameter(tmp_path, monkeypatch, module
     out, results = tmp_path / "out", tmp_path / "results"
     with pytest.raises(ValueError, match=message):
         run(plan, out, results)
+    assert not out.exists() and not results.exists()
+
+
+def test_a_truncated_published_table_is_not_up_to_date_and_is_published_again(tmp_path, capsys):
+    plan = write_plan(tmp_path)
+    out, results = tmp_path / "out", tmp_path / "results"
+    assert run(plan, out, results) == 0
+    record = json.loads((results / "toy.provenance.json").read_text())
+    assert record["tables"] == {"answer.csv": {"rows": 1, "sha256": hashlib.sha256(b"value\n2\n").hexdigest()}}
+    (results / "answer.csv").write_text("value\n")  # truncated after the header
+    assert runner.table_problems(record, results, ["answer"]) == [
+        "answer.csv changed since it was published (truncated or edited)"]
+    assert runner.table_problems({}, results, ["answer"]) == [
+        "its provenance record lists no tables (tables: row counts and sha256)"]
+    capsys.readouterr()
+    assert run(plan, out, results) == 0
+    assert "executed" in capsys.readouterr().out
+    assert (results / "answer.csv").read_text() == "value\n2\n"
+    assert run(plan, out, results) == 0
+    assert "up to date" in capsys.readouterr().out
+
+
+def test_the_lock_lives_beside_what_it_guards_whatever_the_temporary_folder(tmp_path, monkeypatch):
+    """Two runs with different temporary folders (two cluster jobs) see the same lock, in the results
+    folder; it is removed when the run ends."""
+    plan = write_plan(tmp_path)
+    out, results = tmp_path / "out", tmp_path / "results"
+    spec = runner.load_plan(plan)["toy"]
+    for name in ("first-tmp", "second-tmp"):
+        (tmp_path / name).mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "first-tmp"))
+    with runner.publishing_lock(spec, [results / "toy.provenance.json"]):
+        assert (results / ".toy.provenance.json.pcsm-lock").is_file()
+        monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "second-tmp"))
+        with pytest.raises(ValueError, match="toy is being published by another run"):
+            run(plan, out, results)
+    assert not results.exists()  # created for the lock only, removed with it
+    assert run(plan, out, results) == 0
+    assert sorted(p.name for p in results.iterdir()) == ["answer.csv", "toy.provenance.json"]
+
+
+def test_a_notebook_path_outside_the_notebooks_folder_is_refused_by_name(tmp_path):
+    plan = write_plan(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "toy.ipynb").write_bytes((tmp_path / "toy.ipynb").read_bytes())
+    specs = runner.load_plan(plan)
+    with pytest.raises(ValueError, match=f"notebook {elsewhere / 'toy.ipynb'}: not the declared notebook "
+                                         f"{tmp_path / 'toy.ipynb'}"):
+        runner.run([str(elsewhere / "toy.ipynb")], "smoke", tmp_path / "out", tmp_path / "results",
+                   plan_file=plan)
+    assert runner.select(specs, [str(tmp_path / "toy.ipynb"), "toy.ipynb", "toy"]) == [specs["toy"]] * 3
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda path: path.unlink(), "no such notebook"),
+    (lambda path: path.write_text(path.read_text()[:200]), "not a readable notebook"),
+    (lambda path: (path.unlink(), path.mkdir()), "is a folder, not a notebook"),
+])
+def test_a_missing_or_truncated_notebook_is_named(tmp_path, damage, message):
+    plan = write_plan(tmp_path)
+    damage(tmp_path / "toy.ipynb")
+    with pytest.raises(ValueError, match=f"{tmp_path / 'toy.ipynb'}: {message}"):
+        run(plan, tmp_path / "out", tmp_path / "results")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "results").exists()
+
+
+INTERRUPTED_RUN = """\
+import functools, sys, types
+from pathlib import Path
+import pcsm.__main__ as cli
+from pcsm.book import runner
+plan, out, results = sys.argv[1:]
+cli.runner = types.SimpleNamespace(PROFILES=runner.PROFILES,
+                                   run=functools.partial(runner.run, plan_file=Path(plan)))
+sys.exit(cli.main(["run", "--profile", "smoke", "--output-dir", out, "--results-dir", results]))
+"""
+
+
+@pytest.mark.parametrize("signum, status, cause", [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM")])
+def test_ctrl_c_and_sigterm_end_in_one_line_and_leave_nothing(tmp_path, signum, status, cause):
+    started = tmp_path / "started"
+    body = f"from pathlib import Path\nimport time\nPath({str(started)!r}).write_text('')\ntime.sleep(120)\n"
+    plan = write_plan(tmp_path, body=body, timeout=300)
+    scratch, runtime = tmp_path / "tmp", tmp_path / "runtime"
+    scratch.mkdir()
+    runtime.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch), "JUPYTER_RUNTIME_DIR": str(runtime)}
+    out, results = tmp_path / "out", tmp_path / "results"
+    process = subprocess.Popen([sys.executable, "-c", INTERRUPTED_RUN, str(plan), str(out), str(results)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 240
+    while not started.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert started.exists(), process.communicate()
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == status, stderr
+    assert stderr.strip().splitlines() == [f"pcsm run: stopped by {cause}; the work in progress was not "
+                                           "published"], stderr
+    assert "interrupted after" in stdout
+    assert list(scratch.iterdir()) == [] and list(runtime.iterdir()) == []
     assert not out.exists() and not results.exists()

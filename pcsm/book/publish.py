@@ -2,8 +2,8 @@
 name unique to this run (``.NAME.XXXX.pcsm-incoming``), then each destination is swapped in by a
 rename, the previous file kept as ``.NAME.XXXX.pcsm-previous`` until all succeeded. On any failure the
 swaps done so far are undone, so the previous set stays complete, and the temporary files are removed.
-Both suffixes are ignored by git. The runner holds a lock per notebook around this, so two runs never
-interleave their swaps."""
+Both suffixes are ignored by git. The runner holds a lock per notebook around this (a ``.pcsm-lock``
+file beside each destination), so two runs never interleave their swaps."""
 
 from __future__ import annotations
 

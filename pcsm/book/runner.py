@@ -5,8 +5,11 @@ The notebooks and their parameters per profile are declared in ``notebooks/profi
 the profile is checked against the notebook's parameters cell and the notebook's own parameter check,
 and the output folders are checked. A notebook is re-executed when its cells, its parameters, its
 declared inputs or the ``pcsm`` modules it imports (transitively) changed since the executed copy was
-written (a hash kept in the notebook's metadata). The executed notebook, its result tables and its
-provenance are published together or not at all (``pcsm.book.publish``).
+written (a hash kept in the notebook's metadata), or when a table it published is no longer the one
+it published (the row count and sha256 of each are kept in its provenance record). The executed
+notebook, its result tables and its provenance are published together or not at all
+(``pcsm.book.publish``), under a lock file beside each destination, so two runs publishing the same
+notebook to the same place cannot overlap, whatever their temporary folders or machines.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import re
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -38,17 +42,30 @@ from pcsm.book.plan import (
     run_check,
 )
 from pcsm.book.publish import check_destinations, publish
-from pcsm.experiments.results import PUBLISHED_ENV, REPO_ROOT, RESULTS_ENV, results_dir
+from pcsm.experiments.results import (
+    PUBLISHED_ENV,
+    REPO_ROOT,
+    RESULTS_ENV,
+    TABLES_KEY,
+    check_file,
+    results_dir,
+    table_entry,
+)
 
 __all__ = ["PROFILES", "PLAN_FILE", "NotebookSpec", "NotebookFailed", "load_plan", "run", "execute",
            "cache_key", "source_digest", "GENERATED_TAGS"]
 
 KERNEL = "python3"
+# The kernel's own log (not the notebook's output) stays off the terminal: its warning that it runs over
+# TCP, and the traceback of a busy kernel shut down after Ctrl-C or SIGTERM.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 HIDDEN_TAG = "hide-cell"  # Jupyter Book shows such a cell behind a toggle
 REMOVED_TAG = "remove-cell"  # Jupyter Book leaves such a cell out of the page
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"  # tqdm.auto's progress bar in Jupyter
 THREADS_ENV = "PCSM_THREADS"
+LOCK_SUFFIX = ".pcsm-lock"  # .NAME.pcsm-lock beside each destination while a run publishes it
+LOCK_ATTEMPTS = 3  # tries to lock a lock file that its previous holder removed meanwhile
 
 
 class NotebookFailed(Exception):
@@ -82,24 +99,64 @@ def cache_key_for(source: str, profile: str, parameters: dict[str, Any], code: s
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    """The notebook at ``path``; a ValueError naming the file when it is missing, a folder, or not a
+    notebook (e.g. JSON cut off by a truncated copy)."""
+    check_file(path, "notebook")
+    try:
+        return nbformat.read(path, as_version=4)
+    except Exception as error:  # nbformat raises NotJSONError, ValidationError, KeyError, UnicodeDecodeError
+        detail = str(error).splitlines()[0][:120] if str(error) else ""
+        raise ValueError(f"{path}: not a readable notebook ({type(error).__name__}: {detail}); it may be "
+                         "truncated: restore it (git checkout) or re-create it") from None
+
+
 def stored_key(path: Path) -> str | None:
-    """The cache key kept in an executed notebook's metadata, if any."""
-    if not path.is_file():
+    """The cache key kept in an executed notebook's metadata; None when there is none, or when the file
+    is missing or unreadable (a run then replaces it)."""
+    try:
+        return read_notebook(path).metadata.get("pcsm", {}).get("cache_key")
+    except ValueError:
         return None
-    return nbformat.read(path, as_version=4).metadata.get("pcsm", {}).get("cache_key")
+
+
+def published_tables(staging: Path) -> dict[str, dict[str, Any]]:
+    """The provenance record's entry of a run's tables: row count and sha256 of each staged CSV."""
+    return {p.name: table_entry(p.read_bytes()) for p in sorted(staging.glob("*.csv")) if p.is_file()}
+
+
+def table_problems(record: dict[str, Any], results_target: Path, declared: Iterable[str]) -> list[str]:
+    """Why the tables beside a provenance ``record`` are not all the ones its run published: a record
+    that lists none (written before tables were recorded), or each table it lists, or ``declared``,
+    that is missing from ``results_target`` or whose bytes differ from its recorded sha256 (truncated
+    or edited). Empty when all are intact."""
+    tables = record.get(TABLES_KEY)
+    if not isinstance(tables, dict):
+        return [f"its provenance record lists no tables ({TABLES_KEY}: row counts and sha256)"]
+    problems = []
+    for name in sorted({*tables, *(f"{table}.csv" for table in declared)}):
+        path, entry = results_target / name, tables.get(name)
+        if not isinstance(entry, dict) or not path.is_file():
+            problems.append(f"{name} is not among the tables its run published" if path.is_file()
+                            else f"{name} is missing")
+        elif table_entry(path.read_bytes())["sha256"] != entry.get("sha256"):
+            problems.append(f"{name} changed since it was published (truncated or edited)")
+    return problems
 
 
 def up_to_date(spec: NotebookSpec, output: Path, results_target: Path, key: str) -> bool:
     """Whether the executed notebook, its provenance and its declared tables are all from one run
-    with cache key ``key`` (a notebook beside another run's tables is not up to date)."""
-    record = results_target / f"{spec.name}.provenance.json"
-    if stored_key(output) != key or not record.is_file():
+    with cache key ``key`` (a notebook beside another run's tables is not up to date), and every table
+    is still the one that run published (checked against the row counts and sha256 it recorded)."""
+    path = results_target / f"{spec.name}.provenance.json"
+    if stored_key(output) != key or not path.is_file():
         return False
     try:
-        recorded = json.loads(record.read_text()).get("cache_key")
-    except (ValueError, AttributeError):
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
         return False
-    return recorded == key and all((results_target / f"{t}.csv").is_file() for t in spec.results)
+    return isinstance(record, dict) and record.get("cache_key") == key and \
+        not table_problems(record, results_target, spec.results)
 
 
 def tidy_streams(notebook: nbformat.NotebookNode) -> None:
@@ -180,27 +237,72 @@ def check_environment() -> None:
 
 @contextmanager
 def publishing_lock(spec: NotebookSpec, destinations: list[Path]) -> Iterator[None]:
-    """Hold an exclusive lock per destination of one notebook for the whole run (``fcntl.flock`` on a
-    file in the temporary folder named after the destination); a second run publishing the same
-    notebook to the same place is refused at once, naming the notebook."""
+    """Hold an exclusive lock per destination of one notebook for the whole run: ``fcntl.flock`` on
+    ``.NAME.pcsm-lock`` beside the destination (in the folder published to, so runs with different
+    temporary folders, or on machines sharing the folder, see the same lock); a second run publishing
+    the same notebook to the same place is refused at once, naming the notebook. The lock files, and
+    folders created only to hold them, are removed when the run ends."""
     with ExitStack() as stack:
         for dest in sorted({d.resolve() for d in destinations}):
-            digest = hashlib.sha256(str(dest).encode()).hexdigest()[:16]
-            handle = stack.enter_context(open(Path(tempfile.gettempdir()) / f"pcsm-{digest}.lock", "w"))
+            stack.enter_context(lock_beside(spec, dest))
+        yield
+
+
+@contextmanager
+def lock_beside(spec: NotebookSpec, dest: Path) -> Iterator[None]:
+    """The lock of one destination (see :func:`publishing_lock`)."""
+    created = [folder for folder in (dest.parent, *dest.parent.parents) if not folder.exists()]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    path = dest.parent / f".{dest.name}{LOCK_SUFFIX}"
+    try:
+        with acquired(path) as held:
+            if not held:
+                raise ValueError(f"{spec.name} is being published by another run (to {dest}; lock {path}); "
+                                 f"wait for it to finish")
+            yield
+    finally:
+        for folder in created:  # deepest first; one holding anything else stays
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+
+
+@contextmanager
+def acquired(path: Path) -> Iterator[bool]:
+    """Try once to lock the file ``path`` (created when missing); yield whether this process holds it,
+    and remove it before releasing. A file its previous holder removed between our open and our lock
+    is not the lock any more: open the new one (up to ``LOCK_ATTEMPTS`` times)."""
+    for _ in range(LOCK_ATTEMPTS):
+        with open(path, "a") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise ValueError(f"{spec.name} is being published by another run (to {dest}); "
-                                 f"wait for it to finish") from None
-        yield
+                break
+            if not same_file(path, handle.fileno()):
+                continue
+            try:
+                yield True
+            finally:
+                path.unlink(missing_ok=True)  # while still held, so no one locks the removed file
+            return
+    yield False
+
+
+def same_file(path: Path, descriptor: int) -> bool:
+    """Whether ``path`` still names the file open as ``descriptor``."""
+    try:
+        return os.stat(path).st_ino == os.fstat(descriptor).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def failing_cell(path: Path) -> str:
     """The cell papermill was executing when the run stopped (the last one it started), numbered as in
     the source notebook, with its first line."""
     try:
-        cells = nbformat.read(path, as_version=4).cells
-    except (OSError, ValueError):
+        cells = read_notebook(path).cells
+    except ValueError:
         return "an unknown cell"
     cells = [c for c in cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
     started = [i for i, c in enumerate(cells, 1) if c.get("metadata", {}).get("papermill", {}).get("start_time")]
@@ -223,7 +325,8 @@ def run_papermill(spec: NotebookSpec, executed_path: Path, parameters: dict[str,
         with patched_environ(environment):
             papermill.execute_notebook(str(spec.path), str(executed_path), parameters=parameters,
                                        kernel_name=KERNEL, cwd=str(spec.path.parent),
-                                       execution_timeout=spec.timeout, progress_bar=False, log_output=False)
+                                       execution_timeout=spec.timeout, progress_bar=False, log_output=False,
+                                       extra_arguments=KERNEL_ARGUMENTS)
     except PapermillExecutionError as error:
         trace = ANSI_ESCAPE.sub("", "\n".join(error.traceback[-3:])) if error.traceback else ""
         raise NotebookFailed(f"{spec.name}: {failing_cell(executed_path)} raised {error.ename}: {error.evalue}"
@@ -263,7 +366,7 @@ def prepare(spec: NotebookSpec, profile: str, overrides: dict[str, Any] | None =
             plan_file: Path = PLAN_FILE) -> dict[str, Any]:
     """The profile's parameters (then ``overrides``), checked against the notebook's parameters cell
     and, merged with its defaults, by its declared check; ValueError names the parameter and the plan."""
-    source = nbformat.read(spec.path, as_version=4)
+    source = read_notebook(spec.path)
     defaults = notebook_defaults(source, spec.path)
     check_parameters(spec, profile, spec.parameters[profile], defaults, plan_file)
     parameters = dict(spec.parameters[profile])
@@ -298,7 +401,7 @@ def execute(
     output = output_dir / spec.path.name
     with publishing_lock(spec, [output, results_target / f"{spec.name}.provenance.json"]):
         changes = provenance.code_changes()
-        source = nbformat.read(spec.path, as_version=4)
+        source = read_notebook(spec.path)
         dependencies = file_digests(spec, source)
         code = code_digest(dependencies)
         key = cache_key_for(source_digest(source), profile, parameters, code)
@@ -316,6 +419,7 @@ def execute(
             record = provenance.collect(spec.name, profile, injected, time.perf_counter() - started, code,
                                         changes)
             record["cache_key"] = key
+            record[TABLES_KEY] = published_tables(staging)
             digests = {"source": source_digest(source), "dependencies": dependencies}
             finish_notebook(executed_path, record, digests)
             (staging / f"{spec.name}.provenance.json").write_text(json.dumps(record, indent=1) + "\n")
@@ -329,7 +433,7 @@ def finish_notebook(path: Path, record: dict[str, Any], digests: dict[str, Any])
     """Clean the executed notebook's outputs, append its provenance section and record its cache key
     and ``digests`` (of the notebook's source and of each file it depends on; ``pcsm status`` names the
     ones that changed since)."""
-    executed = nbformat.read(path, as_version=4)
+    executed = read_notebook(path)
     clean_outputs(executed)
     executed.cells = [
         c for c in executed.cells if PROVENANCE_TAG not in c.get("metadata", {}).get("tags", [])
@@ -343,11 +447,18 @@ def finish_notebook(path: Path, record: dict[str, Any], digests: dict[str, Any])
 
 
 def select(plan: dict[str, NotebookSpec], names: list[str]) -> list[NotebookSpec]:
-    """The named notebooks (file names or paths accepted), all when ``names`` is empty."""
+    """The named notebooks (file names, or paths of the declared files), all when ``names`` is empty;
+    a ValueError names an unknown notebook, or a path that is not the declared notebook's file (the
+    runner executes the declared file, never another one of the same name)."""
     stems = [n.removesuffix(".ipynb").split("/")[-1] for n in names]
     unknown = [n for n, stem in zip(names, stems) if stem not in plan]
     if unknown:
         raise ValueError(f"notebook: unknown {', '.join(unknown)}; known: {', '.join(plan)}")
+    for name, stem in zip(names, stems):
+        declared = plan[stem].path
+        if "/" in name and Path(name).absolute().resolve() != declared.absolute().resolve():
+            raise ValueError(f"notebook {name}: not the declared notebook {declared}; pcsm run executes "
+                             f"only the notebooks of {declared.parent} (copy it there, or name it {stem})")
     return [plan[stem] for stem in stems] or list(plan.values())
 
 
@@ -410,5 +521,8 @@ def run(
         except NotebookFailed as error:
             report_failure(spec, error, start)
             return 1
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM as the command line turns it: end the line, go on up
+            print(f"interrupted after {time.perf_counter() - start:.1f}s", flush=True)
+            raise
         print(f"{status} in {time.perf_counter() - start:.1f}s", flush=True)
     return 0
