@@ -298,3 +298,72 @@ def summarize_recipe(runs: pd.DataFrame) -> pd.DataFrame:
         mi_mean=("mi", "mean"), mi_std=("mi", "std"), accuracy_mean=("accuracy", "mean"),
         accuracy_std=("accuracy", "std"), best_epoch=("best_epoch", "median"), n_seeds=("seed", "nunique"),
     ).reset_index()
+
+
+#: Table 1's quantities, each as (network kind, "mi" or "accuracy"); the estimator of the same name in
+#: chapter 02's summary is this book's estimate of it.
+QUANTITIES = {"softmax": ("softmax", "mi"), "pc-softmax": ("pc-softmax", "mi"),
+              "acc_softmax": ("softmax", "accuracy"), "acc_pc-softmax": ("pc-softmax", "accuracy")}
+
+
+def three_ways(paper_table: pd.DataFrame, networks: pd.DataFrame, recipe: pd.DataFrame | None,
+               book: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 three ways, one row per (dim, quantity of :data:`QUANTITIES`): the paper's value, the
+    authors' networks (:func:`evaluate_networks`, with ``networks_se``), their recipe retrained
+    (:func:`summarize_recipe`, a column ``recipe_lr_<lr>`` per learning rate, the mean over seeds), this
+    book's estimator (chapter 02's summary of :func:`pcsm.experiments.gaussian_mi.summarize`,
+    imbalanced setting) and the truth (I(X;Y), or the Bayes accuracy for an accuracy). Accuracies in %."""
+    book = book[book["setting"] == "imbalanced"].set_index(["dim", "estimator"])
+    nets = networks[networks["setting"] == "imbalanced"].set_index(["dim", "kind"])
+    lrs = sorted(recipe["lr"].unique()) if recipe is not None else []
+    rows = []
+    for _, paper_row in paper_table.iterrows():
+        dim = int(paper_row["dim"])
+        for quantity, (kind, what) in QUANTITIES.items():
+            scale = 100.0 if what == "accuracy" else 1.0
+            row = {"dim": dim, "quantity": quantity, "unit": "%" if what == "accuracy" else "nats",
+                   "paper": float(paper_row[quantity])}
+            net = nets.loc[(dim, kind)] if (dim, kind) in nets.index else None
+            row["networks"] = scale * float(net[what]) if net is not None else np.nan
+            row["networks_se"] = scale * float(net[f"{what}_se"]) if net is not None else np.nan
+            row["paper_test_se"] = scale * float(net[f"{what}_se_paper_test"]) if net is not None else np.nan
+            for lr in lrs:
+                at = recipe[(recipe["lr"] == lr) & (recipe["dim"] == dim) & (recipe["kind"] == kind)]
+                row[f"recipe_lr_{lr:g}"] = scale * float(at[f"{what}_mean"].iloc[0]) if len(at) else np.nan
+            mine = book.loc[(dim, kind)] if (dim, kind) in book.index else None
+            row["book"] = scale * float(mine[f"{what}_mean"]) if mine is not None else np.nan
+            truth = book.loc[dim].iloc[0] if dim in book.index.get_level_values(0) else None
+            row["truth"] = (np.nan if truth is None else
+                            100 * float(truth["bayes_accuracy"]) if what == "accuracy" else float(truth["gt"]))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def three_ways_headline(three: pd.DataFrame) -> dict[str, float]:
+    """The numbers chapter 02 quotes from :func:`three_ways`: the largest |networks - paper| over the MI
+    rows (``authors_max_mi_difference``) and the accuracy rows (``authors_max_acc_difference``); at the
+    largest d (``authors_dim``): the softmax network's accuracy and the Bayes accuracy, the PC - softmax
+    accuracy gap (points) of the networks and of the paper, and for the recipe retrained at the
+    released learning rate (``recipe_released_...``) and at the largest one (``recipe_trains_...``):
+    the softmax accuracy, the accuracy gap and the PC-softmax readout's error against the truth."""
+    mi, acc = three[three["unit"] == "nats"], three[three["unit"] == "%"]
+    dim = int(three["dim"].max())
+    at = acc[acc["dim"] == dim].set_index("quantity")
+    numbers = {"authors_max_mi_difference": float((mi["networks"] - mi["paper"]).abs().max()),
+               "authors_max_acc_difference": float((acc["networks"] - acc["paper"]).abs().max()),
+               "authors_dim": dim, "authors_acc_softmax": float(at.loc["acc_softmax", "networks"]),
+               "authors_bayes_acc": float(at.loc["acc_softmax", "truth"]),
+               "authors_acc_gap": float(at.loc["acc_pc-softmax", "networks"] - at.loc["acc_softmax", "networks"]),
+               "paper_acc_gap": float(at.loc["acc_pc-softmax", "paper"] - at.loc["acc_softmax", "paper"])}
+    lrs = sorted(float(c.removeprefix("recipe_lr_")) for c in three.columns if c.startswith("recipe_lr_"))
+    roles = {"released": Recipe.lr, "trains": max(lrs)} if lrs else {}
+    for role, lr in roles.items():
+        column = f"recipe_lr_{lr:g}"
+        if column not in three.columns:
+            continue
+        pc_mi = mi[(mi["dim"] == dim) & (mi["quantity"] == "pc-softmax")].iloc[0]
+        numbers[f"recipe_{role}_lr"] = lr
+        numbers[f"recipe_{role}_acc_softmax"] = float(at.loc["acc_softmax", column])
+        numbers[f"recipe_{role}_acc_gap"] = float(at.loc["acc_pc-softmax", column] - at.loc["acc_softmax", column])
+        numbers[f"recipe_{role}_pc_error"] = float(pc_mi[column] - pc_mi["truth"])
+    return numbers

@@ -84,6 +84,9 @@ _FIELD_CHECKS: dict[str, Any] = {
     "variants_dim": _positive, "variants_n": _sample_size, "variants_seeds": ("list", _seed),
     "wins_dims": ("list", _positive), "wins_sizes": ("list", _sample_size),
     "wins_estimators": ("list", _estimator), "wins_seeds": ("list", _seed),
+    "authors_n_samples": lambda value, name: check_positive_int(value, name, minimum=1000),
+    "authors_draws": _positive, "recipe_lrs": ("list", check_positive_float), "recipe_seeds": ("list", _seed),
+    "recipe_epochs": _positive,
 }
 
 
@@ -122,6 +125,11 @@ class GaussianMIConfig(ChapterConfig):
     wins_sizes: Sequence[int] = (2000, 8000)
     wins_estimators: Sequence[str] = ("bayes", "pc-softmax", "knn", "mine")
     wins_seeds: Sequence[int] = (0,)
+    authors_n_samples: int = 300000  # pairs per fresh draw scoring the authors' released networks
+    authors_draws: int = 3  # fresh draws per network
+    recipe_lrs: Sequence[float] = (1e-6, 1e-4)  # the authors' recipe retrained: released lr, one that trains
+    recipe_seeds: Sequence[int] = (0, 1)  # seeds of the retrained recipe
+    recipe_epochs: int = 100  # the released script's epochs
 
     def __post_init__(self) -> None:
         if not isinstance(self.profile, str):
