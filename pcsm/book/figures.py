@@ -19,6 +19,12 @@ TRUTH = "ground truth I(X;Y)"
 #: How data sets and test sets are named in figure titles.
 DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 TEST_SET_NAMES = {"paper split": "the paper's test split", "official test": "official test set"}
+#: The widest a figure is drawn (inches at the book style's 100 dpi): a phone's 358-pixel text column
+#: shows it at 358/580 of its size, so 11-point tick labels still stand 9 pixels high there; on a desktop
+#: it shows at its own size. Legends go below the panels, never beside them.
+FIGURE_WIDTH = 5.8
+#: Height (inches) of one row of panels.
+PANEL_HEIGHT = 2.7
 #: A signed zero such as "-0.00" or "+0.000" (not followed by more digits).
 _SIGNED_ZERO = re.compile(r"[-+−](0\.0+|0)(?![\d.])")
 #: The spaces of "0.84 ± 0.01" and "+0.1 .. +0.5", kept unbroken so a narrow column never splits a value.
@@ -90,12 +96,14 @@ def _relabel_legend(legend: Any) -> None:
 
 
 def _plain_log_ticks(ax: Any, ticks: Sequence[float], axis: str = "x") -> None:
-    """Ticks of a log axis at ``ticks`` with plain labels (20, 50, 100; not 2×10¹)."""
+    """Ticks of a log axis at ``ticks`` with plain labels (20, 50, 100; not 2×10¹; thousands as 20k, so
+    neighbouring labels of a narrow panel do not run into each other)."""
     from matplotlib.ticker import NullLocator
 
     target = ax.xaxis if axis == "x" else ax.yaxis
     target.set_minor_locator(NullLocator())
-    (ax.set_xticks if axis == "x" else ax.set_yticks)(list(ticks), [f"{t:g}" for t in ticks])
+    labels = [f"{t / 1000:g}k" if t >= 1000 and t % 100 == 0 else f"{t:g}" for t in ticks]
+    (ax.set_xticks if axis == "x" else ax.set_yticks)(list(ticks), labels)
 
 
 def table1_errors(summary: pd.DataFrame) -> pd.DataFrame:
@@ -123,30 +131,59 @@ def table1_figure(summary: pd.DataFrame):
     errors = table1_errors(summary)
     dims = sorted(errors.d.unique())
     colours = {label: PALETTE[method] for method, label in TABLE1_ESTIMATES.items()}
-    fig, ax = plt.subplots()
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 3.6))
     width = 0.8 / len(TABLE1_ESTIMATES)
     for i, (estimator, colour) in enumerate(colours.items()):
         for source, face in (("paper", "none"), ("ours", colour)):
             part = errors[(errors.estimator == estimator) & (errors.source == source)].set_index("d").loc[dims]
             x = np.arange(len(dims)) + (i - 1) * width + (0.08 if source == "ours" else -0.08)
             ax.errorbar(x, part.error, yerr=part.sd, fmt="o", color=colour, mfc=face, capsize=3,
-                        label=f"{estimator}, {source}")
+                        label=estimator if source == "ours" else "_nolegend_")
     ax.axhline(0, color="black", lw=1)
     truth = errors.groupby("d").truth.first()
     ax.set_xticks(np.arange(len(dims)), [f"d = {d}\nI = {truth[d]:.3f}" for d in dims])
     ax.set_ylabel("estimate − ground truth (nats)")
-    ax.set_title("Table 1: open = the paper's value, filled = ours (± 1 SD over seeds)")
-    ax.legend(fontsize="small", ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.2))
+    ax.set_title("Table 1: open = the paper's value, filled = ours\n(± 1 SD over seeds)")
+    fig.tight_layout()
+    ax.legend(ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.22), columnspacing=1.0)
     return fig
 
 
-def _legend_outside(fig: Any, ax: Any, title: str | None = None) -> None:
-    """One legend for the figure, right of the axes, method names spelled out."""
+def _legend_outside(fig: Any, ax: Any, title: str | None = None, ncol: int = 3) -> None:
+    """One legend for the figure, below the panels (call after ``tight_layout``), method names spelled
+    out."""
     handles, labels = ax.get_legend_handles_labels()
     if ax.get_legend() is not None:
         ax.get_legend().remove()
-    legend = fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), title=title)
+    legend = fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, _bottom(fig)),
+                        title=title, ncol=min(ncol, len(labels)))
     _relabel_legend(legend)
+
+
+def _bottom(fig: Any) -> float:
+    """The lowest point of what ``fig`` draws, as a fraction of its height (below 0 when text hangs
+    under the panels)."""
+    fig.canvas.draw_idle()
+    box = fig.get_tightbbox(fig.canvas.get_renderer())
+    return min(0.0, box.y0 / fig.get_size_inches()[1])
+
+
+def _panels(n: int, sharey: bool = False, height: float = PANEL_HEIGHT) -> tuple[Any, list[Any]]:
+    """A figure of ``n`` panels, two to a row (one when ``n`` is 1), :data:`FIGURE_WIDTH` wide; panels a
+    last row does not need are removed."""
+    import matplotlib.pyplot as plt
+
+    cols = 1 if n == 1 else 2
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(FIGURE_WIDTH, height * rows), squeeze=False,
+                             sharey=sharey)
+    flat = list(axes.flat)
+    for ax in flat[n:]:
+        fig.delaxes(ax)
+    if sharey:  # an axis whose left neighbour was removed keeps its own tick labels
+        for ax in flat[:n]:
+            ax.yaxis.set_tick_params(labelleft=True)
+    return fig, flat[:n]
 
 
 SETTING_TITLES = {"imbalanced": "imbalanced classes (priors 1:2:3:4:5)", "balanced": "balanced classes",
@@ -157,14 +194,14 @@ def plot_estimator_errors(summary: pd.DataFrame) -> Any:
     """Each estimator's error against the ground truth (``error`` = mean estimate − truth, nats)
     against d, one panel per setting, bars ± one standard deviation over seeds (``mi_std``). Points
     far off the scale of the rest (more than ten times the panel's median error) are drawn at the
-    edge with an arrow and their value, so the others' differences stay visible."""
-    import matplotlib.pyplot as plt
-
+    edge as a triangle pointing their way, their values listed beneath the figure, so the others'
+    differences stay visible."""
     settings = list(dict.fromkeys(summary["setting"]))
-    fig, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings), 3.6), squeeze=False)
+    fig, axes = _panels(len(settings), height=3.0)
     methods = method_order(summary["estimator"])
     dims = sorted(summary["dim"].unique())
-    for ax, setting in zip(axes[0], settings):
+    off_scale = []
+    for col, (ax, setting) in enumerate(zip(axes, settings)):
         part = summary[summary["setting"] == setting]
         spread = (part["error"].abs() + part["mi_std"].fillna(0))
         typical = max(float(part["error"].abs().median()), 1e-4)
@@ -172,19 +209,27 @@ def plot_estimator_errors(summary: pd.DataFrame) -> Any:
         for k, method in enumerate(methods):
             rows = part[part["estimator"] == method].sort_values("dim")
             x = rows["dim"] * 1.07 ** (k - (len(methods) - 1) / 2)
-            clipped = rows["error"].clip(-limit, limit)
-            ax.errorbar(x, clipped, yerr=rows["mi_std"].fillna(0), marker="o", ms=4, capsize=2,
-                        color=PALETTE.get(method), label=method, lw=1.2)
-            for xi, err in zip(x[rows["error"].abs() > limit], rows["error"][rows["error"].abs() > limit]):
-                ax.annotate(f"{err:+.3f}", (xi, math.copysign(limit, err)), fontsize=8,
-                            color=PALETTE.get(method), ha="center",
-                            xytext=(0, -14 if err > 0 else 8), textcoords="offset points")
+            far = rows["error"].abs() > limit
+            shown = rows["error"].where(~far)  # off-scale points leave a gap in the line
+            ax.errorbar(x, shown, yerr=rows["mi_std"].fillna(0).where(~far), marker="o", ms=4,
+                        capsize=2, color=PALETTE.get(method), label=method, lw=1.2)
+            for xi, err in zip(x[far], rows["error"][far]):
+                ax.plot([xi], [math.copysign(0.94 * limit, err)], marker="^" if err > 0 else "v", ms=7,
+                        color=PALETTE.get(method), clip_on=False, linestyle="none")
+            if far.any():
+                errs = rows["error"][far]
+                values = " to ".join(dict.fromkeys(f"{v:+.3f}" for v in (errs.min(), errs.max())))
+                where = ", ".join(str(d) for d in rows["dim"][far])
+                off_scale.append(f"{method_label(method)}, {setting}: {values} (d = {where})")
         ax.axhline(0, color="black", lw=1)
         ax.set(xscale="log", ylim=(-limit, limit), title=SETTING_TITLES.get(setting, setting),
-               xlabel="dimension d", ylabel="estimate − truth (nats)")
+               xlabel="dimension d", ylabel="estimate − truth (nats)" if col % 2 == 0 else "")
         _plain_log_ticks(ax, dims)
-    _legend_outside(fig, axes[0][0])
     fig.tight_layout()
+    _legend_outside(fig, axes[0])
+    if off_scale:
+        fig.text(0.02, _bottom(fig) - 0.02, "▲▼ off the scale: " + "; ".join(off_scale), va="top",
+                 fontsize=11, wrap=True)
     return fig
 
 
@@ -196,7 +241,7 @@ def plot_paired_errors(paired: pd.DataFrame, floor: pd.Series, sizes: Sequence[i
 
     paired = paired.assign(n_samples=requested_sizes(paired["n_samples"], sizes))
     floor = floor.set_axis(requested_sizes(floor.index.to_series(), sizes))
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 3.6))
     ax.fill_between(floor.index, -2 * floor, 2 * floor, color=PALETTE["bayes"], alpha=0.2,
                     label="± 2 SE of the plug-in")
     for method in method_order(paired["estimator"]):
@@ -206,8 +251,8 @@ def plot_paired_errors(paired: pd.DataFrame, floor: pd.Series, sizes: Sequence[i
     ax.axhline(0, color="black", lw=1)
     ax.set(xscale="log", xlabel="number of samples n", ylabel="estimate − Bayes plug-in (nats)")
     _plain_log_ticks(ax, sorted(floor.index))
-    _legend_outside(fig, ax)
     fig.tight_layout()
+    _legend_outside(fig, ax, ncol=2)
     return fig
 
 
@@ -220,7 +265,7 @@ def plot_error_and_time_by_dimension(summary: pd.DataFrame, sizes: Sequence[int]
     data = summary.assign(n=requested_sizes(summary["n_samples"], sizes))
     methods = method_order(data["estimator"])
     dims = sorted(data["dim"].unique())
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(FIGURE_WIDTH, 3.0))
     common = dict(data=data, x="dim", hue="estimator", hue_order=methods, palette=PALETTE, style="n",
                   style_order=sorted(sizes), marker="o", errorbar=None)
     sns.lineplot(y="error", ax=axes[0], **common)
@@ -233,9 +278,9 @@ def plot_error_and_time_by_dimension(summary: pd.DataFrame, sizes: Sequence[int]
     handles, labels = axes[0].get_legend_handles_labels()
     axes[0].get_legend().remove()
     labels = ["method" if lab == "estimator" else "samples n" if lab == "n" else lab for lab in labels]
-    legend = fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    _relabel_legend(legend)
     fig.tight_layout()
+    legend = fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3)
+    _relabel_legend(legend)
     return fig
 
 
@@ -251,23 +296,36 @@ def _spelled_out(data: pd.DataFrame) -> tuple[pd.DataFrame, list[str], dict[str,
 
 
 def plot_per_class_accuracy(per_class: pd.DataFrame) -> Any:
-    """Per-class accuracy (%) of each method, mean ± one SD over seeds, one panel per data set and
-    test set; each panel's axis spans its own data, so differences of a point show."""
+    """Per-class accuracy (%) of each method, a dot at the mean with a bar of ± one SD over seeds, one
+    panel per data set and test set. Dots, not bars: each panel's axis spans its own data (a bar's
+    length would have to start at zero), so differences of a point show."""
     import seaborn as sns
 
     data, methods, colours = _spelled_out(per_class)
-    grid = sns.catplot(data=data, kind="bar", x="class", y="accuracy_pct", hue="method",
+    grid = sns.catplot(data=data, kind="point", x="class", y="accuracy_pct", hue="method",
                        hue_order=methods, palette=colours, col="test_set", row="dataset",
-                       errorbar="sd", height=2.8, aspect=1.7, sharey=False)
-    grid.set_axis_labels("class (even digits: minority)", "accuracy (%)")
+                       errorbar="sd", dodge=0.5, linestyle="none", markersize=4,
+                       err_kws={"linewidth": 1.2}, height=2.4, aspect=0.45 * FIGURE_WIDTH / 2.4,
+                       sharey=False)
+    grid.set_axis_labels("class (even: minority)", "accuracy (%)")
     for (dataset, test_set), ax in grid.axes_dict.items():
         part = data[(data["dataset"] == dataset) & (data["test_set"] == test_set)]
         stats = part.groupby(["class", "method"])["accuracy_pct"].agg(["mean", "std"]).fillna(0)
         low, high = float((stats["mean"] - stats["std"]).min()), float((stats["mean"] + stats["std"]).max())
         pad = 0.15 * max(high - low, 1.0)
         ax.set_ylim(max(0.0, low - pad), min(100.0, high + pad))
-    grid.set_titles(template="{row_name}, {col_name}")
+    grid.set_titles(template="{row_name},\n{col_name}")
+    grid.tight_layout()
+    _facet_legend_below(grid)
     return grid.figure
+
+
+def _facet_legend_below(grid: Any) -> None:
+    """A seaborn grid's legend moved below its panels, in one row, without a title."""
+    import seaborn as sns
+
+    sns.move_legend(grid, "upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(grid.legend.texts),
+                    title=None, frameon=False, columnspacing=1.0, handletextpad=0.2)
 
 
 def plot_accuracy_by_ratio(runs: pd.DataFrame, ratios: Sequence[int]) -> Any:
@@ -278,13 +336,15 @@ def plot_accuracy_by_ratio(runs: pd.DataFrame, ratios: Sequence[int]) -> Any:
     data, methods, colours = _spelled_out(runs)
     grid = sns.relplot(data=data, kind="line", x="ratio", y="accuracy_pct", hue="method",
                        hue_order=methods, palette=colours, style="method", style_order=methods,
-                       markers=True, col="test_set", row="dataset", errorbar="sd", height=2.8,
-                       aspect=1.5, facet_kws={"sharey": False})
+                       markers=True, col="test_set", row="dataset", errorbar="sd", height=2.4,
+                       aspect=0.45 * FIGURE_WIDTH / 2.4, facet_kws={"sharey": False})
     grid.set(xscale="log")
     for ax in grid.axes.flat:
         _plain_log_ticks(ax, sorted(ratios))
-    grid.set_axis_labels("imbalance ratio (largest / smallest class)", "avg. per-class accuracy (%)")
-    grid.set_titles(template="{row_name}, {col_name}")
+    grid.set_axis_labels("imbalance ratio", "avg. per-class acc. (%)")
+    grid.set_titles(template="{row_name},\n{col_name}")
+    grid.tight_layout()
+    _facet_legend_below(grid)
     return grid.figure
 
 
@@ -293,7 +353,7 @@ def plot_probe_accuracies(results: pd.DataFrame, n_classes: int, title: str) -> 
     dot per seed, and the chance level 100 / ``n_classes``."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 3.4))
     protocols = list(dict.fromkeys(results["protocol"]))
     methods = method_order(results["method"])
     width = 0.8 / len(methods)
@@ -309,8 +369,8 @@ def plot_probe_accuracies(results: pd.DataFrame, n_classes: int, title: str) -> 
                label=f"chance ({100 / n_classes:.1f} %)")
     ax.set_xticks(range(len(protocols)), [f"{p} protocol" for p in protocols])
     ax.set(ylabel="avg. per-class accuracy (%)", title=title)
-    _legend_outside(fig, ax)
     fig.tight_layout()
+    _legend_outside(fig, ax)
     return fig
 
 
@@ -350,9 +410,9 @@ def plot_error_against_n(sweep: pd.DataFrame, names: Mapping[str, str] | None = 
     import matplotlib.pyplot as plt
 
     groups = list(dict.fromkeys(sweep["group"]))
-    fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.6), squeeze=False, sharey=True)
+    fig, axes = _panels(len(groups), sharey=True)
     sizes = sorted(sweep["n_samples"].unique())
-    for ax, group in zip(axes[0], groups):
+    for col, (ax, group) in enumerate(zip(axes, groups)):
         part = sweep[sweep["group"] == group]
         for k, name in enumerate(dict.fromkeys(part["estimator"])):
             rows = part[part["estimator"] == name].sort_values("n_samples")
@@ -360,9 +420,15 @@ def plot_error_against_n(sweep: pd.DataFrame, names: Mapping[str, str] | None = 
             ax.errorbar(x, rows["error_mean"], yerr=rows["error_sd"].fillna(0), marker="o", ms=4, capsize=2,
                         color=BENCH_COLOURS.get(name), label=(names or {}).get(name, name), lw=1.2)
         ax.axhline(0, color="black", lw=1)
-        ax.set(xscale="log", title=f"{group} task", xlabel="number of samples n")
+        ax.set(xscale="log", title=f"{group} task", xlabel="number of samples n",
+               ylabel="estimate − truth (nats)" if col % 2 == 0 else "")
         _plain_log_ticks(ax, sizes)
-    axes[0][0].set_ylabel("estimate − truth (nats)")
-    _legend_outside(fig, axes[0][-1])
     fig.tight_layout()
+    if len(axes) % 2:  # an odd number of panels: the legend fills the empty place beside the last
+        box = axes[-1].get_position()
+        handles, labels = axes[-1].get_legend_handles_labels()
+        legend = fig.legend(handles, labels, loc="center", bbox_to_anchor=(0.75, (box.y0 + box.y1) / 2))
+        _relabel_legend(legend)
+    else:
+        _legend_outside(fig, axes[-1], ncol=2)
     return fig
