@@ -114,7 +114,8 @@ def test_an_mnist_raw_file_that_is_a_folder_is_named(tmp_path):
 
     raw = data.raw_folder("mnist", tmp_path)
     (raw / data.RAW_FILES["train"][0]).mkdir(parents=True)
-    with pytest.raises(ValueError, match=f"{raw / data.RAW_FILES['train'][0]}: is a folder, not a mnist IDX file"):
+    folder = raw / data.RAW_FILES["train"][0]
+    with pytest.raises(ValueError, match=f"{folder}: is a folder, not a mnist IDX file"):
         data.load_split("mnist", "train", root=tmp_path)
     assert [p.name for p in raw.iterdir()] == [data.RAW_FILES["train"][0]]  # nothing written beside it
     with pytest.raises(ValueError, match="is a folder, not a mnist IDX file"):

@@ -272,7 +272,8 @@ sys.exit(cli.main(["run", "--profile", "smoke", "--output-dir", out, "--results-
 """
 
 
-@pytest.mark.parametrize("signum, status, cause", [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM")])
+@pytest.mark.parametrize("signum, status, cause", [(signal.SIGINT, 130, "Ctrl-C"),
+                                                   (signal.SIGTERM, 143, "SIGTERM")])
 def test_ctrl_c_and_sigterm_end_in_one_line_and_leave_nothing(tmp_path, signum, status, cause):
     started = tmp_path / "started"
     body = f"from pathlib import Path\nimport time\nPath({str(started)!r}).write_text('')\ntime.sleep(120)\n"

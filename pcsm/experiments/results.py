@@ -26,7 +26,8 @@ RESULTS_ENV = "PCSM_RESULTS_DIR"
 PUBLISHED_ENV = "PCSM_PUBLISHED_RESULTS"
 DATA_ENV = "PCSM_DATA"
 PROVENANCE_SUFFIX = ".provenance.json"  # <notebook>.provenance.json, written by the runner
-TABLES_KEY = "tables"  # in a provenance record: {file name: {"rows": n, "sha256": hex}} of each table published
+# in a provenance record: {file name: {"rows": n, "sha256": hex}} of each table the run published
+TABLES_KEY = "tables"
 
 
 def data_root() -> Path:
@@ -199,7 +200,8 @@ def _check_numbers(path: Path, table: pd.DataFrame, numeric: Iterable[str]) -> p
         numbers = pd.to_numeric(table[column], errors="coerce")
         bad = table[column][numbers.isna() & table[column].notna()]
         if len(bad):
-            raise ValueError(f"{path}, row {bad.index[0] + 2}, column {column!r}: {bad.iloc[0]!r} is not a number")
+            raise ValueError(f"{path}, row {bad.index[0] + 2}, column {column!r}: {bad.iloc[0]!r} "
+                             "is not a number")
         table[column] = numbers.astype(float)
     return table
 
