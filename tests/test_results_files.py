@@ -88,7 +88,8 @@ def test_a_truncated_gains_table_stops_the_claims_naming_the_file(tmp_path, monk
     out: the truncation is found against the provenance record 03 wrote when it published the table."""
     shutil.copytree(RESULTS, tmp_path, dirs_exist_ok=True)
     publish_record(tmp_path, "03-mnist", "mnist_gains.csv")
-    assert len(summary.claims(summary.paper_vs_book(tmp_path), tmp_path)) == 5
+    claims = summary.claims(summary.paper_vs_book(tmp_path), tmp_path)
+    assert claims.claim.str.startswith("MNIST").sum() == 2
     gains = tmp_path / "mnist_gains.csv"
     gains.write_text("".join(gains.read_text().splitlines(keepends=True)[:5]))  # the imbalanced rows lost
     with pytest.raises(ValueError, match=r"mnist_gains\.csv: not the table 03-mnist published"):
