@@ -81,6 +81,7 @@ def test_every_link_and_image_resolves(built_book):
 # screenshot. Every check below reads these measurements.
 
 WIDTHS = (1400, 390)
+ROW_LIMIT = 200  # px: the tallest a table row may stand (a third of a phone's screen)
 SCREENSHOTS = REPO_ROOT / "_build" / "screenshots"  # artefacts of the run (ignored by git)
 PROGRESS = r"\[\d+/\d+\]|\d\s*(?:it/s|s/it)\b"  # progress lines: "[1/120] ...", tqdm's "3.2it/s"
 
@@ -107,6 +108,31 @@ function rawTex(doc) {
   main.querySelectorAll("mjx-container").forEach((m) => m.remove());
   return main.innerHTML.includes("$$") || /\\(mathbb|frac|sum)\b/.test(main.innerHTML);
 }
+function clippedEquations(column, box, win) {
+  // A display formula wider than the room it has must sit in a box that scrolls sideways and shows
+  // that it does (a scroll shadow, or a scrollbar that takes room); otherwise it is cut off or runs
+  // past the column's edge.
+  const found = [];
+  for (const eq of column.querySelectorAll('mjx-container[display="true"]')) {
+    const content = eq.querySelector("mjx-math") || eq;
+    let scroller = null;
+    for (let a = content.parentElement; a && a !== column; a = a.parentElement) {
+      if (win.getComputedStyle(a).overflowX !== "visible") { scroller = a; break; }
+    }
+    const room = scroller ? scroller.getBoundingClientRect() : box, r = content.getBoundingClientRect();
+    const right = Math.min(room.right, box.right), left = Math.max(room.left, box.left);
+    if (r.right <= right + 1 && r.left >= left - 1) continue;
+    const mml = eq.querySelector("mjx-assistive-mml");
+    const tex = (mml ? mml.textContent : "").replace(/\s+/g, " ").trim().slice(0, 50);
+    const what = `a ${Math.round(r.width)}-px formula in ${Math.round(room.width)} px (${tex})`;
+    const style = scroller && win.getComputedStyle(scroller);
+    if (!scroller) found.push(`${what} runs past the column's edge`);
+    else if (!["auto", "scroll"].includes(style.overflowX)) found.push(`${what} is cut off`);
+    else if (!/gradient/.test(style.backgroundImage) && scroller.offsetHeight <= scroller.clientHeight)
+      found.push(`${what} scrolls with nothing to show that it does`);
+  }
+  return found;
+}
 function measure(doc, win) {
   const column = doc.querySelector("article.bd-article") || doc.querySelector("main") || doc.body;
   const outer = column.getBoundingClientRect(), pad = win.getComputedStyle(column);
@@ -123,6 +149,10 @@ function measure(doc, win) {
     wide.push(el);
   }
   const outputs = Array.from(doc.querySelectorAll(".cell_output"), (e) => e.textContent);
+  const rows = Array.from(column.querySelectorAll("table tr"), (tr) => ({
+    height: Math.round(tr.getBoundingClientRect().height),
+    text: (tr.innerText || "").replace(/\s+/g, " ").trim().slice(0, 60)}))
+    .sort((a, b) => b.height - a.height);
   return {
     column: Math.round(box.width), page: doc.documentElement.scrollWidth,
     height: doc.documentElement.scrollHeight, wide: wide.slice(0, 10).map(describe),
@@ -130,6 +160,7 @@ function measure(doc, win) {
       .filter((t) => t.getBoundingClientRect().width > box.width + 1).map(describe),
     nbval: /NBVAL/.test(column.innerText), progress: outputs.filter((t) => new RegExp(PROGRESS).test(t))
       .map((t) => t.match(new RegExp(PROGRESS))[0]),
+    rows: rows.slice(0, 3), equations: clippedEquations(column, box, win),
     mailto: doc.querySelectorAll('a[href^="mailto:"]').length,
     math: doc.querySelectorAll("mjx-container").length, rawTex: rawTex(doc),
     brokenImages: Array.from(doc.images).filter((i) => !i.complete || i.naturalWidth === 0)
@@ -141,6 +172,16 @@ function measure(doc, win) {
   await new Promise((done) => setTimeout(done, 300));
   return JSON.stringify(measure(document, window));
 })()
+"""
+
+
+LOAD_IMAGES_JS = """
+Promise.all(Array.from(document.images, (image) => {
+  image.loading = "eager";
+  return image.complete ? null : new Promise((done) => {
+    image.addEventListener("load", done); image.addEventListener("error", done); setTimeout(done, 3000);
+  });
+})).then(() => new Promise((done) => setTimeout(() => done(true), 300)))
 """
 
 
@@ -225,8 +266,14 @@ class Browser:
             raise RuntimeError(f"script failed: {reply['exceptionDetails']}")
         return reply["result"]["value"]
 
-    def screenshot(self, target: Path) -> None:
-        shot = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+    def screenshot(self, target: Path, width: int) -> None:
+        """The whole page as a reader scrolls through it: the screen made as tall as the page (so fixed
+        and sticky parts keep their places), every image loaded first."""
+        height = min(int(self.evaluate("document.documentElement.scrollHeight")), 16000)
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
+                  mobile=width < 500)
+        self.evaluate(LOAD_IMAGES_JS)
+        shot = self.call("Page.captureScreenshot", format="png")
         target.write_bytes(base64.b64decode(shot["data"]))
 
     def close(self) -> None:
@@ -265,7 +312,7 @@ def layouts(built_book, tmp_path_factory) -> dict[tuple[int, str], dict]:
                 except RuntimeError as error:
                     measured[width, name] = {"error": str(error)}
                 measured[width, name]["errors"] = browser.errors()
-                browser.screenshot(target)
+                browser.screenshot(target, width)
     finally:
         browser.close()
     return measured
@@ -307,8 +354,61 @@ def test_nothing_is_wider_than_its_column(layouts):
     def tables_fit(result, width):
         return [f"a table wider than the {result['column']}-px column: {t}" for t in result["tables"]]
 
-    problems = problems_where(layouts, check) + problems_where(layouts, tables_fit, [max(WIDTHS)])
+    problems = problems_where(layouts, check) + problems_where(layouts, tables_fit)
     assert not problems, "\n".join(problems[:40])
+
+
+def tall_rows(result: dict, width: int) -> list[str]:
+    return [f"a {row['height']}-px table row: {row['text']}" for row in result["rows"]
+            if row["height"] > ROW_LIMIT]
+
+
+def test_every_table_row_reads_at_a_glance(layouts):
+    """At 1400 px and at 390 px no table row stands taller than ROW_LIMIT pixels and every table fits
+    the column (test above), so a row's verdict reads without scrolling sideways or far down: on a
+    phone a table that does not fit becomes cards, one per row (book/style/pcsm.js)."""
+    problems = problems_where(layouts, tall_rows)
+    assert not problems, "\n".join(problems[:40])
+
+
+def test_display_formulas_fit_or_show_that_they_scroll(layouts):
+    """At 1400 px and at 390 px a display formula wider than its room sits in a box that scrolls
+    sideways and shows that it does (a shadow at the edge, or a scrollbar that takes room); none is cut
+    off or runs past the column."""
+    problems = problems_where(layouts, lambda result, width: result["equations"])
+    assert not problems, "\n".join(problems[:40])
+
+
+TRAP_PAGE = """<!doctype html><html><head><style>
+body { margin: 0; } article { width: 300px; padding: 0 10px; }
+mjx-container { display: block; } mjx-math { display: inline-block; width: 600px; height: 20px; }
+.scrolls { overflow-x: auto; } .cued { background: linear-gradient(to right, white, grey); }
+</style></head><body><article class="bd-article">
+<table><tr><td>a tall row</td><td style="height: 260px">x</td></tr><tr><td>short</td><td>y</td></tr></table>
+<mjx-container jax="CHTML" display="true"><mjx-math>past the edge</mjx-math></mjx-container>
+<mjx-container jax="CHTML" display="true" style="overflow-x: hidden"><mjx-math>cut</mjx-math></mjx-container>
+<mjx-container jax="CHTML" display="true" class="scrolls"><mjx-math>no cue</mjx-math></mjx-container>
+<mjx-container jax="CHTML" display="true" class="scrolls cued"><mjx-math>cued</mjx-math></mjx-container>
+</article></body></html>"""
+
+
+def test_layout_checks_catch_tall_rows_and_clipped_formulas(tmp_path):
+    """The measurements the two tests above read find what they look for: on a page made for it, the
+    260-px row, and the three formulas that run past the edge, are cut off or scroll without a cue (the
+    fourth, in a box with a shadow, passes)."""
+    require_browser()
+    page = tmp_path / "trap.html"
+    page.write_text(TRAP_PAGE)
+    browser = Browser(tmp_path / "profile")
+    try:
+        browser.open(page.as_uri(), 390)
+        result = json.loads(browser.evaluate(f"const PROGRESS = {json.dumps(PROGRESS)};\n{MEASURE_JS}"))
+    finally:
+        browser.close()
+    assert [row.split(": ")[1] for row in tall_rows(result, 390)] == ["a tall row x"]
+    verdicts = [text.rsplit(")", 1)[1].strip() for text in result["equations"]]
+    assert verdicts == ["runs past the column's edge", "is cut off",
+                        "scrolls with nothing to show that it does"]
 
 
 def test_pages_show_no_test_markers_or_progress_lines(layouts):
