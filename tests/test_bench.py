@@ -181,3 +181,16 @@ def test_sweep_reuses_the_suite_rows_at_its_n_and_reads_back(tmp_path):
 def test_bench_refuses_bad_sweep_sizes_before_running(sizes):
     with pytest.raises(ValueError, match="^sweep_sizes"):
         bench_mi(quick=True, n_samples=400, sweep_sizes=sizes, estimators=("bayes",))
+
+
+def test_paper_tasks_sentence_ranks_estimate_mi_from_the_numbers():
+    import pandas as pd
+
+    from pcsm.experiments.bench import paper_tasks_sentence
+
+    summary = pd.DataFrame({"abs_error_paper": [0.004, 0.0046, 0.0067, 0.0068]},
+                           index=["bayes", "knn", "mine", "estimate_mi"])
+    assert paper_tasks_sentence(summary) == ("On the paper's own tasks its mean |error| is 0.0068 nats, above "
+                                             "kNN's 0.0046: the least accurate of the 4 estimators there.")
+    summary.loc["estimate_mi", "abs_error_paper"] = 0.001
+    assert "below kNN's 0.0046: the most accurate" in paper_tasks_sentence(summary)

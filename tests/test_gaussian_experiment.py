@@ -292,10 +292,21 @@ def test_wins_headline_reads_the_largest_d_and_n():
     for dim in (20, 50):
         for n in (2000, 8000):
             for name, error in (("pc-softmax", -0.01), ("knn", -0.2), ("bayes", 0.001)):
-                rows.append({"dim": dim, "n_samples": n, "estimator": name,
+                rows.append({"dim": dim, "n_samples": n, "estimator": name, "mi_std": 0.003, "n_seeds": 2,
                              "error": error * (2 if n == 2000 else 1) * dim / 50})
     numbers = gx.wins_headline(pd.DataFrame(rows))
     assert numbers["wins_max_dim"] == 50 and (numbers["wins_min_n"], numbers["wins_max_n"]) == (2000, 8000)
     assert numbers["wins_pc_error"] == pytest.approx(-0.01) and numbers["wins_knn_error"] == pytest.approx(-0.2)
     assert math.isnan(numbers["wins_mine_error"])
+    assert numbers["wins_pc_error_sd"] == pytest.approx(0.003) and numbers["wins_seeds"] == 2
+    assert numbers["wins_pc_errors_by_n"] == "-0.020 ± 0.003 at n = 2 000, -0.010 ± 0.003 at n = 8 000"
     assert numbers["wins_rarest"] == gx.class_counts(gx.mixture("long-tail", 50).priors, 2000).min()
+
+
+@pytest.mark.parametrize("off, verdict", [(0.010, "beyond 2 SE: with both on the estimate lies closer to"),
+                                          (0.002, "within 2 SE")])
+def test_variants_sentence_weighs_the_difference_against_its_standard_error(off, verdict):
+    table = pd.DataFrame({"cross_fit": [True, True, False, False], "calibrate": [True, False, True, False],
+                          "error_mean": [0.001, 0.0, 0.0, off], "error_sd": [0.002] * 4, "stderr": [0.01] * 4})
+    sentence = gx.variants_sentence(table, n_seeds=4)
+    assert verdict in sentence and f"{0.001 - off:+.4f} ± 0.0014" in sentence

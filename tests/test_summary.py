@@ -12,9 +12,20 @@ import pytest
 
 from pcsm.book import summary
 from pcsm.experiments import paper
-from pcsm.experiments.results import REPO_ROOT
+from pcsm.experiments.results import PROVENANCE_SUFFIX, REPO_ROOT, TABLES_KEY
 
 RESULTS = REPO_ROOT / "results"
+
+
+def copy_results(dest):
+    """The committed results in ``dest`` as hand-edited input: the records' published-table checksums
+    dropped, so the tests may rewrite tables (the reader's refusal of an edited table is tested in
+    tests/test_results_files.py)."""
+    shutil.copytree(RESULTS, dest, dirs_exist_ok=True)
+    for record in dest.glob(f"*{PROVENANCE_SUFFIX}"):
+        data = json.loads(record.read_text())
+        data.pop(TABLES_KEY, None)
+        record.write_text(json.dumps(data))
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +106,7 @@ def test_stand_in_cub_is_reported_as_not_reproduced(table):
 
 
 def test_real_cub_results_get_a_verdict(tmp_path):
-    shutil.copytree(RESULTS, tmp_path, dirs_exist_ok=True)
+    copy_results(tmp_path)
     rows = [dict(data="CUB-200-2011", protocol=p.protocol, method=p.method, seed=s,
                  avg_per_class_accuracy=p.paper_pct + 0.1 * s) for p in paper.TABLE_2_CUB.itertuples() for s in range(3)]
     pd.DataFrame(rows).to_csv(tmp_path / "cub.csv", index=False)
@@ -182,7 +193,7 @@ def test_runtime_table_reads_the_provenance():
 
 
 def test_rows_a_small_profile_did_not_run_are_marked(tmp_path):
-    shutil.copytree(RESULTS, tmp_path, dirs_exist_ok=True)
+    copy_results(tmp_path)
     gaussian = pd.read_csv(RESULTS / "gaussian-mi.csv")
     gaussian[gaussian.dim == 1].to_csv(tmp_path / "gaussian-mi.csv", index=False)
     mnist = pd.read_csv(RESULTS / "mnist.csv")
@@ -195,7 +206,7 @@ def test_rows_a_small_profile_did_not_run_are_marked(tmp_path):
 
 
 def test_claims_name_only_the_dims_the_table_holds(tmp_path):
-    shutil.copytree(RESULTS, tmp_path, dirs_exist_ok=True)
+    copy_results(tmp_path)
     gaussian = pd.read_csv(RESULTS / "gaussian-mi.csv")
     gaussian[gaussian.dim == 1].to_csv(tmp_path / "gaussian-mi.csv", index=False)
     claims = summary.claims(summary.paper_vs_book(tmp_path), tmp_path)
@@ -210,7 +221,7 @@ def test_claims_name_only_the_dims_the_table_holds(tmp_path):
 
 
 def test_claims_refuse_a_gaussian_table_without_the_papers_dims(tmp_path):
-    shutil.copytree(RESULTS, tmp_path, dirs_exist_ok=True)
+    copy_results(tmp_path)
     gaussian = pd.read_csv(RESULTS / "gaussian-mi.csv")
     gaussian[gaussian.setting == "balanced"].to_csv(tmp_path / "gaussian-mi.csv", index=False)
     table = summary.paper_vs_book(tmp_path)
@@ -220,7 +231,7 @@ def test_claims_refuse_a_gaussian_table_without_the_papers_dims(tmp_path):
 
 @pytest.mark.parametrize("content", ["", "dataset,split,test_set,method,mean_pp,std_pp,n_seeds\n", "a,b\n1,2\n"])
 def test_claims_name_an_empty_or_malformed_gains_file(tmp_path, content):
-    shutil.copytree(RESULTS, tmp_path, dirs_exist_ok=True)
+    copy_results(tmp_path)
     (tmp_path / "mnist_gains.csv").write_text(content)
     with pytest.raises(ValueError, match="mnist_gains.csv"):
         summary.claims(summary.paper_vs_book(tmp_path), tmp_path)
@@ -228,14 +239,14 @@ def test_claims_name_an_empty_or_malformed_gains_file(tmp_path, content):
 
 @pytest.mark.parametrize("content", ["{not json", "[1, 2]", ""])
 def test_a_corrupt_provenance_record_is_named(tmp_path, content):
-    shutil.copytree(RESULTS, tmp_path, dirs_exist_ok=True)
+    copy_results(tmp_path)
     (tmp_path / "03-mnist.provenance.json").write_text(content)
     with pytest.raises(ValueError, match=r"03-mnist\.provenance\.json"):
         summary.paper_vs_book(tmp_path)
 
 
 def test_the_claims_command_reports_a_bad_file_by_name(tmp_path, monkeypatch, capsys):
-    shutil.copytree(RESULTS, tmp_path, dirs_exist_ok=True)
+    copy_results(tmp_path)
     (tmp_path / "mnist_gains.csv").write_text("")
     monkeypatch.setattr(summary, "published_results_dir", lambda: tmp_path)
     from pcsm.__main__ import main

@@ -560,13 +560,37 @@ def wins_headline(summary: pd.DataFrame, estimators: Sequence[str] = ("pc-softma
                   ) -> dict[str, Any]:
     """The numbers chapter 02 quotes from "where the classifier wins" (``summary`` of :func:`summarize`
     on long-tail tasks): the largest d (``wins_max_dim``) and each estimator's error there at the
-    largest n (``wins_pc_error``, ..., NaN for one that did not run), the smallest and largest n, and
-    the rarest class's count at the smallest n (``wins_rarest``)."""
+    largest n with its SD over seeds (``wins_pc_error``, ``wins_pc_error_sd``, ..., NaN for one that
+    did not run), the number of seeds, the smallest and largest n, the rarest class's count at the
+    smallest n (``wins_rarest``), and the classifier's errors at every n as text
+    (``wins_pc_errors_by_n``)."""
     top, smallest, largest = int(summary["dim"].max()), int(summary["n_samples"].min()), int(summary["n_samples"].max())
-    at = summary[(summary["dim"] == top) & (summary["n_samples"] == largest)].set_index("estimator")["error"]
-    numbers: dict[str, Any] = {"wins_max_dim": top}
+    at = summary[(summary["dim"] == top) & (summary["n_samples"] == largest)].set_index("estimator")
+    numbers: dict[str, Any] = {"wins_max_dim": top, "wins_seeds": int(summary["n_seeds"].min())}
     for name in estimators:
-        numbers[f"wins_{name.replace('-softmax', '')}_error"] = float(at.get(name, np.nan))
+        short = name.replace("-softmax", "")
+        numbers[f"wins_{short}_error"] = float(at["error"].get(name, np.nan))
+        numbers[f"wins_{short}_error_sd"] = float(at["mi_std"].get(name, np.nan))
     numbers["wins_rarest"] = int(class_counts(mixture("long-tail", top).priors, smallest).min())
     numbers["wins_min_n"], numbers["wins_max_n"] = smallest, largest
+    pc = summary[(summary["dim"] == top) & (summary["estimator"] == "pc-softmax")].sort_values("n_samples")
+    numbers["wins_pc_errors_by_n"] = ", ".join(
+        f"{error:+.3f} ± {sd:.3f} at n = {n:,}".replace(",", " ")
+        for error, sd, n in zip(pc["error"], pc["mi_std"].fillna(0), pc["n_samples"]))
     return numbers
+
+
+def variants_sentence(table: pd.DataFrame, n_seeds: int) -> str:
+    """What :func:`run_variants`' table shows about calibration and cross-fitting, computed: the
+    difference of the mean errors with both on and both off, its standard error
+    sqrt(sd_on^2 + sd_off^2) / sqrt(n_seeds), and whether it lies beyond 2 SE."""
+    rows = table.set_index(["cross_fit", "calibrate"])
+    on, off = rows.loc[(True, True)], rows.loc[(False, False)]
+    difference = float(on["error_mean"] - off["error_mean"])
+    se = float(np.hypot(on["error_sd"], off["error_sd"]) / np.sqrt(n_seeds))
+    text = (f"With both off the mean error is {off['error_mean']:+.4f} nats; both on minus both off is "
+            f"{difference:+.4f} ± {se:.4f} (standard error over {n_seeds} seeds), ")
+    if abs(difference) <= 2 * se:
+        return text + "within 2 SE: on these draws the two features do not change the estimate measurably."
+    better = "closer to" if abs(on["error_mean"]) < abs(off["error_mean"]) else "further from"
+    return text + f"beyond 2 SE: with both on the estimate lies {better} the truth."
