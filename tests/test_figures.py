@@ -30,7 +30,7 @@ def test_error_against_n_has_a_log_panel_per_group_and_a_line_per_estimator():
     assert [line.get_color() for line in lines] == [PALETTE["pc-softmax"], PALETTE["knn"]]
     assert sorted(lines[1].get_ydata()) == pytest.approx(sorted(-1 / pd.Series([1000, 3000, 20000])))
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert labels == ["estimate_mi (PC-softmax)", "kNN (KSG)"]
+    assert labels == ["estimate_mi (PC-softmax)", "kNN (Ross 2014)"]
     assert set(BENCH_COLOURS.values()) <= set(PALETTE.values())
 
 

@@ -254,3 +254,13 @@ def test_bfloat16_is_an_opt_in_that_trains_with_float32_weights_and_predicts_in_
     assert all(p.dtype == torch.float32 for p in model.parameters())
     assert predict_logits(model, x, precision="bfloat16").dtype == torch.float32
     assert describe_training_path("bfloat16").startswith("bfloat16 autocast")
+
+
+def test_provenance_records_the_training_path(monkeypatch):
+    """The path and precision that ran are in every provenance record and its page section."""
+    from pcsm.book import provenance
+
+    monkeypatch.setenv("PCSM_PRECISION", "float32")
+    record = provenance.collect("01-bound", "smoke", {}, 1.0, "0" * 16, changes=[])
+    assert record["training"] == "float32, default memory layout"
+    assert "| Training | float32, default memory layout |" in provenance.as_markdown(record)

@@ -13,7 +13,7 @@ PALETTE: dict[str, str] = {"bayes": "#4d4d4d", "pc-softmax": "#0173b2", "softmax
                            "post-hoc": "#56b4e9", "mine": "#029e73", "knn": "#cc78bc"}
 #: How each method is named in legends and table headers.
 METHOD_NAMES: dict[str, str] = {"bayes": "Bayes plug-in", "pc-softmax": "PC-softmax", "softmax": "softmax",
-                                "post-hoc": "post-hoc correction", "mine": "MINE", "knn": "kNN (KSG)"}
+                                "post-hoc": "post-hoc correction", "mine": "MINE", "knn": "kNN (Ross 2014)"}
 
 #: seaborn settings every chapter's figures use (one look across the book).
 BOOK_STYLE: dict[str, Any] = {

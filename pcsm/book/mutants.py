@@ -65,8 +65,8 @@ class Mutant:
 
 
 def imbalance_bias(row: pd.Series) -> float:
-    """log K - H(Y): what the balanced formula, or a uniform prior in MINE's marginal term, adds to the
-    MI of K classes with label entropy H(Y) (KL(P_XY || P_X U_Y) = I(X;Y) + log K - H(Y))."""
+    """log M - H(Y): what the balanced formula, or a uniform prior in MINE's marginal term, adds to the
+    MI of M classes with label entropy H(Y) (KL(P_XY || P_X U_Y) = I(X;Y) + log M - H(Y))."""
     return math.log(5) - float(row["label_entropy"])
 
 
@@ -82,7 +82,7 @@ MUTANTS = (
            '    if method == "softmax":\n        return torch.log_softmax(logits, dim=1) + math.log(',
            '    if True:\n        return torch.log_softmax(logits, dim=1) + math.log(',
            Effect("gaussian-mi", "mi_mean", {"setting": "imbalanced", "dim": 10, "estimator": "pc-softmax"},
-                  shift=imbalance_bias, why="+ log K - H(Y) on the imbalanced task")),
+                  shift=imbalance_bias, why="+ log M - H(Y) on the imbalanced task")),
     Mutant("mnist-imbalanced-split-balanced", "03-mnist", "pcsm/experiments/mnist/data.py",
            "protocol_indices(subset, protocol, ratio, largest, seed=seed)",
            "protocol_indices(subset, protocol, 1, largest, seed=seed)",
@@ -96,7 +96,7 @@ MUTANTS = (
            "        return torch.as_tensor(np.log(prior))",
            "        return torch.as_tensor(np.log(np.full_like(prior, 1 / len(prior))))",
            Effect("gaussian-mi", "mi_mean", {"setting": "imbalanced", "dim": 1, "estimator": "mine"},
-                  shift=imbalance_bias, why="+ log K - H(Y) on the imbalanced task")),
+                  shift=imbalance_bias, why="+ log M - H(Y) on the imbalanced task")),
     Mutant("post-hoc-sign-flipped", "03-mnist", "pcsm/core/losses.py",
            "    return logits - log_prior_tensor(prior, logits)",
            "    return logits + log_prior_tensor(prior, logits)",

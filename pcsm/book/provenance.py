@@ -16,6 +16,7 @@ from typing import Any
 import nbformat
 
 from pcsm.book.dependencies import source_digest
+from pcsm.core.training import describe_training_path
 from pcsm.experiments.results import REPO_ROOT
 
 PACKAGES = ("torch", "torchvision", "numpy", "scipy", "pandas", "scikit-learn", "papermill", "myst-nb")
@@ -99,6 +100,7 @@ def collect(notebook: str, profile: str, parameters: dict[str, Any], wall_time_s
         "pcsm_code_sha256": code_digest,
         "cpu": cpu_model(),
         "device": device_description(),
+        "training": describe_training_path(),  # the kernel inherits PCSM_PRECISION from this process
         "packages": package_versions(),
     }
 
@@ -121,6 +123,7 @@ def as_markdown(record: dict[str, Any]) -> str:
         ("Code", f"git `{record['git_commit']}` ({_changes_text(record.get('code_changes'))}), "
                  f"pcsm sha256 `{record['pcsm_code_sha256'][:16]}`"),
         ("Machine", f"{record['cpu']}; {record['device']}"),
+        *([("Training", record["training"])] if "training" in record else []),
         ("Packages", packages),
     ]
     table = "\n".join(f"| {k} | {v} |" for k, v in rows)

@@ -334,12 +334,16 @@ def mine_mi(
         Cross-fitting folds, >= 2.
     hidden : int or tuple of int
         Hidden widths of the statistics network (an int is one layer).
-    epochs, patience : int
-        Most epochs per fold; epochs without a better validation DV estimate before stopping.
+    epochs : int
+        Most epochs per fold.
+    patience : int
+        Epochs without a better validation DV estimate before stopping.
     batch_size : int, optional
         Default :func:`~pcsm.core.training.default_batch_size` of the training size.
-    lr, ema : float
-        Adam's learning rate; the rate of the moving average in (0, 1].
+    lr : float
+        Adam's learning rate.
+    ema : float
+        The rate of the moving average, in (0, 1].
     val_fraction : float
         Fraction of each fold's training part used for early stopping, in (0, 1).
     device : str or torch.device

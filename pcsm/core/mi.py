@@ -101,7 +101,7 @@ class MIEstimate:
     prior : numpy.ndarray
         :math:`P(y)` of the classes present, in the order of ``classes``.
     upper_bound : float
-        :math:`H(Y)` of ``prior`` (:math:`\log K`, K classes present, for the balanced softmax formula).
+        :math:`H(Y)` of ``prior`` (:math:`\log M`, M classes present, for the balanced softmax formula).
     in_bounds : bool
         False (and a RuntimeWarning was issued) when ``value`` lies outside
         :math:`[0, \mathrm{upper\_bound}]` by more than ``BOUND_TOLERANCE`` nats, or the whole interval
@@ -244,7 +244,7 @@ def calibrate_logits(
 
 
 def resolve_prior(prior: Any, labels: torch.Tensor, classes: np.ndarray) -> Prior:
-    """The checked prior of the classes present, aligned with ``labels`` (codes 0..K-1 of ``classes``).
+    """The checked prior of the classes present, aligned with ``labels`` (codes 0..M-1 of ``classes``).
 
     ``None``: the label frequencies. Otherwise ``prior`` needs one entry per label 0..max(y), mass on
     every class present, and label counts plausible under it (chi-square p >= 1e-6); its entries of
@@ -513,7 +513,7 @@ def estimate_mi(
     on a 10-class mixture in d = 5 with cubed coordinates it moved the error from -0.044 to -0.008 nats
     and changed nothing measurable on Gaussian coordinates.
 
-    Bounds. :math:`0 \le I \le H(Y)` (:math:`\log K` for "softmax", K the number of classes present).
+    Bounds. :math:`0 \le I \le H(Y)` (:math:`\log M` for "softmax", M the number of classes present).
     The intervals' lower end is clipped at 0; ``value`` is never clipped (that would bias averages
     over seeds). A value outside the range by more than ``BOUND_TOLERANCE`` (0.05) nats, or an
     interval wholly outside it, issues a RuntimeWarning and sets ``in_bounds`` False.
@@ -534,12 +534,12 @@ def estimate_mi(
         Continuous features (numpy, torch, pandas; missing values are refused). Standardised per column
         in float64, so the estimate does not depend on an offset or scale of x.
     y : array-like, shape (n,)
-        Class labels: integers (or integral floats), any values; the K >= 2 distinct values become
+        Class labels: integers (or integral floats), any values; the M >= 2 distinct values become
         the classes.
     method : {"pc-softmax", "softmax"}
         "pc-softmax" trains and scores with PC-softmax and ``prior``; "softmax" trains with softmax and
-        scores the balanced formula :math:`\log \mathrm{softmax}_y f + \log K`, biased by about
-        :math:`\log K - H(Y)` when the classes are imbalanced.
+        scores the balanced formula :math:`\log \mathrm{softmax}_y f + \log M`, biased by about
+        :math:`\log M - H(Y)` when the classes are imbalanced.
     prior : sequence of probabilities or pandas Series, optional
         :math:`P(y)`, one entry per label 0..max(y) (a Series is read by label: its index holds the
         labels, and a label it leaves out gets 0), with mass on every class present and fitting the
