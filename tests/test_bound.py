@@ -176,6 +176,9 @@ def test_prior_mismatch_table_degrades_to_the_papers_accuracy_and_the_identity_h
     assert np.allclose(table.paper_error, quoted["softmax"] - quoted["gt"])
     assert (table.z.abs() < 4).all() and (table.expected_kl > 0).all()
     assert np.allclose(table.ours_error, table.lhs - np.array(list(truth.values())))
+    # the paper's accuracies are whole percent: a classifier 0.5 points worse loses more KL, one better less
+    assert (table.ours_error_low <= table.ours_error).all()
+    assert (table.ours_error <= table.ours_error_high).all()
 
 
 def test_kl_gap_table_has_one_row_per_critic_each_losing_its_expected_kl(truth):
@@ -207,5 +210,38 @@ def test_zipf_prior_is_uniform_at_zero_and_refuses_negative_exponents():
     assert np.allclose(b.zipf_prior(4, 0.0), 0.25)
     p = b.zipf_prior(3, 1.0)
     assert p[0] / p[2] == pytest.approx(3.0)
+    # P(y) proportional to y^-s over y = 1..M, as the page writes it: log M - H(Y) = 0.841 nats at s = 2.5
+    p = b.zipf_prior(5, 2.5)
+    assert np.allclose(p, np.arange(1, 6) ** -2.5 / np.sum(np.arange(1, 6) ** -2.5))
+    assert np.log(5) + np.sum(p * np.log(p)) == pytest.approx(0.841, abs=5e-4)
     with pytest.raises(ValueError, match="^exponent"):
         b.zipf_prior(3, -1.0)
+
+
+def _mismatch(ours, low, high, paper, se=0.001):
+    n = len(ours)
+    return pd.DataFrame({"d": [1, 2, 5, 10][:n], "ours_error": ours, "ours_error_low": low,
+                         "ours_error_high": high, "paper_error": paper, "lhs_se": [se] * n})
+
+
+def test_identity_sizes_compare_intervals_with_the_papers_rounding():
+    table = b.identity_sizes(_mismatch([0.10, 0.05, -0.06], [0.09, 0.04, -0.08], [0.11, 0.06, -0.04],
+                                       [0.09, 0.08, -0.03]))
+    assert list(table.same_sign) == [True, True, True]
+    assert list(table.same_size) == [True, False, True]  # 0.062 < 0.08 - 0.01; -0.042 >= -0.04
+    assert table.ours_low[0] == pytest.approx(0.088) and table.paper_high[1] == pytest.approx(0.09)
+
+
+def test_identity_verdict_says_signs_and_names_the_sizes_that_differ():
+    text = b.identity_verdict(_mismatch([0.10, 0.05, -0.06], [0.09, 0.04, -0.08], [0.11, 0.06, -0.04],
+                                        [0.09, 0.08, -0.03]))
+    assert text.startswith("These errors have the signs of the paper's softmax errors at every d.")
+    assert "agree with the paper's at d = 1 and 5 within the uncertainties, but not at d = 2" in text
+    assert "+0.050 nats (+0.038 to +0.062) against the paper's +0.080" in text
+    assert "predicts the sign" in text and "does not pin down their size" in text
+    agree = b.identity_verdict(_mismatch([0.10], [0.09], [0.11], [0.09]))
+    assert "agree with the paper's at every d" in agree and "pin down" not in agree
+    wrong = b.identity_verdict(_mismatch([0.10, -0.05], [0.09, -0.06], [0.11, -0.04], [0.09, 0.08]))
+    assert "except at d = 2" in wrong and "neither every sign nor every size" in wrong
+    with pytest.raises(ValueError, match="^mismatch"):
+        b.identity_verdict(_mismatch([], [], [], []))

@@ -143,7 +143,8 @@ def per_class_accuracy_vs_tau(g: GaussianMixture, x: np.ndarray, y: np.ndarray,
 
 
 def zipf_prior(n_classes: int, exponent: float) -> np.ndarray:
-    """P(y = k) proportional to (k + 1)^-exponent, k = 0..M-1 (uniform at exponent 0)."""
+    """The Zipf prior P(y) proportional to y^-exponent over the labels y = 1..M (uniform at exponent 0);
+    entry k of the array, k = 0..M-1, is label y = k + 1, i.e. (k + 1)^-exponent."""
     check_positive_int(n_classes, "n_classes", minimum=2)
     if not np.isfinite(exponent) or exponent < 0:
         raise ValueError(f"exponent: must be a finite number >= 0, got {exponent}")
@@ -153,7 +154,7 @@ def zipf_prior(n_classes: int, exponent: float) -> np.ndarray:
 
 def zipf_sweep(exponents: Any, dim: int, n_samples: int, seed: int, sigma: float = 1.0) -> list[dict]:
     """The balanced formula's error against imbalance: for each Zipf exponent s, the paper's five means
-    in R^dim with prior P(y) ~ (y + 1)^-s; rows hold log M - H(Y) and the balanced formula's error
+    in R^dim with prior P(y) ~ y^-s over y = 1..M (:func:`zipf_prior`); rows hold log M - H(Y) and the balanced formula's error
     (estimate - I, I by quadrature) for the exact posterior and for a noisy one (:func:`noisy_logits`)."""
     means = paper_mixture(dim, balanced=True).means
     rows = []
@@ -295,6 +296,64 @@ def sign_verdict(dims: Any, ours_errors: Any, paper_errors: Any) -> str:
             "a classifier of the paper's accuracy does not explain the paper's error.")
 
 
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def identity_sizes(mismatch: pd.DataFrame) -> pd.DataFrame:
+    """Per d of :func:`prior_mismatch_table`, the balanced formula's error that the identity predicts
+    for a classifier of the paper's softmax accuracy, as an interval (``ours_low``, ``ours_high``): the
+    errors at the quoted accuracy -/+ its rounding, widened by two standard errors of the sample mean
+    (``lhs_se``); the paper's softmax error as an interval (``paper_low``, ``paper_high``): -/+ twice
+    :data:`PAPER_NATS_ROUNDING` (both of its terms are rounded); ``same_sign`` (the identity's error and
+    the paper's have one sign) and ``same_size`` (the two intervals overlap)."""
+    m = mismatch
+    lows = np.minimum.reduce([m.ours_error, m.ours_error_low, m.ours_error_high]) - 2 * m.lhs_se
+    highs = np.maximum.reduce([m.ours_error, m.ours_error_low, m.ours_error_high]) + 2 * m.lhs_se
+    spread = 2 * PAPER_NATS_ROUNDING
+    table = pd.DataFrame({"d": m.d, "ours_error": m.ours_error, "ours_low": lows, "ours_high": highs,
+                          "paper_error": m.paper_error, "paper_low": m.paper_error - spread,
+                          "paper_high": m.paper_error + spread})
+    table["same_sign"] = np.sign(table.ours_error) == np.sign(table.paper_error)
+    table["same_size"] = (table.ours_low <= table.paper_high) & (table.paper_low <= table.ours_high)
+    return table.reset_index(drop=True)
+
+
+def identity_verdict(mismatch: pd.DataFrame) -> str:
+    """Sentences saying what the prior-mismatch identity, applied to a classifier of the paper's softmax
+    accuracy (:func:`prior_mismatch_table`), gets right about the paper's softmax errors: their signs
+    (naming any d where they differ) and their sizes, compared as the intervals of :func:`identity_sizes`
+    (naming the d where they agree and, with the numbers, those where they do not)."""
+    t = identity_sizes(mismatch)
+    if t.empty:
+        raise ValueError("mismatch: no rows")
+    d_text = lambda rows: "d = " + _join([str(d) for d in rows.d])
+    wrong_sign = t[~t.same_sign]
+    if wrong_sign.empty:
+        text = "These errors have the signs of the paper's softmax errors at every d."
+    else:
+        text = (f"These errors have the signs of the paper's softmax errors except at {d_text(wrong_sign)}.")
+    agree, off = t[t.same_size], t[~t.same_size]
+    half_width = float(((t.ours_high - t.ours_low) / 2).max())
+    uncertainty = (f"(ranges that allow for the paper's accuracies being rounded to whole percent, "
+                   f"±{PAPER_ACCURACY_ROUNDING:g} points, and two standard errors, up to "
+                   f"±{half_width:.3f} nats wide; the paper's errors carry ±{2 * PAPER_NATS_ROUNDING:.2f} "
+                   "nats from its rounding)")
+    if off.empty:
+        return (f"{text} Their sizes agree with the paper's at every d within the uncertainties "
+                f"{uncertainty}.")
+    pairs = [f"{r.ours_error:+.3f} nats ({r.ours_low:+.3f} to {r.ours_high:+.3f}) against the paper's "
+             f"{r.paper_error:+.3f}" + (f" at d = {r.d}" if len(off) > 1 else "") for r in off.itertuples()]
+    where = (f"at {d_text(agree)} within the uncertainties, but not at {d_text(off)}" if not agree.empty
+             else f"at no d within the uncertainties")
+    text += f" Their sizes agree with the paper's {where}: {_join(pairs)} {uncertainty}."
+    if wrong_sign.empty:
+        return (text + " So the identity predicts the sign of the paper's softmax errors but does not pin "
+                "down their size: that depends on the classifier's KL gap, which its accuracy alone does not fix.")
+    return (text + " So a classifier of the paper's accuracy explains neither every sign nor every size of "
+            "the paper's softmax errors.")
+
+
 def noise_verdict(difference: float, se: float) -> str:
     """A sentence saying whether ``difference`` lies within two of its standard errors ``se`` of zero
     (Monte Carlo noise) or beyond them."""
@@ -333,6 +392,12 @@ def formulas_table(setting: str, truth: dict[int, float], n_samples: int, seed: 
     return pd.DataFrame(rows)
 
 
+#: Half the width of the rounding of the paper's Table 1: accuracies in whole percent (points), MI to 0.01
+#: nats. A difference of two of its MI values (the paper's softmax error) is known to twice the latter.
+PAPER_ACCURACY_ROUNDING = 0.5
+PAPER_NATS_ROUNDING = 0.005
+
+
 def prior_mismatch_table(truth: dict[int, float], n_samples: int, seed: int) -> pd.DataFrame:
     """The prior-mismatch identity with pi uniform, one row per d in ``truth`` (imbalanced mixture),
     for a softmax classifier degraded (:func:`noisy_logits`) to Table 1's softmax accuracy at that d:
@@ -341,7 +406,9 @@ def prior_mismatch_table(truth: dict[int, float], n_samples: int, seed: int) -> 
 
     both sides (:func:`prior_mismatch`), z = (lhs - rhs) / se, the balanced formula's error
     ``ours_error`` = lhs - I and the paper's softmax error ``paper_error``; ``n_samples`` draws with
-    seed ``seed + d``, noise seed ``seed``."""
+    seed ``seed + d``, noise seed ``seed``. The paper's accuracies are rounded to whole percent, so
+    ``ours_error_low`` and ``ours_error_high`` repeat ``ours_error`` for a classifier degraded to the
+    quoted accuracy minus and plus :data:`PAPER_ACCURACY_ROUNDING` points (same sample and noise)."""
     rows = []
     for d, mi in truth.items():
         g = gx.mixture("imbalanced", d)
@@ -351,8 +418,13 @@ def prior_mismatch_table(truth: dict[int, float], n_samples: int, seed: int) -> 
         sigma = sigma_for_accuracy(g, x, y, quoted["acc_softmax"] / 100, seed=seed)
         logits = noisy_logits(g, x, sigma, seed=seed)
         r = prior_mismatch(g, x, y, logits, uniform, mi)
+        ends = []
+        for shift in (-PAPER_ACCURACY_ROUNDING, PAPER_ACCURACY_ROUNDING):
+            sigma_end = sigma_for_accuracy(g, x, y, (quoted["acc_softmax"] + shift) / 100, seed=seed)
+            ends.append(balanced_formula(noisy_logits(g, x, sigma_end, seed=seed), y) - mi)
         rows.append(dict(d=d, accuracy=100 * accuracy(logits, y), **r,
-                         ours_error=r["lhs"] - mi, paper_error=quoted["softmax"] - quoted["gt"]))
+                         ours_error=r["lhs"] - mi, paper_error=quoted["softmax"] - quoted["gt"],
+                         ours_error_low=min(ends), ours_error_high=max(ends)))
     table = pd.DataFrame(rows)
     table["z"] = (table.lhs - table.rhs) / np.hypot(table.lhs_se, table.rhs_se)
     return table
