@@ -301,7 +301,7 @@ def test_verdict_sentences_state_the_counts_of_each_kind(table):
     counts = summary.verdict_counts(table)
     holds, fails = summary.verdict_sentences(table)
     assert holds.startswith(f"{counts[summary.REPRODUCED]} of the paper's {len(table)} published numbers")
-    assert f"for {counts[summary.CLOSER]} more" in holds
+    assert f"for {counts[summary.CLOSER]} more".lower() in holds.lower()
     assert fails.startswith(f"{counts[summary.DIFFERS]} differ")
     assert f"{counts[summary.NOT_HERE]} are not reproduced here (Table 2, CUB-200-2011" in fails
     differing = table[table.verdict.str.startswith(summary.DIFFERS)]
@@ -312,3 +312,13 @@ def test_a_difference_that_rounds_to_zero_has_no_minus_sign(table):
     assert summary._signed(-0.004, 2) == "+0.00" and summary._signed(-0.006, 2) == "-0.01"
     shown = summary.display_table(table)
     assert not shown["ours − paper"].str.fullmatch(r"-0\.0+").any()
+
+
+def test_the_page_prints_the_papers_numbers_as_printed_and_says_what_each_spread_is(table):
+    shown = summary.display_table(table).set_index(["table", "setting", "quantity"])
+    assert shown.loc[("Table 1", "d = 1", "accuracy, softmax-trained"), "paper"] == "79"
+    assert shown.loc[("Table 1", "d = 1", "ground truth I(X;Y)"), "paper"] == "1.02"
+    assert shown.loc[("Table 2, MNIST", "imbalanced", "avg. per-class accuracy, pc-softmax"), "paper"] == "96.30"
+    assert shown.loc[("Table 1", "d = 5", "PC-softmax"), "ours"].endswith("(SE)")
+    assert shown.loc[("Table 1", "d = 5", "PC-softmax"), "ours from"] == summary.NETWORKS
+    assert shown.loc[("Table 1", "d = 5", "MINE"), "ours"].endswith("(SD)")
