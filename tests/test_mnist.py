@@ -277,3 +277,46 @@ def test_protocol_note_names_every_departure_from_the_authors_protocol():
         mnist_experiment.protocol_note(3, authors, epochs=8)
     with pytest.raises(ValueError, match="^authors"):
         mnist_experiment.protocol_note(3, {"epochs": 8}, **protocol)
+
+
+def test_split_class_counts_measure_the_test_splits_imbalance():
+    labels = torch.arange(50000) % 10  # 1 000 images of each digit in the test range 40000-49999
+    settings = mnist_experiment.imbalance_settings("step", [1, 10, 100])
+    counts = mnist_data.split_class_counts(labels, settings, 3000, 3000)
+    images = (torch.arange(50000) % 256).to(torch.uint8)[:, None, None].expand(50000, 28, 28)
+    (_, y_train), (_, y_test) = mnist_data.paper_splits(images, labels, "mnist", "step", 10, 3000, 3000)
+    row = counts.set_index(["ratio", "split"])
+    assert [row.loc[(10, "test"), f"class {k}"] for k in range(10)] == torch.bincount(y_test).tolist()
+    assert row.loc[(10, "train"), "images"] == len(y_train)
+    assert row.loc[(10, "test"), "measured_ratio"] == pytest.approx(1000 / 300)
+    assert row.loc[(100, "test"), "measured_ratio"] == pytest.approx(1000 / 30)
+    assert row.loc[(10, "train"), "measured_ratio"] == 10 and row.loc[(1, "test"), "measured_ratio"] == 1
+    text = mnist_experiment.split_description(counts, 3000, 3000)
+    assert "indices 0–39 999 for training and 40 000–49 999 for testing" in text
+    assert "their first 3 000, in both splits" in text
+    assert "holds only 1 000 images of each digit, fewer than the cap of 3 000" in text
+    assert "measured imbalance ratio (largest class / smallest class) is 3.3, against 10.0" in text
+    assert "ratio 100 it is 33.3 (training: 100.0)" in text and "not the official test set" in text
+    reduced = mnist_experiment.split_description(
+        mnist_data.split_class_counts(labels, settings, 500, 300), 500, 300)
+    assert "the odd digits their first 500 in the training split, and their first 30 and 300 in the test split" in reduced
+    assert "holds only" not in reduced and "of the test split is 10.0" in reduced
+    with pytest.raises(ValueError, match="^counts"):
+        mnist_experiment.split_description(counts[counts.ratio != 10], 3000, 3000)
+
+
+def test_training_sentence_names_the_settings_and_the_path():
+    text = mnist_experiment.training_sentence(8, 0.01, 0.5, "float32, channels_last for convolutions")
+    assert text == ("The network is LeNet, trained for 8 epochs with SGD (learning rate 0.01, momentum 0.5, "
+                    "batch 64) on this book's training path: float32, channels_last for convolutions.")
+
+
+def test_split_counts_cover_every_dataset_and_setting_of_the_plan():
+    data, plan = tiny_experiment(datasets=["mnist", "fashion-mnist"])
+    data = {**data, "fashion-mnist": data["mnist"]}
+    counts = mnist_experiment.split_counts(data, plan)
+    assert list(counts.columns[:4]) == ["dataset", "protocol", "ratio", "split"]
+    assert len(counts) == 2 * len(plan.settings) * 2
+    assert set(mnist_experiment.SPLIT_COUNT_COLUMNS) <= set(counts.columns)
+    with pytest.raises(ValueError, match="^data: .*fashion-mnist"):
+        mnist_experiment.split_counts({"mnist": data["mnist"]}, plan)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 from torchvision import datasets
 
@@ -249,12 +250,41 @@ def paper_splits(
     network inputs.
     """
     splits = []
-    for index_range, largest in ((PAPER_TRAIN, n_max), (PAPER_TEST, test_n_max)):
-        offset = index_range.start
-        subset = labels[index_range.start : index_range.stop]
-        keep = torch.from_numpy(protocol_indices(subset, protocol, ratio, largest, seed=seed)) + offset
+    for keep in paper_split_indices(labels, protocol, ratio, n_max, test_n_max, seed):
         splits.append((to_inputs(images[keep], dataset), labels[keep]))
     return splits[0], splits[1]
+
+
+def paper_split_indices(labels: torch.Tensor, protocol: str, ratio: float, n_max: int, test_n_max: int,
+                        seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices into the 60 000 training images of :func:`paper_splits`' train and test splits:
+    ``protocol`` subsets (``ratio``, ``seed``) of indices 0-39999 with largest class ``n_max`` and of
+    40000-49999 with ``test_n_max``."""
+    kept = []
+    for index_range, largest in ((PAPER_TRAIN, n_max), (PAPER_TEST, test_n_max)):
+        subset = labels[index_range.start : index_range.stop]
+        kept.append(torch.from_numpy(protocol_indices(subset, protocol, ratio, largest, seed=seed))
+                    + index_range.start)
+    return kept[0], kept[1]
+
+
+def split_class_counts(labels: torch.Tensor, settings: Sequence[tuple[str, float]], n_max: int,
+                       test_n_max: int, seed: int = 0, n_classes: int = 10) -> pd.DataFrame:
+    """The measured class sizes of the paper's splits (:func:`paper_split_indices`) for each (protocol,
+    ratio) of ``settings``: one row per setting and split ("train", "test") with the nominal ``ratio``,
+    ``images``, the ``smallest`` and ``largest`` class and the ``measured_ratio`` largest / smallest (a
+    split's classes can hold fewer images than its cap: indices 40000-49999 of MNIST hold about 1 000
+    per digit, so the test split's odd digits are not capped at 3 000), plus one column per class."""
+    rows = []
+    for protocol, ratio in settings:
+        for split, keep in zip(("train", "test"),
+                               paper_split_indices(labels, protocol, ratio, n_max, test_n_max, seed)):
+            counts = torch.bincount(labels[keep], minlength=n_classes).tolist()
+            rows.append({"protocol": protocol, "ratio": ratio, "split": split, "images": int(sum(counts)),
+                         "smallest": min(counts), "largest": max(counts),
+                         "measured_ratio": max(counts) / min(counts),
+                         **{f"class {k}": n for k, n in enumerate(counts)}})
+    return pd.DataFrame(rows)
 
 
 def check_datasets(datasets: object) -> list[str]:

@@ -27,10 +27,13 @@ from pcsm.experiments.classification import (
 )
 from pcsm.experiments.config import ChapterConfig
 from pcsm.experiments.imbalance import PROTOCOLS, long_tail_sizes, step_caps
-from pcsm.experiments.mnist.data import Data, check_datasets, paper_splits
+from pcsm.experiments.mnist.data import (PAPER_TEST, PAPER_TRAIN, Data, check_datasets, paper_splits,
+                                         split_class_counts)
 from pcsm.experiments.parallel import jobs_from_env, map_runs
 from pcsm.experiments.results import save_table
 
+# The minibatch of every LeNet run (the authors').
+BATCH_SIZE = 64
 # Table 2's settings: the step profile at ratio 1 ("balanced") and 10 ("imbalanced").
 PAPER_SPLITS = {1: "balanced", 10: "imbalanced"}
 RESULT_PREFIX = {"mnist": "mnist", "fashion-mnist": "fashion"}
@@ -185,7 +188,7 @@ def plan_tasks(plan: RunPlan) -> list[Run]:
             for protocol, ratio in plan.settings]
 
 
-def train_run(run: Run, arrays: tuple[np.ndarray, ...], plan: RunPlan, batch_size: int = 64) -> pd.DataFrame:
+def train_run(run: Run, arrays: tuple[np.ndarray, ...], plan: RunPlan, batch_size: int = BATCH_SIZE) -> pd.DataFrame:
     """Train and evaluate one run on one torch thread (the same in a worker process and in this one):
     ``arrays`` are the data set's (train images, train labels, official x, official y) as numpy arrays,
     which joblib hands to worker processes as shared memory maps. Returns the run's per-class rows."""
@@ -201,7 +204,7 @@ def train_run(run: Run, arrays: tuple[np.ndarray, ...], plan: RunPlan, batch_siz
     return rows.assign(dataset=run.dataset, protocol=run.protocol, ratio=run.ratio)
 
 
-def train_and_evaluate(data: Data, plan: RunPlan, batch_size: int = 64, scheduler: str | None = None,
+def train_and_evaluate(data: Data, plan: RunPlan, batch_size: int = BATCH_SIZE, scheduler: str | None = None,
                        progress: bool = True) -> pd.DataFrame:
     """Train LeNet for every data set, seed and setting of ``plan`` and return the tidy per-class
     accuracy of the three methods on the paper split and the official test set.
@@ -244,3 +247,90 @@ def sweep_runs(runs: pd.DataFrame, plan: RunPlan) -> pd.DataFrame:
 def experiment_runs(per_class: pd.DataFrame) -> pd.DataFrame:
     """Average per-class accuracy of each run (dataset, protocol, ratio, seed, test_set, method)."""
     return average_accuracy(per_class, ["dataset", "protocol", "ratio"])
+
+
+def _count(n: int) -> str:
+    """An integer as the pages write it: thousands separated by a space (40 000)."""
+    return f"{n:,}".replace(",", " ")
+
+
+def _range(indices: range) -> str:
+    return f"{_count(indices.start)}–{_count(indices.stop - 1)}"
+
+
+def split_description(counts: pd.DataFrame, n_max: int, test_n_max: int) -> str:
+    """The protocol's sentences on the paper's splits, from the caps and the measured class sizes
+    ``counts`` (:func:`pcsm.experiments.mnist.data.split_class_counts` of MNIST for the page's settings,
+    Table 2's step settings at ratios 1 and 10 among them): where the splits come from, each class's
+    cap, and the measured imbalance ratio (largest class / smallest class) of every step test split,
+    which is lower than the nominal one where the test range holds fewer images than the caps."""
+    step = counts[counts["protocol"] == "step"]
+
+    def row(ratio: Any, split: str) -> pd.Series:
+        found = step[(step["ratio"] == ratio) & (step["split"] == split)]
+        if found.empty:
+            raise ValueError(f"counts: no step split '{split}' at ratio {ratio}")
+        return found.iloc[0]
+
+    balanced, imbalanced = (ratio for ratio, name in sorted(PAPER_SPLITS.items()))
+    caps = {split: step_caps(largest, imbalanced) for split, largest in
+            (("train", n_max), ("test", test_n_max))}
+    if caps["train"] == caps["test"]:
+        capped = (f"the even digits keep their first {_count(caps['train'][0])} examples and the odd digits "
+                  f"their first {_count(caps['train'][1])}, in both splits")
+    else:
+        capped = (f"the even digits keep their first {_count(caps['train'][0])} examples and the odd digits "
+                  f"their first {_count(caps['train'][1])} in the training split, and their first "
+                  f"{_count(caps['test'][0])} and {_count(caps['test'][1])} in the test split")
+    full = (f"{_count(n_max)}" if n_max == test_n_max
+            else f"{_count(n_max)} in the training split and {_count(test_n_max)} in the test split")
+    text = (f"The authors take both splits from MNIST's training images: indices {_range(PAPER_TRAIN)} for "
+            f"training and {_range(PAPER_TEST)} for testing. In the imbalanced setting (nominal ratio "
+            f"{imbalanced}) {capped}; in the balanced setting (ratio {balanced}) every digit keeps its "
+            f"first {full}.")
+    test, train = row(imbalanced, "test"), row(imbalanced, "train")
+    classes = [c for c in counts.columns if str(c).startswith("class ")]
+    per_class = row(balanced, "test")[classes].astype(int)
+    if int(per_class.max()) < test_n_max:
+        sizes = (_count(int(per_class.max()))) if per_class.min() == per_class.max() else \
+            f"{_count(int(per_class.min()))} to {_count(int(per_class.max()))}"
+        text += (f" The test range holds only {sizes} images of each digit, fewer than the cap of "
+                 f"{_count(test_n_max)}, so the test split keeps every image of the larger classes: its "
+                 f"measured imbalance ratio (largest class / smallest class) is {test.measured_ratio:.1f}, "
+                 f"against {train.measured_ratio:.1f} in the training split")
+    else:
+        text += (f" Measured, the imbalance ratio (largest class / smallest class) of the test split is "
+                 f"{test.measured_ratio:.1f}, and {train.measured_ratio:.1f} in the training split")
+    others = sorted(r for r in step["ratio"].unique() if r not in PAPER_SPLITS)
+    if others:
+        text += "; at the sweep's " + ", ".join(
+            f"ratio {r} it is {row(r, 'test').measured_ratio:.1f} (training: "
+            f"{row(r, 'train').measured_ratio:.1f})" for r in others)
+    return text + ". Each ratio has its own test split, a subset of that range, not the official test set."
+
+
+def training_sentence(epochs: int, lr: float, momentum: float, path: str,
+                      batch_size: int = BATCH_SIZE) -> str:
+    """The protocol's sentence on how the LeNet was trained: epochs, SGD settings, the minibatch and the
+    numeric path that ran (:func:`pcsm.core.training.describe_training_path`)."""
+    return (f"The network is LeNet, trained for {epochs} epoch{'s' if epochs != 1 else ''} with SGD "
+            f"(learning rate {lr:g}, momentum {momentum:g}, batch {batch_size}) on this book's training "
+            f"path: {path}.")
+
+
+#: The columns of :func:`split_counts` a page shows, and how it names them.
+SPLIT_COUNT_COLUMNS = {"dataset": "data set", "protocol": "profile", "ratio": "nominal ratio", "split": "split",
+                       "images": "images", "smallest": "smallest class", "largest": "largest class",
+                       "measured_ratio": "measured ratio (largest / smallest)"}
+
+
+def split_counts(data: Data, plan: RunPlan) -> pd.DataFrame:
+    """The measured class sizes of every data set's paper splits for each setting of ``plan``
+    (:func:`pcsm.experiments.mnist.data.split_class_counts`, with the plan's caps), data set first."""
+    missing = [name for name in plan.datasets if name not in data]
+    if missing:
+        raise ValueError(f"data: no arrays for {missing}; load them with load_experiment_data")
+    tables = [split_class_counts(data[name][1], plan.settings, plan.n_max, plan.test_n_max).assign(dataset=name)
+              for name in plan.datasets]
+    table = pd.concat(tables, ignore_index=True)
+    return table[["dataset", *[c for c in table.columns if c != "dataset"]]]
