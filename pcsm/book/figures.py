@@ -108,8 +108,9 @@ def _plain_log_ticks(ax: Any, ticks: Sequence[float], axis: str = "x") -> None:
 
 def table1_errors(summary: pd.DataFrame) -> pd.DataFrame:
     """Table 1 as errors against the ground truth, one row per (d, estimator, source): ``error`` =
-    value − I(X;Y) (nats; I from our quadrature, the same truth for both), ``sd`` over seeds (ours;
-    0 for the paper's single run), ``truth`` and the dim ``d``. Rows ours did not run are left out."""
+    value − I(X;Y) (nats; I from our quadrature, the same truth for both), ``sd`` the spread of ours (the
+    summary's ``ours_std``: a standard error or an SD over seeds; 0 for the paper's single run), ``truth``
+    and the dim ``d``. Rows ours did not run are left out."""
     t1 = summary[summary.table == "Table 1"]
     truth = t1[t1.quantity == TRUTH].set_index("setting").ours.dropna()
     rows = []
@@ -125,7 +126,8 @@ def table1_errors(summary: pd.DataFrame) -> pd.DataFrame:
 
 def table1_figure(summary: pd.DataFrame):
     """Each estimator's error against the ground truth per d: the paper's value (open marker) and ours
-    (filled, ± one seed SD), so the estimate nearest zero is the one nearest I(X;Y). Returns the figure."""
+    (filled, ± its spread: the authors' networks' SE, or this book's MINE's SD over seeds), so the estimate
+    nearest zero is the one nearest I(X;Y). Returns the figure."""
     import matplotlib.pyplot as plt
 
     errors = table1_errors(summary)
@@ -143,7 +145,8 @@ def table1_figure(summary: pd.DataFrame):
     truth = errors.groupby("d").truth.first()
     ax.set_xticks(np.arange(len(dims)), [f"d = {d}\nI = {truth[d]:.3f}" for d in dims])
     ax.set_ylabel("estimate − ground truth (nats)")
-    ax.set_title("Table 1: open = the paper's value, filled = ours\n(± 1 SD over seeds)")
+    ax.set_title("Table 1: open = the paper's value, filled = ours (softmax and\nPC-softmax: the authors' "
+                 "networks ± SE; MINE: this book's ± 1 SD)")
     fig.tight_layout()
     ax.legend(ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.22), columnspacing=1.0)
     return fig
