@@ -291,6 +291,12 @@ def test_claims_say_how_each_number_was_produced(tmp_path, record, label):
     assert summary.run_label("03-mnist", tmp_path) == label
 
 
+def test_real_cub_is_not_labelled_the_authors_protocol(tmp_path):
+    (tmp_path / "04-cub.provenance.json").write_text(json.dumps({"profile": "paper", "parameters": {}}))
+    assert "protocol" not in summary.run_label("04-cub", tmp_path)
+    assert "ImageNet weights" in summary.run_label("04-cub", tmp_path)
+
+
 def test_a_gain_is_quoted_with_its_interval_when_there_is_one():
     row = pd.Series({"mean_pp": 1.5, "std_pp": 0.4, "ci95_low_pp": 1.0, "ci95_high_pp": 2.0})
     assert summary._gain_text(row) == "+1.50 (95 % CI +1.00 to +2.00)"

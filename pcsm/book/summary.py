@@ -260,6 +260,8 @@ def run_label(notebook: str, folder: Path | None = None, estimator: str | None =
     record = provenance(notebook, folder)
     if record.get("parameters", {}).get("dataset") == "stand-in":
         return "generated stand-in data"
+    if notebook == SOURCES["Table 2, CUB-200-2011"][0] and record["profile"] == "paper":
+        return "the real data with ImageNet weights (the authors' were ImageNet + iNat2017)"
     if estimator is not None:
         sizes = "the authors' sample sizes" if record["profile"] == "paper" else f"`{record['profile']}` profile"
         return f"{estimator}, {sizes}"
