@@ -57,12 +57,17 @@ gpu-check: setup
 	$(PY) scripts/gpu-check
 
 # Re-resolve the exact pins after a change to pyproject.toml's dependencies (PyPI, newest allowed
-# versions; the pins already in $(LOCK) are kept where they still fit), and copy them to environment.yml.
+# versions; the pins already in $(LOCK) are kept where they still fit), and copy them to environment.yml
+# with torch for the CPU (Binder has no GPU): PyTorch's CPU wheel index, torch and torchvision as +cpu,
+# and without the CUDA stack the lock's torch pulls in (nvidia-*, cuda-*, triton).
 lock:
 	$(PY) -m pip install --quiet pip-tools==7.6.2
 	$(PY) -m piptools compile --quiet --no-emit-index-url --no-emit-find-links --strip-extras \
 	  --extra book --extra test -o $(LOCK) pyproject.toml
-	{ sed '/^  - pip:$$/q' environment.yml; sed -n 's/^\([A-Za-z0-9][^ ]*==[^ ]*\).*/      - \1/p' $(LOCK); } > environment.yml.new
+	{ sed '/^  - pip:$$/q' environment.yml; \
+	  echo '      - --extra-index-url https://download.pytorch.org/whl/cpu'; \
+	  sed -n 's/^\([A-Za-z0-9][^ ]*==[^ ]*\).*/      - \1/p' $(LOCK) \
+	    | sed -E '/- (nvidia-|cuda-|triton==)/d; s/- (torch|torchvision)==(.*)/- \1==\2+cpu/'; } > environment.yml.new
 	mv environment.yml.new environment.yml
 
 clean:
