@@ -14,7 +14,7 @@ LOCK        := requirements.lock
 STAMP       := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha256sum | cut -c1-12)
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: book test setup notebooks fashion-mnist gpu-check lock clean
+.PHONY: book test check setup notebooks fashion-mnist gpu-check lock clean
 
 book: setup notebooks
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
@@ -25,6 +25,11 @@ notebooks: setup
 
 test: setup
 	$(PY) -m pytest
+
+# The edit loop's fast subset: every test not marked slow (no notebook execution, no book build).
+# `make test` stays the whole suite, and what CI runs.
+check: setup
+	$(PY) -m pytest -m "not slow" -q
 
 setup: $(STAMP) $(MATHJAX) fashion-mnist
 
