@@ -111,18 +111,19 @@ def test_early_stopping_without_patience_never_stops_and_nan_never_counts_as_bes
 
 
 def test_training_goes_through_the_one_pc_softmax_normaliser(monkeypatch):
-    """A change to pc_log_softmax reaches the training loss (it is not written a second time inline)."""
+    """A change to the PC-softmax normaliser reaches the training loss (it is not written a second time
+    inline): the public pc_log_softmax and the training criterion share _pc_log_softmax."""
     import pcsm.core.losses as losses
 
     mixture, x, y = gaussian_data(200, 0)
     calls = []
-    original = losses.pc_log_softmax
+    original = losses._pc_log_softmax
 
-    def recording(logits, prior):
+    def recording(logits, log_prior):
         calls.append(logits.shape)
-        return original(logits, prior)
+        return original(logits, log_prior)
 
-    monkeypatch.setattr(losses, "pc_log_softmax", recording)
+    monkeypatch.setattr(losses, "_pc_log_softmax", recording)
     train_classifier(mlp(1, 5, (4,)), x, y, loss="pc-softmax", prior=mixture.priors, epochs=1, batch_size=100)
     assert len(calls) == 2
 

@@ -77,8 +77,14 @@ def pc_log_softmax(logits: Any, prior: Any) -> torch.Tensor:
     torch.Tensor, shape (n, M)
         :math:`\\log \\mathrm{PC\\text{-}softmax}_y(f)` for every class y.
     """
+    return _pc_log_softmax(logits, log_prior_tensor(prior, logits))
+
+
+def _pc_log_softmax(logits: torch.Tensor, log_prior: torch.Tensor) -> torch.Tensor:
+    """:math:`f_y - \\log \\sum_{y'} P(y') e^{f_{y'}}` on trusted inputs (the training loop's criterion
+    calls it on every batch; the loop itself refuses non-finite outputs, naming the learning rate)."""
     shifted = _shifted(logits)
-    return shifted - torch.logsumexp(shifted + log_prior_tensor(prior, logits), dim=1, keepdim=True)
+    return shifted - torch.logsumexp(shifted + log_prior, dim=1, keepdim=True)
 
 
 @validate_params(logits=check_logits, prior=as_prior, reduction=check_reduction)
@@ -164,7 +170,7 @@ def make_loss(loss: str, prior: Any = None) -> Callable[[torch.Tensor, torch.Ten
     checked: Prior = prior
 
     def pc_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return F.nll_loss(pc_log_softmax(logits, checked), labels)
+        return F.nll_loss(_pc_log_softmax(logits, checked.log_tensor(logits)), labels)
 
     return pc_loss
 
