@@ -7,6 +7,7 @@ import math
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -117,3 +118,38 @@ def test_recipe_is_seeded_and_checked():
     assert (first["n_train"], first["n_test"]) == (1000, 200)
     with pytest.raises(ValueError, match="lr"):
         authors.Recipe(lr=-1)
+
+
+def _three_ways_rows(networks_mi: float) -> pd.DataFrame:
+    return pd.DataFrame({"dim": [1, 1], "quantity": ["pc-softmax", "acc_softmax"], "unit": ["nats", "%"],
+                         "paper": [0.96, 79.0], "networks": [networks_mi, 79.4], "networks_se": [0.0004, 0.04],
+                         "paper_test_se": [0.0031, 0.33]}).assign(
+        tolerance=lambda t: [authors.network_tolerance(s, p, r) for s, p, r in
+                             zip(t.networks_se, t.paper_test_se, (0.005, 0.5))])
+
+
+def test_the_networks_verdict_counts_what_lies_within_tolerance_and_names_what_differs():
+    """Tolerance at d = 1 for the PC readout: 0.005 + 2 * hypot(0.0004, 0.0031) = 0.0113 nats; 0.0110 off
+    reproduces it, 0.0120 off does not (the smallest miss the sentence reports is a thousandth past it)."""
+    assert authors.networks_verdict(_three_ways_rows(0.96 - 0.0110)).startswith(
+        "The authors' networks give all 2 of the paper's numbers")
+    sentence = authors.networks_verdict(_three_ways_rows(0.96 - 0.0120))
+    assert sentence.startswith("The authors' networks give 1 of the paper's 2 numbers")
+    assert "the PC network's MI readout at d = 1 differs, 0.948 against the paper's 0.96" in sentence
+    assert "where 0.011 nats would reproduce it" in sentence
+
+
+def test_the_page_and_the_results_page_count_alike():
+    """02's sentence and 05's Table 1 verdicts apply one rule to the committed tables."""
+    from pcsm.book.summary import NETWORKS, REPRODUCED, table1_rows
+    from pcsm.experiments.paper import TABLE_1
+    from pcsm.experiments.results import REPO_ROOT
+
+    networks = pd.read_csv(REPO_ROOT / "results" / "gaussian-mi-authors.csv")
+    book = pd.read_csv(REPO_ROOT / "results" / "gaussian-mi.csv")
+    three = authors.three_ways(TABLE_1, networks, None, book)
+    rows = [r for r in table1_rows(book, 3, networks) if r["source"] == NETWORKS]
+    reproduced = sum(r["verdict"] == REPRODUCED for r in rows)
+    sentence = authors.networks_verdict(three)
+    assert len(rows) == 16
+    assert f"give {reproduced} of the paper's 16" in sentence or (reproduced == 16 and "all 16" in sentence)

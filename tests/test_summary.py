@@ -155,7 +155,7 @@ def test_ratio_sweep_pairs_the_gain_by_seed():
     glue = summary.ratio_glue_values(sweep)
     assert glue["ratio100_mnist_split_gain"] == glue["ratiomax_mnist_split_gain"] == pytest.approx(12.0)
     assert glue["ratio_max"] == 100
-    assert glue["ratio_largest"] == "ratio 100, mnist, paper split"
+    assert glue["ratio_largest"] == "ratio 100 on MNIST, scored on the paper's test split"
 
 
 def test_ratio_sweep_from_the_committed_tables_matches_the_chapters_ratio_table():

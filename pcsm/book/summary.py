@@ -15,7 +15,9 @@ import pandas as pd
 from pcsm.experiments.classification import TEST_SET_KEYS, gains, summarise
 from pcsm.experiments.gaussian_mi import error_se, worst_error
 from pcsm.experiments.mnist.experiment import RESULT_PREFIX, experiment_runs
-from pcsm.experiments.paper import TABLE1_ESTIMATES, TABLE_1, TABLE_2_CUB, TABLE_2_MNIST
+from pcsm.book.figures import DATASET_NAMES, TEST_SET_NAMES
+from pcsm.experiments.authors import network_tolerance
+from pcsm.experiments.paper import PAPER_ROUNDING, TABLE1_ESTIMATES, TABLE_1, TABLE_2_CUB, TABLE_2_MNIST
 from pcsm.experiments.results import published_results_dir, read_json, read_table
 
 REPRODUCED = "reproduced"
@@ -23,8 +25,6 @@ CLOSER = "ours closer to the truth"
 DIFFERS = "differs"
 NOT_HERE = "not reproduced here"
 NOT_RUN = "not run on this profile"
-# Half a unit of the paper's last printed digit: Table 1 accuracies are whole percent, MI two decimals.
-PAPER_ROUNDING = {"accuracy": 0.5, "mi": 0.005, "table2": 0.005}
 N_CLASSES = 5  # Table 1's mixture
 SOURCES = {
     "Table 1": ("02-gaussian-mi", "gaussian-mi.csv"),
@@ -128,10 +128,9 @@ TRUTH_SOURCE = "quadrature (this book)"
 
 
 def network_verdict(difference: float, se: float, paper_test_se: float, rounding: float, unit: str) -> str:
-    """*Reproduced* when a released network's value lies within the paper's rounding plus 2 standard
-    errors of the paper's own single evaluation (its test set; ours, on far more pairs, adds in
-    quadrature) of the paper's number; else *differs*, saying by how much."""
-    tolerance = rounding + 2 * float(np.hypot(se, paper_test_se))
+    """*Reproduced* when a released network's value lies within :func:`network_tolerance` of the paper's
+    number; else *differs*, saying by how much."""
+    tolerance = network_tolerance(se, paper_test_se, rounding)
     if abs(difference) <= tolerance:
         return REPRODUCED
     return (f"{DIFFERS}: the paper's value is {_distance(-difference, unit)} from the network's, beyond "
@@ -400,7 +399,8 @@ def ratio_glue_values(sweep: pd.DataFrame) -> dict[str, float | str]:
             values |= {f"{name}_softmax": row.softmax_pct, f"{name}_pc": row.pc_pct, f"{name}_gain": row.mean_pp,
                        f"{name}_ci95_low": row.ci95_low_pp, f"{name}_ci95_high": row.ci95_high_pp}
     top = sweep.loc[sweep.mean_pp.idxmax()]
-    values["ratio_largest"] = f"ratio {top.ratio}, {top.dataset}, {top.test_set}"
+    values["ratio_largest"] = (f"ratio {top.ratio} on {DATASET_NAMES[top.dataset]}, scored on "
+                               f"the {TEST_SET_NAMES[top.test_set].removeprefix('the ')}")
     return values
 
 

@@ -41,6 +41,7 @@ from pcsm.core.gaussian import GaussianMixture, paper_mixture
 from pcsm.core.losses import pc_log_softmax
 from pcsm.core.models import mlp
 from pcsm.core.training import seed_everything, set_threads
+from pcsm.experiments.paper import PAPER_ROUNDING
 from pcsm.experiments.parallel import FROM_ENV, map_runs
 
 NETWORKS_DIR = Path(__file__).with_name("authors_networks")
@@ -302,6 +303,14 @@ def summarize_recipe(runs: pd.DataFrame) -> pd.DataFrame:
 
 #: Table 1's quantities, each as (network kind, "mi" or "accuracy"); the estimator of the same name in
 #: chapter 02's summary is this book's estimate of it.
+def network_tolerance(se: float, paper_test_se: float, rounding: float) -> float:
+    """How far a released network's value may lie from the paper's number and still reproduce it:
+    :math:`r + 2\\sqrt{s^2 + s_p^2}`, the paper's rounding :math:`r` plus 2 standard errors of the paper's
+    own single evaluation on its test set (:math:`s_p`), ours (:math:`s`, on far more pairs) added in
+    quadrature."""
+    return rounding + 2 * float(np.hypot(se, paper_test_se))
+
+
 QUANTITIES = {"softmax": ("softmax", "mi"), "pc-softmax": ("pc-softmax", "mi"),
               "acc_softmax": ("softmax", "accuracy"), "acc_pc-softmax": ("pc-softmax", "accuracy")}
 
@@ -312,7 +321,8 @@ def three_ways(paper_table: pd.DataFrame, networks: pd.DataFrame, recipe: pd.Dat
     authors' networks (:func:`evaluate_networks`, with ``networks_se``), their recipe retrained
     (:func:`summarize_recipe`, a column ``recipe_lr_<lr>`` per learning rate, the mean over seeds), this
     book's estimator (chapter 02's summary of :func:`pcsm.experiments.gaussian_mi.summarize`,
-    imbalanced setting) and the truth (I(X;Y), or the Bayes accuracy for an accuracy). Accuracies in %."""
+    imbalanced setting) and the truth (I(X;Y), or the Bayes accuracy for an accuracy); ``tolerance``
+    is :func:`network_tolerance` of the networks' row. Accuracies in %."""
     book = book[book["setting"] == "imbalanced"].set_index(["dim", "estimator"])
     nets = networks[networks["setting"] == "imbalanced"].set_index(["dim", "kind"])
     lrs = sorted(recipe["lr"].unique()) if recipe is not None else []
@@ -327,6 +337,7 @@ def three_ways(paper_table: pd.DataFrame, networks: pd.DataFrame, recipe: pd.Dat
             row["networks"] = scale * float(net[what]) if net is not None else np.nan
             row["networks_se"] = scale * float(net[f"{what}_se"]) if net is not None else np.nan
             row["paper_test_se"] = scale * float(net[f"{what}_se_paper_test"]) if net is not None else np.nan
+            row["tolerance"] = network_tolerance(row["networks_se"], row["paper_test_se"], PAPER_ROUNDING[what])
             for lr in lrs:
                 at = recipe[(recipe["lr"] == lr) & (recipe["dim"] == dim) & (recipe["kind"] == kind)]
                 row[f"recipe_lr_{lr:g}"] = scale * float(at[f"{what}_mean"].iloc[0]) if len(at) else np.nan
@@ -339,17 +350,46 @@ def three_ways(paper_table: pd.DataFrame, networks: pd.DataFrame, recipe: pd.Dat
     return pd.DataFrame(rows)
 
 
-def three_ways_headline(three: pd.DataFrame) -> dict[str, float]:
+#: How :func:`networks_verdict` names each quantity of :data:`QUANTITIES`.
+QUANTITY_NAMES = {"softmax": "the softmax network's MI readout", "pc-softmax": "the PC network's MI readout",
+                  "acc_softmax": "the softmax network's accuracy", "acc_pc-softmax": "the PC network's accuracy"}
+
+
+def networks_verdict(three: pd.DataFrame) -> str:
+    """One sentence on how many of the paper's numbers the networks' rows of :func:`three_ways` reproduce
+    (|networks - paper| within ``tolerance``), naming each that differs with both values and its
+    tolerance. No full stop, so the page can go on."""
+    rows = three[three["networks"].notna()]
+    off = rows[(rows["networks"] - rows["paper"]).abs() > rows["tolerance"]]
+    rule = "within the paper's rounding and 2 standard errors of its one test set"
+    if off.empty:
+        return f"The authors' networks give all {len(rows)} of the paper's numbers for them {rule}"
+    details = []
+    for _, row in off.iterrows():
+        mi = row["unit"] == "nats"
+        value, paper_value = (f"{row['networks']:.3f}", f"{row['paper']:.2f}") if mi else \
+            (f"{row['networks']:.1f} %", f"{row['paper']:.0f} %")
+        apart, tolerance = (f"{abs(row['networks'] - row['paper']):.3f}", f"{row['tolerance']:.3f} nats") if mi else \
+            (f"{abs(row['networks'] - row['paper']):.1f}", f"{row['tolerance']:.1f} points")
+        details.append(f"{QUANTITY_NAMES[row['quantity']]} at d = {int(row['dim'])} differs, {value} against "
+                       f"the paper's {paper_value} ({apart} apart, where {tolerance} would reproduce it)")
+    return (f"The authors' networks give {len(rows) - len(off)} of the paper's {len(rows)} numbers for them "
+            f"{rule}; " + "; ".join(details))
+
+
+def three_ways_headline(three: pd.DataFrame) -> dict[str, float | str]:
     """The numbers chapter 02 quotes from :func:`three_ways`: the largest |networks - paper| over the MI
     rows (``authors_max_mi_difference``) and the accuracy rows (``authors_max_acc_difference``); at the
     largest d (``authors_dim``): the softmax network's accuracy and the Bayes accuracy, the PC - softmax
     accuracy gap (points) of the networks and of the paper, and for the recipe retrained at the
     released learning rate (``recipe_released_...``) and at the largest one (``recipe_trains_...``):
-    the softmax accuracy, the accuracy gap and the PC-softmax readout's error against the truth."""
+    the softmax accuracy, the accuracy gap and the PC-softmax readout's error against the truth; and
+    ``authors_verdict``, the sentence :func:`networks_verdict` writes."""
     mi, acc = three[three["unit"] == "nats"], three[three["unit"] == "%"]
     dim = int(three["dim"].max())
     at = acc[acc["dim"] == dim].set_index("quantity")
-    numbers = {"authors_max_mi_difference": float((mi["networks"] - mi["paper"]).abs().max()),
+    numbers = {"authors_verdict": networks_verdict(three),
+               "authors_max_mi_difference": float((mi["networks"] - mi["paper"]).abs().max()),
                "authors_max_acc_difference": float((acc["networks"] - acc["paper"]).abs().max()),
                "authors_dim": dim, "authors_acc_softmax": float(at.loc["acc_softmax", "networks"]),
                "authors_bayes_acc": float(at.loc["acc_softmax", "truth"]),
