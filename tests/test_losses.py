@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from pcsm.core.losses import (
     logit_adjusted_cross_entropy,
@@ -104,3 +105,16 @@ def test_bad_shapes_and_labels_are_refused(batch):
         make_loss("hinge")
     with pytest.raises(ValueError, match="prior: required"):
         make_loss("pc-softmax")
+
+
+def test_logit_adjustment_with_a_zero_prior_class_is_finite_or_refused_naming_tau():
+    """A class of zero prior that no label takes: tau = 0 is plain softmax cross-entropy (0 * log 0 was
+    NaN), tau > 0 never predicts that class, and tau < 0 (an infinite logit) is refused naming tau."""
+    logits = torch.tensor([[0.3, -0.2, 1.0], [0.1, 0.4, -0.5]])
+    labels = torch.tensor([0, 1])
+    prior = [0.5, 0.5, 0.0]
+    assert torch.equal(logit_adjusted_cross_entropy(logits, labels, prior, tau=0.0),
+                       F.cross_entropy(logits, labels))
+    assert torch.isfinite(logit_adjusted_cross_entropy(logits, labels, prior, tau=1.0))
+    with pytest.raises(ValueError, match="^tau: must be >= 0"):
+        logit_adjusted_cross_entropy(logits, labels, prior, tau=-0.5)

@@ -131,7 +131,8 @@ def logit_adjusted_cross_entropy(
     prior : Prior or sequence of M probabilities
         The class prior :math:`P(y)`.
     tau : float
-        Scale :math:`\\tau` of the adjustment, a finite number.
+        Scale :math:`\\tau` of the adjustment, a finite number (0: plain softmax cross-entropy; not
+        negative when the prior gives a class no mass).
     reduction : {"mean", "sum", "none"}
         How the per-sample losses are combined.
 
@@ -141,6 +142,11 @@ def logit_adjusted_cross_entropy(
         The mean (or sum) loss, or the (n,) per-sample losses.
     """
     labels = _checked_labels(logits, labels, prior, reduction)
+    if tau == 0:  # no adjustment; 0 * log 0 would be NaN for a class of zero prior
+        return F.cross_entropy(_shifted(logits), labels, reduction=reduction)
+    if tau < 0 and min(prior.p) == 0:
+        raise ValueError("tau: must be >= 0 when the prior gives a class no mass (its adjusted logit "
+                         f"would be +inf); got {tau}")
     adjusted = _shifted(logits) + tau * log_prior_tensor(prior, logits)
     return F.cross_entropy(adjusted, labels, reduction=reduction)
 
