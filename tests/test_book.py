@@ -74,6 +74,21 @@ def test_every_link_and_image_resolves(built_book):
     assert not broken, "broken links or images:\n" + "\n".join(broken[:40])
 
 
+def test_every_image_has_alt_text(built_book):
+    """Every figure a reader sees, the landing page's pasted one included, has alt text in words (the
+    cell's mystnb.image.alt), never its file name (MyST-NB's default)."""
+    bare = []
+    for page in book_pages(built_book):
+        for tag in re.findall(r"<img\b[^>]*>", page.read_text()):
+            alt = re.search(r'\balt="([^"]*)"', tag)
+            src = re.search(r'\bsrc="([^"]*)"', tag)
+            if "logo" in (src.group(1) if src else ""):
+                continue
+            if not alt or len(alt.group(1).split()) < 8 or (src and alt.group(1) in src.group(1)):
+                bare.append(f"{page.relative_to(built_book)}: {tag[:160]}")
+    assert not bare, "images without alt text:\n" + "\n".join(bare)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Layout at a desktop width and at phone width: one headless Chromium driven over the DevTools protocol
 # on a pipe (no websocket library needed) shows every page at each width (the phone width emulated as a

@@ -25,7 +25,7 @@ class Thing:
 
 
 @pytest.fixture
-def package(monkeypatch, tmp_path: Path) -> Path:
+def package(monkeypatch, tmp_path: Path, write_tree) -> Path:
     """A ``pcsm`` package under ``tmp_path``, which the runner takes for the repository: ``used`` imports
     ``helper``; nothing imports ``unused``."""
     files = {
@@ -35,9 +35,7 @@ def package(monkeypatch, tmp_path: Path) -> Path:
         "pcsm/lib/helper.py": HELPER,
         "pcsm/lib/unused.py": "Y = 1\n",
     }
-    for name, text in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
+    write_tree(tmp_path, files)
     monkeypatch.setattr(runner, "REPO_ROOT", tmp_path)
     return tmp_path
 

@@ -65,11 +65,9 @@ def test_unknown_mutant_is_refused_by_name():
         mutants.find(["nope"])
 
 
-def test_the_copy_leaves_out_git_environment_and_data(tmp_path, monkeypatch):
-    source = tmp_path / "repo"
-    for name in ("pcsm/a.py", ".venv/bin/python", ".git/HEAD", "data/mnist.gz", "results/t.csv"):
-        (source / name).parent.mkdir(parents=True, exist_ok=True)
-        (source / name).write_text("x")
+def test_the_copy_leaves_out_git_environment_and_data(tmp_path, monkeypatch, write_tree):
+    source = write_tree(tmp_path / "repo", dict.fromkeys(
+        ("pcsm/a.py", ".venv/bin/python", ".git/HEAD", "data/mnist.gz", "results/t.csv"), "x"))
     monkeypatch.setattr(mutants, "REPO_ROOT", source)
     mutants.copy_repository(tmp_path / "copy")
     found = sorted(str(p.relative_to(tmp_path / "copy")) for p in (tmp_path / "copy").rglob("*") if p.is_file())

@@ -37,6 +37,19 @@ def test_imports_are_collapsed(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", PLAN)
+def test_every_figure_cell_carries_alt_text(name: str) -> None:
+    """A cell that draws a figure says in words what it shows (``mystnb.image.alt``, which MyST-NB puts on
+    the image, and pcsm.book.alt_text on a copy pasted on another page): at least a sentence, not a file
+    name."""
+    missing = [
+        f"cell {index}" for index, cell in enumerate(code_cells(name))
+        if any("image/png" in output.get("data", {}) for output in cell.outputs)
+        and len(cell.metadata.get("mystnb", {}).get("image", {}).get("alt", "").split()) < 8
+    ]
+    assert not missing, f"{name}: figures without alt text in {missing}; set the cell's mystnb.image.alt"
+
+
+@pytest.mark.parametrize("name", PLAN)
 def test_figures_share_the_book_style(name: str) -> None:
     sources = "\n".join(cell.source for cell in code_cells(name))
     if "plt." in sources or "sns." in sources:

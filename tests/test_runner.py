@@ -133,8 +133,8 @@ def test_a_summary_source_added_or_changed_makes_the_summary_stale(monkeypatch, 
     assert runner.cache_key(spec, nb, "smoke") != changed
 
 
-def write_package(root: Path) -> None:
-    files = {
+def package_files() -> dict[str, str]:
+    return {
         "pcsm/__init__.py": "",
         "pcsm/lib/__init__.py": "from .used import f\n",
         "pcsm/lib/used.py": "import math\nfrom pcsm.lib import helper\ndef f():\n    return 1\n",
@@ -143,13 +143,10 @@ def write_package(root: Path) -> None:
         "pcsm/book.py": "def lazy():\n    from pcsm import lazy_dep\n",
         "pcsm/lazy_dep.py": "Z = 1\n",
     }
-    for name, text in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
 
 
-def test_cache_key_follows_the_notebooks_pcsm_imports_transitively(monkeypatch, tmp_path):
-    write_package(tmp_path)
+def test_cache_key_follows_the_notebooks_pcsm_imports_transitively(monkeypatch, tmp_path, write_tree):
+    write_tree(tmp_path, package_files())
     monkeypatch.setattr(runner, "REPO_ROOT", tmp_path)
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("%matplotlib inline\nfrom pcsm.lib.used import f\nimport pcsm.book as b"),

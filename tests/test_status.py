@@ -36,7 +36,7 @@ def fake_papermill(spec, executed_path, parameters, staging, *args, **kwargs) ->
 
 
 @pytest.fixture
-def chapter(monkeypatch, tmp_path: Path) -> Path:
+def chapter(monkeypatch, tmp_path: Path, write_tree) -> Path:
     """A repository under ``tmp_path``: a ``pcsm`` package (``used`` imports ``helper``, nothing imports
     ``unused``), a plan with one notebook importing ``used``, executed into ``out`` and ``results``."""
     files = {
@@ -46,9 +46,7 @@ def chapter(monkeypatch, tmp_path: Path) -> Path:
         "pcsm/lib/helper.py": '"""Helper."""\nX = 1\n',
         "pcsm/lib/unused.py": "Y = 1\n",
     }
-    for name, text in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
+    write_tree(tmp_path, files)
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("value = 1", metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell("from pcsm.lib.used import X"),

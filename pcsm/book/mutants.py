@@ -28,8 +28,8 @@ from typing import Any, Callable
 import pandas as pd
 
 from pcsm.book.plan import PLAN_FILE, load_plan
-from pcsm.book.validate import OTHER_CPU, bound, committed_distribution, power, read_table
-from pcsm.experiments.results import DATA_ENV, REPO_ROOT, data_root
+from pcsm.book.validate import OTHER_CPU, bound, committed_distribution, power
+from pcsm.experiments.results import DATA_ENV, REPO_ROOT, data_root, read_table
 
 CLEAR_MARGIN = 1.5
 COPY_IGNORED = (".git", ".venv", "_build", "data", ".cache", "node_modules", "__pycache__", ".pytest_cache")

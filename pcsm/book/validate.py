@@ -29,6 +29,7 @@ import pandas as pd
 
 from pcsm.book import runner
 from pcsm.book.plan import PLAN_FILE, Metric, NotebookSpec, load_plan, profile_parameters
+from pcsm.experiments.results import read_table
 
 
 # another CPU than the committed run's, emulated: torch's generic kernels and oneDNN limited to SSE4.1
@@ -78,16 +79,6 @@ def committed_distribution(committed: pd.DataFrame, metric: Metric) -> pd.DataFr
         stats = pd.DataFrame({"mean": table[metric.value], "std": table[metric.std], "n": n}).set_axis(
             table["_group"])
     return stats.assign(std=stats["std"].fillna(0.0))
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """A result table; ValueError naming the file when it is empty or not CSV."""
-    try:
-        return pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        raise ValueError(f"{path}: empty (no header, no rows); re-run the notebook that writes it") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}: not a CSV table ({error})") from None
 
 
 def check_columns(notebook: str, metric: Metric, table: pd.DataFrame, what: str) -> pd.DataFrame:
