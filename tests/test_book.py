@@ -82,8 +82,8 @@ def test_every_image_has_alt_text(built_book):
         for tag in re.findall(r"<img\b[^>]*>", page.read_text()):
             alt = re.search(r'\balt="([^"]*)"', tag)
             src = re.search(r'\bsrc="([^"]*)"', tag)
-            if "logo" in (src.group(1) if src else ""):
-                continue
+            if src and "_static/" in src.group(1):
+                continue  # the theme's and Sphinx's own icons (launch buttons, the module index's toggler)
             if not alt or len(alt.group(1).split()) < 8 or (src and alt.group(1) in src.group(1)):
                 bare.append(f"{page.relative_to(built_book)}: {tag[:160]}")
     assert not bare, "images without alt text:\n" + "\n".join(bare)
