@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
         "validate", help="re-execute each notebook's validation subset and compare aggregates with results/")
     validate.add_argument("notebooks", nargs="*", help="names from notebooks/profiles.toml (default: all)")
     validate.add_argument("--scheduler", help=SCHEDULER_HELP)
+    validate.add_argument("--report", type=Path, metavar="FILE",
+                          help="also write the groups beyond their bounds to FILE as JSON "
+                               "(what `pcsm mutants` reads)")
     bench = commands.add_parser("bench", help="benchmarks (accuracy and wall time), not tests")
     bench.add_argument("name", choices=["mi", "train"],
                        help="mi: MI estimators on the paper's Gaussian tasks; "
@@ -109,7 +112,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "validate":
         from pcsm.book import validate as validation
 
-        return validation.validate(args.notebooks)
+        return validation.validate(args.notebooks, report=args.report)
     if args.command == "bench":
         check_bench_output(args.output)
         if args.name == "train":

@@ -4,6 +4,8 @@ effect against the committed tables and the declared metrics; the real runs are 
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import shutil
 
 import pandas as pd
@@ -47,15 +49,19 @@ def test_the_mutants_group_is_in_its_notebooks_validation_subset(mutant):
             assert mutant.effect.group[column] in subset[plural], (mutant.name, plural, subset[plural])
 
 
-def test_an_unbroken_run_has_no_margin_and_the_report_parses_validate_failures():
+def test_an_unbroken_run_has_no_margin_and_the_report_parses_validate_failures(tmp_path):
     mutant = mutants.find(["pc-softmax-trained-as-softmax"])[0]
     unbroken = mutants.Mutant(mutant.name, mutant.notebook, mutant.file, mutant.old, mutant.new,
                               mutants.Effect(**{**mutant.effect.__dict__, "like": {}}))
     assert mutants.expected_margin(unbroken, RESULTS) == 0.0
     metric = Metric("t", ("method",), "v", k=2.0, floor=0.5, reason="test")
     committed = pd.DataFrame({"method": "pc-softmax", "v": [90.0, 92.0, 94.0]})
-    (line,) = compare_metric("03-mnist", metric, committed.head(1).assign(v=80.0), committed).failures
-    ((table, group, fresh, mean, bound, margin),) = mutants.failures_of(f"[1/1] 03-mnist ... FAILED\n  {line}\n")
+    outcome = compare_metric("03-mnist", metric, committed.head(1).assign(v=80.0), committed)
+    (departure,) = outcome.departures
+    assert outcome.failures == (f"{departure} = 2 · std + 0.5",)
+    report = tmp_path / "validation.json"
+    report.write_text(json.dumps({"departures": [dataclasses.asdict(departure)]}))
+    ((table, group, fresh, mean, bound, margin),) = mutants.failures_of(report)
     assert (table, fresh, mean, bound) == ("t", 80.0, 92.0, 4.5) and margin == pytest.approx(12 / 4.5)
     assert group == "method=pc-softmax v"
 

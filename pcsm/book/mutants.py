@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -28,14 +27,11 @@ from typing import Any, Callable
 import pandas as pd
 
 from pcsm.book.plan import PLAN_FILE, load_plan
-from pcsm.book.validate import OTHER_CPU, bound, committed_distribution, power
-from pcsm.experiments.results import DATA_ENV, REPO_ROOT, data_root, read_table
+from pcsm.book.validate import OTHER_CPU, Departure, bound, committed_distribution, power
+from pcsm.experiments.results import DATA_ENV, REPO_ROOT, data_root, read_json, read_table
 
 CLEAR_MARGIN = 1.5
 COPY_IGNORED = (".git", ".venv", "_build", "data", ".cache", "node_modules", "__pycache__", ".pytest_cache")
-FAILURE = re.compile(r"^\s+(?P<notebook>\S+): (?P<table>\S+)\.csv \[(?P<group>.*)\] (?P<value>\S+): fresh "
-                     r"(?P<fresh>\S+) vs committed (?P<mean>\S+) ± \S+ \(\d+ seeds\); \|difference\| "
-                     r"(?P<diff>\S+) > bound (?P<bound>\S+)", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -192,14 +188,12 @@ class Verdict:
         return max((f[-1] for f in self.failures), default=0.0)
 
 
-def failures_of(output: str) -> tuple[tuple[str, str, float, float, float, float], ...]:
-    """The failing groups ``pcsm validate`` printed."""
-    found = []
-    for match in FAILURE.finditer(output):
-        fresh, mean, diff, limit = (float(match[k]) for k in ("fresh", "mean", "diff", "bound"))
-        found.append((match["table"], f"{match['group']} {match['value']}", fresh, mean, limit,
-                      diff / limit if limit else math.inf))
-    return tuple(found)
+def failures_of(report: Path) -> tuple[tuple[str, str, float, float, float, float], ...]:
+    """The failing groups of a ``pcsm validate --report`` file: (table, group and value, fresh, committed
+    mean, bound, margin in bounds)."""
+    departures = [Departure(**record) for record in
+                  read_json(report, "validation report", ("departures",))["departures"]]
+    return tuple((d.table, f"{d.group} {d.value}", d.fresh, d.mean, d.bound, d.margin) for d in departures)
 
 
 def run_mutant(mutant: Mutant, other_cpu: bool = False) -> Verdict:
@@ -214,10 +208,12 @@ def run_mutant(mutant: Mutant, other_cpu: bool = False) -> Verdict:
                **(OTHER_CPU if other_cpu else {})}
         env.pop("PCSM_RESULTS_DIR", None)
         env.pop("PCSM_PUBLISHED_RESULTS", None)
-        proc = subprocess.run([sys.executable, "-m", "pcsm", "validate", mutant.notebook], cwd=root, env=env,
-                              capture_output=True, text=True)
+        report = Path(scratch) / "validation.json"
+        proc = subprocess.run([sys.executable, "-m", "pcsm", "validate", mutant.notebook, "--report", str(report)],
+                              cwd=root, env=env, capture_output=True, text=True)
+        failures = failures_of(report) if report.is_file() else ()
     output = proc.stdout + proc.stderr
-    return Verdict(mutant, proc.returncode, failures_of(proc.stdout), output[-3000:])
+    return Verdict(mutant, proc.returncode, failures, output[-3000:])
 
 
 def report(verdict: Verdict) -> str:
