@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 from pcsm.book import runner
+from pcsm.book.validate import OTHER_CPU
 
 SCHEDULER_HELP = ("address of an existing Dask scheduler (e.g. tcp://10.0.0.5:8786) that runs the independent "
                   "runs instead of worker processes here (default: $PCSM_SCHEDULER)")
@@ -61,8 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("claims", help="print the README's paper-vs-book table from results/")
     commands.add_parser("status", help="each chapter: current or stale on its published profile, and why")
     mutants = commands.add_parser(
-        "mutants", add_help=False, help="run the validation against deliberately broken methods (minutes each)")
-    mutants.add_argument("arguments", nargs=argparse.REMAINDER, help="passed to pcsm.book.mutants")
+        "mutants", help="run the validation against deliberately broken methods (minutes each)")
+    mutants.add_argument("names", nargs="*", help="mutants to run (default: all; --list names them)")
+    mutants.add_argument("--other-cpu", action="store_true",
+                         help=f"emulate another CPU ({' '.join(f'{k}={v}' for k, v in OTHER_CPU.items())})")
+    mutants.add_argument("--list", action="store_true", help="check each substitution and list the mutants")
+    mutants.add_argument("--power", action="store_true", help="the smallest departure each metric detects")
     return parser
 
 
@@ -97,7 +102,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "mutants":
         from pcsm.book import mutants
 
-        return mutants.main(args.arguments)
+        return mutants.main(args.names, args.other_cpu, args.list, args.power)
     if args.command == "claims":
         from pcsm.book import summary
 
@@ -148,11 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     value, file or address, named) exits 2 with its message; Ctrl-C and SIGTERM end in one line on
     stderr with status 130 and 143."""
     parser = build_parser()
-    args, unknown = parser.parse_known_args(argv)
-    if args.command == "mutants":
-        args.arguments += unknown  # options such as --help go to pcsm.book.mutants
-    elif unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args = parser.parse_args(argv)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, raise_terminated) if in_main_thread else None
     try:

@@ -79,3 +79,14 @@ def test_the_copy_leaves_out_git_environment_and_data(tmp_path, monkeypatch, wri
     found = sorted(str(p.relative_to(tmp_path / "copy")) for p in (tmp_path / "copy").rglob("*") if p.is_file())
     assert found == ["pcsm/a.py", "results/t.csv"]
     shutil.rmtree(tmp_path / "copy")
+
+
+def test_the_command_line_lists_the_mutants_and_refuses_an_unknown_one_by_name(capsys):
+    """One argument parser: `pcsm mutants` options are the main command line's."""
+    from pcsm.__main__ import main
+
+    assert main(["mutants", "--list", "pc-softmax-trained-as-softmax"]) == 0
+    assert capsys.readouterr().out.startswith("pc-softmax-trained-as-softmax (03-mnist, pcsm/core/losses.py)")
+    with pytest.raises(SystemExit) as stop:
+        main(["mutants", "nope"])
+    assert stop.value.code == 2 and "mutant: unknown nope" in capsys.readouterr().err

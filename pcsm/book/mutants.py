@@ -13,7 +13,6 @@ Usage: ``pcsm mutants [NAME ...] [--other-cpu] [--list] [--power]``. Minutes per
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import shutil
@@ -248,34 +247,25 @@ def power_report(committed_dir: Path, plan_file: Path = PLAN_FILE) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``pcsm mutants``: run the named mutants (all by default) and print their verdicts;
-    return 0 when every one was caught by a clear margin, else 1."""
-    parser = argparse.ArgumentParser(prog="pcsm mutants", description=__doc__.split("\n\n")[0])
-    parser.add_argument("names", nargs="*", help=f"mutants (default: all): {', '.join(m.name for m in MUTANTS)}")
-    parser.add_argument("--other-cpu", action="store_true", help="emulate another CPU (" +
-                        " ".join(f"{k}={v}" for k, v in OTHER_CPU.items()) + ")")
-    parser.add_argument("--list", action="store_true", help="check each substitution and list the mutants")
-    parser.add_argument("--power", action="store_true", help="the smallest departure each metric detects")
-    args = parser.parse_args(argv)
-    try:
-        selected = find(args.names)
-        if args.power:
-            print(power_report(REPO_ROOT / "results"))
-            return 0
-        for mutant in selected:
-            substituted(mutant)
-        if args.list:
-            for m in selected:
-                margin = expected_margin(m, REPO_ROOT / "results")
-                print(f"{m.name} ({m.notebook}, {m.file}): least effect {m.effect.why}; "
-                      f"expected margin {margin:.2f} bounds")
-            return 0
-    except ValueError as error:
-        parser.error(str(error))
+def main(names: list[str], other_cpu: bool = False, list_only: bool = False, power_only: bool = False) -> int:
+    """``pcsm mutants``: run the named mutants (all when ``names`` is empty) and print their verdicts;
+    0 when every one was caught by a clear margin, else 1. ``list_only``: check each substitution and
+    list the mutants with the margin their least effect gives; ``power_only``: :func:`power_report`.
+    An unknown name, or a substitution whose text moved, is a ValueError naming it."""
+    selected = find(names)
+    if power_only:
+        print(power_report(REPO_ROOT / "results"))
+        return 0
+    for mutant in selected:
+        substituted(mutant)
+    if list_only:
+        for m in selected:
+            margin = expected_margin(m, REPO_ROOT / "results")
+            print(f"{m.name} ({m.notebook}, {m.file}): least effect {m.effect.why}; "
+                  f"expected margin {margin:.2f} bounds")
+        return 0
     verdicts = []
     for mutant in selected:
-        verdicts.append(run_mutant(mutant, args.other_cpu))
+        verdicts.append(run_mutant(mutant, other_cpu))
         print(report(verdicts[-1]), flush=True)
     return 0 if all(v.returncode != 0 and v.margin >= CLEAR_MARGIN for v in verdicts) else 1
-
