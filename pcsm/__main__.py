@@ -85,16 +85,17 @@ def use_scheduler(address: str | None) -> None:
     os.environ[parallel.SCHEDULER_ENV] = resolved
 
 
-def check_bench_output(output: Path | None) -> None:
-    """``--output`` names a JSON file whose folder exists (checked before the benchmark runs)."""
+def check_output_file(output: Path | None, option: str, example: str) -> None:
+    """``option`` names a JSON file whose folder exists and is writable (checked before the work runs,
+    so a bad path costs nothing); ``example`` is a file name to suggest for a folder."""
     if output is None:
         return
     if output.is_dir():
-        raise ValueError(f"--output: {output} is a folder; give a JSON file name, e.g. {output / 'bench-mi.json'}")
+        raise ValueError(f"{option}: {output} is a folder; give a JSON file name, e.g. {output / example}")
     if not output.parent.is_dir():
-        raise ValueError(f"--output: the folder {output.parent} does not exist")
+        raise ValueError(f"{option}: the folder {output.parent} does not exist")
     if not os.access(output.parent, os.W_OK):
-        raise ValueError(f"--output: the folder {output.parent} is not writable")
+        raise ValueError(f"{option}: the folder {output.parent} is not writable")
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -117,9 +118,10 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "validate":
         from pcsm.book import validate as validation
 
+        check_output_file(args.report, "--report", "validation.json")
         return validation.validate(args.notebooks, report=args.report)
     if args.command == "bench":
-        check_bench_output(args.output)
+        check_output_file(args.output, "--output", "bench-mi.json")
         if args.name == "train":
             from pcsm.experiments import bench_train
 

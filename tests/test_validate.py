@@ -200,3 +200,13 @@ def test_the_report_lists_each_group_beyond_its_bound_as_data(tmp_path: Path):
     assert {k: departure[k] for k in ("notebook", "table", "group", "value", "fresh", "mean", "bound")} == {
         "notebook": "toy", "table": "answer", "group": "group=a", "value": "value", "fresh": 1.0, "mean": 2.5,
         "bound": 0.5}
+
+
+def test_a_report_path_that_cannot_be_written_is_refused_before_anything_runs(tmp_path: Path, capsys):
+    from pcsm.__main__ import main
+
+    for report, named in ((tmp_path, "is a folder"), (tmp_path / "missing" / "r.json", "does not exist")):
+        with pytest.raises(SystemExit) as stop:
+            main(["validate", "01-bound", "--report", str(report)])
+        error = capsys.readouterr().err
+        assert stop.value.code == 2 and "--report: " in error and named in error
