@@ -396,7 +396,10 @@ CHOICE = (
     "rounding, and on a CPU without bfloat16 instructions it is several times slower. torch.compile is not "
     "used: from an empty cache its compile costs more than its steps save (see its rows and notes), and "
     "the MI estimates build a new network for every fit, each compiled anew. Holding the data as one "
-    "tensor per pass saved nothing beyond the noise, so batches are still gathered by index."
+    "tensor per pass saved nothing beyond the noise, so batches are still gathered by index. Stacked training "
+    "(torch.func) is measured, not used: each fit trains its own network on its own data, and independent "
+    "fits already run side by side in joblib's worker processes; its rows show what stacking would give "
+    "per network."
 )
 
 
