@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 from pcsm.book import runner
+from pcsm.book.validate import OTHER_CPU
 
 SCHEDULER_HELP = ("address of an existing Dask scheduler (e.g. tcp://10.0.0.5:8786) that runs the independent "
                   "runs instead of worker processes here (default: $PCSM_SCHEDULER)")
@@ -44,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
         "validate", help="re-execute each notebook's validation subset and compare aggregates with results/")
     validate.add_argument("notebooks", nargs="*", help="names from notebooks/profiles.toml (default: all)")
     validate.add_argument("--scheduler", help=SCHEDULER_HELP)
+    validate.add_argument("--report", type=Path, metavar="FILE",
+                          help="also write the groups beyond their bounds to FILE as JSON "
+                               "(what `pcsm mutants` reads)")
     bench = commands.add_parser("bench", help="benchmarks (accuracy and wall time), not tests")
     bench.add_argument("name", choices=["mi", "train"],
                        help="mi: MI estimators on the paper's Gaussian tasks; "
@@ -58,8 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("claims", help="print the README's paper-vs-book table from results/")
     commands.add_parser("status", help="each chapter: current or stale on its published profile, and why")
     mutants = commands.add_parser(
-        "mutants", add_help=False, help="run the validation against deliberately broken methods (minutes each)")
-    mutants.add_argument("arguments", nargs=argparse.REMAINDER, help="passed to pcsm.book.mutants")
+        "mutants", help="run the validation against deliberately broken methods (minutes each)")
+    mutants.add_argument("names", nargs="*", help="mutants to run (default: all; --list names them)")
+    mutants.add_argument("--other-cpu", action="store_true",
+                         help=f"emulate another CPU ({' '.join(f'{k}={v}' for k, v in OTHER_CPU.items())})")
+    mutants.add_argument("--list", action="store_true", help="check each substitution and list the mutants")
+    mutants.add_argument("--power", action="store_true", help="the smallest departure each metric detects")
     return parser
 
 
@@ -77,16 +85,17 @@ def use_scheduler(address: str | None) -> None:
     os.environ[parallel.SCHEDULER_ENV] = resolved
 
 
-def check_bench_output(output: Path | None) -> None:
-    """``--output`` names a JSON file whose folder exists (checked before the benchmark runs)."""
+def check_output_file(output: Path | None, option: str, example: str) -> None:
+    """``option`` names a JSON file whose folder exists and is writable (checked before the work runs,
+    so a bad path costs nothing); ``example`` is a file name to suggest for a folder."""
     if output is None:
         return
     if output.is_dir():
-        raise ValueError(f"--output: {output} is a folder; give a JSON file name, e.g. {output / 'bench-mi.json'}")
+        raise ValueError(f"{option}: {output} is a folder; give a JSON file name, e.g. {output / example}")
     if not output.parent.is_dir():
-        raise ValueError(f"--output: the folder {output.parent} does not exist")
+        raise ValueError(f"{option}: the folder {output.parent} does not exist")
     if not os.access(output.parent, os.W_OK):
-        raise ValueError(f"--output: the folder {output.parent} is not writable")
+        raise ValueError(f"{option}: the folder {output.parent} is not writable")
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -94,7 +103,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "mutants":
         from pcsm.book import mutants
 
-        return mutants.main(args.arguments)
+        return mutants.main(args.names, args.other_cpu, args.list, args.power)
     if args.command == "claims":
         from pcsm.book import summary
 
@@ -109,9 +118,10 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "validate":
         from pcsm.book import validate as validation
 
-        return validation.validate(args.notebooks)
+        check_output_file(args.report, "--report", "validation.json")
+        return validation.validate(args.notebooks, report=args.report)
     if args.command == "bench":
-        check_bench_output(args.output)
+        check_output_file(args.output, "--output", "bench-mi.json")
         if args.name == "train":
             from pcsm.experiments import bench_train
 
@@ -145,11 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     value, file or address, named) exits 2 with its message; Ctrl-C and SIGTERM end in one line on
     stderr with status 130 and 143."""
     parser = build_parser()
-    args, unknown = parser.parse_known_args(argv)
-    if args.command == "mutants":
-        args.arguments += unknown  # options such as --help go to pcsm.book.mutants
-    elif unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args = parser.parse_args(argv)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, raise_terminated) if in_main_thread else None
     try:

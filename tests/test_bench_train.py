@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from pcsm.__main__ import main
 from pcsm.core.models import LeNet, mlp
-from pcsm.experiments.bench_train import LEVERS, NETWORKS, QUICK, compiled_levers, step_flops
+from pcsm.experiments.bench_train import (LEVERS, NETWORKS, QUICK, STACK, StackedRun, compiled_levers, network,
+                                          step_flops)
 
 
 def test_step_flops_count_every_matmul_and_convolution_three_times():
@@ -45,3 +47,16 @@ def test_a_compile_that_does_not_finish_in_its_budget_is_recorded_not_raised():
     rows = compiled_levers(["mlp-100"], QUICK, budget_s=0.5)
     assert rows["mlp-100"]["seconds"] is None
     assert "compile budget" in rows["mlp-100"]["note"]
+
+
+def test_the_stacked_lever_computes_each_copys_own_loss():
+    """Copy k of the stacked step is network seed k on its own batch, as if trained alone."""
+    spec = network("mlp-100")
+    run = StackedRun(spec, QUICK)
+    x, y = run.x[:, : spec.batch_size], run.y[:, : spec.batch_size]
+    losses, _ = run.loss(run.params, run.buffers, x, y)
+    for k in range(STACK):
+        model, criterion = spec.model(k)
+        assert losses[k].item() == pytest.approx(criterion(model(x[k]), y[k]).item(), rel=1e-5)
+    first = next(iter(run.params.values()))
+    assert not torch.equal(first[0], first[1])  # distinct initialisations

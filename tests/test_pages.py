@@ -124,3 +124,14 @@ def test_the_landing_figure_shows_each_data_set_s_gain_with_its_interval() -> No
     tops = sorted(max(seg[:, 1].max() for seg in bars.get_segments()) for bars in ax.collections
                   if hasattr(bars, "get_segments") and len(bars.get_segments()) == 3)
     assert tops == pytest.approx([16.5, 18.3])
+
+
+def test_a_figure_pasted_on_another_page_takes_the_alt_text_of_the_cell_that_glued_it() -> None:
+    """What pcsm.book.alt_text puts on the landing page's figure (MyST-NB's cross-page paste drops it)."""
+    from pcsm.book.alt_text import glued_alt
+
+    path = PLAN["05-results"].path
+    cell = next(c for c in nbformat.read(path, as_version=4).cells
+                if c.cell_type == "code" and 'glue_figure("landing_gain_figure"' in c.source)
+    assert glued_alt(path, "landing_gain_figure") == cell.metadata["mystnb"]["image"]["alt"]
+    assert glued_alt(path, "no_such_key") is None

@@ -163,3 +163,50 @@ def test_a_lost_gain_fails_against_the_committed_gains():
     lost = one_seed(committed, "mean_pp", "std_pp", {"pc-softmax": -1.43329, "post-hoc": -1.45365})
     failures = compare_metric("03-mnist", GAIN, lost, committed).failures
     assert [f.split("method=")[1].split("]")[0] for f in failures] == ["pc-softmax", "post-hoc"]
+
+
+@pytest.mark.slow
+def test_the_report_lists_each_group_beyond_its_bound_as_data(tmp_path: Path):
+    """`pcsm validate --report` (what `pcsm mutants` reads): a toy notebook whose fresh value lies 1.5 away
+    from the committed one, bound 0.5, is reported with its numbers; within the bound, the list is empty."""
+    import json
+
+    import nbformat
+
+    from pcsm.book.validate import validate
+
+    code = ("from pcsm.experiments.results import results_dir\n"
+            "(results_dir() / 'answer.csv').write_text(f'group,value\\na,{value}\\n')")
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("value = 1.0", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(code)])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, tmp_path / "toy.ipynb")
+    profiles = "".join(f"[notebooks.toy.{p}]\n" for p in ("smoke", "default", "paper"))
+    plan = tmp_path / "profiles.toml"
+    plan.write_text('[notebooks.toy]\ntimeout = 120\nresults = ["answer"]\n' + profiles
+                    + '[notebooks.toy.validate]\n[[notebooks.toy.metric]]\ntable = "answer"\nkeys = ["group"]\n'
+                      'value = "value"\nk = 0.0\nfloor = 0.5\nreason = "test"\n')
+    committed, report = tmp_path / "committed", tmp_path / "report.json"
+    committed.mkdir()
+    for committed_value, status, count in ((2.5, 1, 1), (1.2, 0, 0)):
+        (committed / "answer.csv").write_text(f"group,value\na,{committed_value}\n")
+        assert validate(["toy"], plan_file=plan, committed_dir=committed, report=report) == status
+        departures = json.loads(report.read_text())["departures"]
+        assert len(departures) == count
+    (committed / "answer.csv").write_text("group,value\na,2.5\n")
+    validate(["toy"], plan_file=plan, committed_dir=committed, report=report)
+    (departure,) = json.loads(report.read_text())["departures"]
+    assert {k: departure[k] for k in ("notebook", "table", "group", "value", "fresh", "mean", "bound")} == {
+        "notebook": "toy", "table": "answer", "group": "group=a", "value": "value", "fresh": 1.0, "mean": 2.5,
+        "bound": 0.5}
+
+
+def test_a_report_path_that_cannot_be_written_is_refused_before_anything_runs(tmp_path: Path, capsys):
+    from pcsm.__main__ import main
+
+    for report, named in ((tmp_path, "is a folder"), (tmp_path / "missing" / "r.json", "does not exist")):
+        with pytest.raises(SystemExit) as stop:
+            main(["validate", "01-bound", "--report", str(report)])
+        error = capsys.readouterr().err
+        assert stop.value.code == 2 and "--report: " in error and named in error

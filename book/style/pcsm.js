@@ -7,26 +7,46 @@
   var NARROW = "(max-width: 720px)";
   var TALL = 150; // px: a row taller than this reads better as a card
 
-  function label(table) {
-    // each body cell gets its column's name (the last header row's cell above it) as data-label; named
-    // again once MathJax has typeset the header (its text is then the formula's, not its TeX source)
-    var head = table.tHead && table.tHead.rows.length ? table.tHead.rows[table.tHead.rows.length - 1] : null;
-    var names = [];
-    if (head) {
-      for (var h = 0; h < head.cells.length; h++) {
-        for (var span = 0; span < (head.cells[h].colSpan || 1); span++) {
-          names.push(head.cells[h].innerText.replace(/\s+/g, " ").trim());
+  function grid(rows) {
+    // the cell at every (row, column) of ``rows``, cells spanning rows or columns repeated over them
+    var out = [];
+    for (var r = 0; r < rows.length; r++) {
+      out[r] = out[r] || [];
+      var column = 0;
+      for (var c = 0; c < rows[r].cells.length; c++) {
+        var cell = rows[r].cells[c];
+        while (out[r][column]) column++;
+        for (var dr = 0; dr < (cell.rowSpan || 1); dr++) {
+          out[r + dr] = out[r + dr] || [];
+          for (var dc = 0; dc < (cell.colSpan || 1); dc++) out[r + dr][column + dc] = cell;
         }
+        column += cell.colSpan || 1;
+      }
+    }
+    return out;
+  }
+
+  function text(cell) {
+    return cell ? cell.innerText.replace(/\s+/g, " ").trim() : "";
+  }
+
+  function label(table) {
+    // each body cell gets its column's name as data-label: the lowest header row that names the column
+    // (a pandas table's index names sit in a header row of their own, below the columns' names); named
+    // again once MathJax has typeset the header (its text is then the formula's, not its TeX source)
+    var head = table.tHead ? grid(table.tHead.rows) : [];
+    var names = [];
+    for (var h = head.length - 1; h >= 0; h--) {
+      for (var j = 0; j < head[h].length; j++) {
+        if (!names[j] && text(head[h][j])) names[j] = text(head[h][j]);
       }
     }
     for (var b = 0; b < table.tBodies.length; b++) {
-      var rows = table.tBodies[b].rows;
+      var rows = table.tBodies[b].rows, body = grid(rows);
       for (var r = 0; r < rows.length; r++) {
-        var column = 0;
         for (var c = 0; c < rows[r].cells.length; c++) {
-          var cell = rows[r].cells[c];
+          var cell = rows[r].cells[c], column = body[r].indexOf(cell);
           if (names[column]) cell.setAttribute("data-label", names[column]);
-          column += cell.colSpan || 1;
         }
       }
     }

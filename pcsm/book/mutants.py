@@ -13,14 +13,14 @@ Usage: ``pcsm mutants [NAME ...] [--other-cpu] [--list] [--power]``. Minutes per
 
 from __future__ import annotations
 
-import argparse
+import ast
 import math
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -28,14 +28,11 @@ from typing import Any, Callable
 import pandas as pd
 
 from pcsm.book.plan import PLAN_FILE, load_plan
-from pcsm.book.validate import OTHER_CPU, bound, committed_distribution, power
-from pcsm.experiments.results import DATA_ENV, REPO_ROOT, data_root, read_table
+from pcsm.book.validate import OTHER_CPU, Departure, bound, committed_distribution, power
+from pcsm.experiments.results import DATA_ENV, REPO_ROOT, data_root, read_json, read_table
 
 CLEAR_MARGIN = 1.5
 COPY_IGNORED = (".git", ".venv", "_build", "data", ".cache", "node_modules", "__pycache__", ".pytest_cache")
-FAILURE = re.compile(r"^\s+(?P<notebook>\S+): (?P<table>\S+)\.csv \[(?P<group>.*)\] (?P<value>\S+): fresh "
-                     r"(?P<fresh>\S+) vs committed (?P<mean>\S+) ± \S+ \(\d+ seeds\); \|difference\| "
-                     r"(?P<diff>\S+) > bound (?P<bound>\S+)", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -54,11 +51,15 @@ class Effect:
 
 @dataclass(frozen=True)
 class Mutant:
-    """One broken piece of the method: replace ``old`` by ``new`` (exactly once) in ``file``."""
+    """One broken piece of the method: in the function ``function`` (a name, ``Class.method`` for a
+    method) of ``file``, replace ``old`` by ``new``, exactly once. Both are written as :func:`ast.unparse`
+    writes the function (single quotes, one line per statement, four-space indents, no comments), so
+    reformatting the source does not lose the mutant; only a change to what the function does can."""
 
     name: str
     notebook: str
     file: str
+    function: str
     old: str
     new: str
     effect: Effect
@@ -71,41 +72,41 @@ def imbalance_bias(row: pd.Series) -> float:
 
 
 # Define (and re-check) the substitutions against the current code: `pcsm mutants --list`
-# fails naming every mutant whose `old` text is no longer found exactly once.
+# fails naming every mutant whose function is gone or no longer holds its `old` text exactly once.
 MUTANTS = (
-    Mutant("pc-softmax-trained-as-softmax", "03-mnist", "pcsm/core/losses.py",
-           '    if loss == "softmax":\n        return F.cross_entropy',
-           '    if loss in ("softmax", "pc-softmax"):\n        return F.cross_entropy',
+    Mutant("pc-softmax-trained-as-softmax", "03-mnist", "pcsm/core/losses.py", "make_loss",
+           "if loss == 'softmax':\n        return F.cross_entropy",
+           "if loss in ('softmax', 'pc-softmax'):\n        return F.cross_entropy",
            Effect("mnist_ratio", "mean_pct", {"ratio": 100, "test_set": "paper split", "method": "pc-softmax"},
                   like={"method": "softmax"}, why="PC-softmax's rows become softmax's")),
-    Mutant("estimate-mi-balanced-formula", "02-gaussian-mi", "pcsm/core/mi.py",
-           '    if method == "softmax":\n        return torch.log_softmax(logits, dim=1) + math.log(',
-           '    if True:\n        return torch.log_softmax(logits, dim=1) + math.log(',
+    Mutant("estimate-mi-balanced-formula", "02-gaussian-mi", "pcsm/core/mi.py", "log_posterior_scores",
+           "if method == 'softmax':\n        return torch.log_softmax(logits, dim=1) + math.log(",
+           "if True:\n        return torch.log_softmax(logits, dim=1) + math.log(",
            Effect("gaussian-mi", "mi_mean", {"setting": "imbalanced", "dim": 10, "estimator": "pc-softmax"},
                   shift=imbalance_bias, why="+ log M - H(Y) on the imbalanced task")),
-    Mutant("mnist-imbalanced-split-balanced", "03-mnist", "pcsm/experiments/mnist/data.py",
+    Mutant("mnist-imbalanced-split-balanced", "03-mnist", "pcsm/experiments/mnist/data.py", "paper_split_indices",
            "protocol_indices(subset, protocol, ratio, largest, seed=seed)",
            "protocol_indices(subset, protocol, 1, largest, seed=seed)",
            Effect("mnist_ratio", "mean_pct", {"ratio": 100, "test_set": "paper split", "method": "softmax"},
                   like={"ratio": 1}, why="softmax at ratio 100 scores as on the balanced split")),
-    Mutant("lenet-one-epoch", "03-mnist", "pcsm/experiments/mnist/experiment.py",
+    Mutant("lenet-one-epoch", "03-mnist", "pcsm/experiments/mnist/experiment.py", "train_run",
            "epochs=plan.epochs,", "epochs=1,",
            Effect("mnist_ratio", "mean_pct", {"ratio": 100, "test_set": "paper split", "method": "pc-softmax"},
                   shift=lambda row: -15.0, why="PC-softmax at ratio 100 loses 15 points (measured: 31)")),
-    Mutant("mine-marginal-uniform-prior", "02-gaussian-mi", "pcsm/core/baselines.py",
-           "        return torch.as_tensor(np.log(prior))",
-           "        return torch.as_tensor(np.log(np.full_like(prior, 1 / len(prior))))",
+    Mutant("mine-marginal-uniform-prior", "02-gaussian-mi", "pcsm/core/baselines.py", "_log_prior",
+           "return torch.as_tensor(np.log(prior))",
+           "return torch.as_tensor(np.log(np.full_like(prior, 1 / len(prior))))",
            Effect("gaussian-mi", "mi_mean", {"setting": "imbalanced", "dim": 1, "estimator": "mine"},
                   shift=imbalance_bias, why="+ log M - H(Y) on the imbalanced task")),
-    Mutant("authors-readout-balanced-formula", "02-gaussian-mi", "pcsm/experiments/authors.py",
-           '    balanced = check_choice(kind, "kind", tuple(KINDS)) != "pc-softmax"',
-           '    balanced = True',
+    Mutant("authors-readout-balanced-formula", "02-gaussian-mi", "pcsm/experiments/authors.py", "readout_prior",
+           "balanced = check_choice(kind, 'kind', tuple(KINDS)) != 'pc-softmax'",
+           "balanced = True",
            Effect("gaussian-mi-authors", "mi", {"kind": "pc-softmax", "dim": 10},
                   shift=lambda row: 0.12, why="the PC network read with the balanced formula: +0.12 nats (measured "
                                                "0.122 at d = 1, 0.133 at d = 10)")),
-    Mutant("post-hoc-sign-flipped", "03-mnist", "pcsm/core/losses.py",
-           "    return logits - log_prior_tensor(prior, logits)",
-           "    return logits + log_prior_tensor(prior, logits)",
+    Mutant("post-hoc-sign-flipped", "03-mnist", "pcsm/core/losses.py", "posthoc_corrected_logits",
+           "return logits - log_prior_tensor(prior, logits)",
+           "return logits + log_prior_tensor(prior, logits)",
            Effect("mnist_ratio", "mean_pct", {"ratio": 100, "test_set": "paper split", "method": "post-hoc"},
                   like={"method": "softmax"}, why="at least its gain lost (it pushes further the wrong way)")),
 )
@@ -120,15 +121,35 @@ def find(names: list[str]) -> list[Mutant]:
     return [known[n] for n in names] or list(MUTANTS)
 
 
+def _function_node(tree: ast.Module, qualified: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    """The definition of ``qualified`` (``name`` or ``Class.name``) at the top of ``tree``, or None."""
+    body: list[ast.stmt] = tree.body
+    *owners, name = qualified.split(".")
+    for owner in owners:
+        body = next((n.body for n in body if isinstance(n, ast.ClassDef) and n.name == owner), [])
+    return next((n for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name),
+                None)
+
+
 def substituted(mutant: Mutant, root: Path = REPO_ROOT) -> str:
-    """The mutant's file under ``root`` with its text substituted; ValueError naming the mutant unless
-    the text occurs exactly once."""
+    """The mutant's file under ``root`` with its function rewritten: the function in the normal form of
+    :func:`ast.unparse`, ``old`` replaced by ``new`` there, in place of the function's lines. A
+    ValueError names the mutant when the function is gone or its normal form does not hold ``old``
+    exactly once."""
     text = (root / mutant.file).read_text()
-    count = text.count(mutant.old)
+    node = _function_node(ast.parse(text), mutant.function)
+    if node is None:
+        raise ValueError(f"mutant {mutant.name}: {mutant.file} defines no {mutant.function} (the code moved): "
+                         "update MUTANTS in pcsm/book/mutants.py")
+    normal = ast.unparse(node)
+    count = normal.count(mutant.old)
     if count != 1:
-        raise ValueError(f"mutant {mutant.name}: {mutant.file} holds its text {count} times, not once (the "
-                         f"code moved): update MUTANTS in pcsm/book/mutants.py\n{mutant.old}")
-    return text.replace(mutant.old, mutant.new)
+        raise ValueError(f"mutant {mutant.name}: {mutant.function} in {mutant.file} holds its text {count} times, "
+                         f"not once (the code changed): update MUTANTS in pcsm/book/mutants.py\n{mutant.old}")
+    lines = text.splitlines(keepends=True)
+    first = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
+    mutated = textwrap.indent(normal.replace(mutant.old, mutant.new), " " * node.col_offset) + "\n"
+    return "".join([*lines[:first], mutated, *lines[node.end_lineno:]])
 
 
 def apply(mutant: Mutant, root: Path) -> None:
@@ -192,14 +213,12 @@ class Verdict:
         return max((f[-1] for f in self.failures), default=0.0)
 
 
-def failures_of(output: str) -> tuple[tuple[str, str, float, float, float, float], ...]:
-    """The failing groups ``pcsm validate`` printed."""
-    found = []
-    for match in FAILURE.finditer(output):
-        fresh, mean, diff, limit = (float(match[k]) for k in ("fresh", "mean", "diff", "bound"))
-        found.append((match["table"], f"{match['group']} {match['value']}", fresh, mean, limit,
-                      diff / limit if limit else math.inf))
-    return tuple(found)
+def failures_of(report: Path) -> tuple[tuple[str, str, float, float, float, float], ...]:
+    """The failing groups of a ``pcsm validate --report`` file: (table, group and value, fresh, committed
+    mean, bound, margin in bounds)."""
+    departures = [Departure(**record) for record in
+                  read_json(report, "validation report", ("departures",))["departures"]]
+    return tuple((d.table, f"{d.group} {d.value}", d.fresh, d.mean, d.bound, d.margin) for d in departures)
 
 
 def run_mutant(mutant: Mutant, other_cpu: bool = False) -> Verdict:
@@ -214,10 +233,12 @@ def run_mutant(mutant: Mutant, other_cpu: bool = False) -> Verdict:
                **(OTHER_CPU if other_cpu else {})}
         env.pop("PCSM_RESULTS_DIR", None)
         env.pop("PCSM_PUBLISHED_RESULTS", None)
-        proc = subprocess.run([sys.executable, "-m", "pcsm", "validate", mutant.notebook], cwd=root, env=env,
-                              capture_output=True, text=True)
+        report = Path(scratch) / "validation.json"
+        proc = subprocess.run([sys.executable, "-m", "pcsm", "validate", mutant.notebook, "--report", str(report)],
+                              cwd=root, env=env, capture_output=True, text=True)
+        failures = failures_of(report) if report.is_file() else ()
     output = proc.stdout + proc.stderr
-    return Verdict(mutant, proc.returncode, failures_of(proc.stdout), output[-3000:])
+    return Verdict(mutant, proc.returncode, failures, output[-3000:])
 
 
 def report(verdict: Verdict) -> str:
@@ -252,34 +273,25 @@ def power_report(committed_dir: Path, plan_file: Path = PLAN_FILE) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``pcsm mutants``: run the named mutants (all by default) and print their verdicts;
-    return 0 when every one was caught by a clear margin, else 1."""
-    parser = argparse.ArgumentParser(prog="pcsm mutants", description=__doc__.split("\n\n")[0])
-    parser.add_argument("names", nargs="*", help=f"mutants (default: all): {', '.join(m.name for m in MUTANTS)}")
-    parser.add_argument("--other-cpu", action="store_true", help="emulate another CPU (" +
-                        " ".join(f"{k}={v}" for k, v in OTHER_CPU.items()) + ")")
-    parser.add_argument("--list", action="store_true", help="check each substitution and list the mutants")
-    parser.add_argument("--power", action="store_true", help="the smallest departure each metric detects")
-    args = parser.parse_args(argv)
-    try:
-        selected = find(args.names)
-        if args.power:
-            print(power_report(REPO_ROOT / "results"))
-            return 0
-        for mutant in selected:
-            substituted(mutant)
-        if args.list:
-            for m in selected:
-                margin = expected_margin(m, REPO_ROOT / "results")
-                print(f"{m.name} ({m.notebook}, {m.file}): least effect {m.effect.why}; "
-                      f"expected margin {margin:.2f} bounds")
-            return 0
-    except ValueError as error:
-        parser.error(str(error))
+def main(names: list[str], other_cpu: bool = False, list_only: bool = False, power_only: bool = False) -> int:
+    """``pcsm mutants``: run the named mutants (all when ``names`` is empty) and print their verdicts;
+    0 when every one was caught by a clear margin, else 1. ``list_only``: check each substitution and
+    list the mutants with the margin their least effect gives; ``power_only``: :func:`power_report`.
+    An unknown name, or a substitution whose text moved, is a ValueError naming it."""
+    selected = find(names)
+    if power_only:
+        print(power_report(REPO_ROOT / "results"))
+        return 0
+    for mutant in selected:
+        substituted(mutant)
+    if list_only:
+        for m in selected:
+            margin = expected_margin(m, REPO_ROOT / "results")
+            print(f"{m.name} ({m.notebook}, {m.file}): least effect {m.effect.why}; "
+                  f"expected margin {margin:.2f} bounds")
+        return 0
     verdicts = []
     for mutant in selected:
-        verdicts.append(run_mutant(mutant, args.other_cpu))
+        verdicts.append(run_mutant(mutant, other_cpu))
         print(report(verdicts[-1]), flush=True)
     return 0 if all(v.returncode != 0 and v.margin >= CLEAR_MARGIN for v in verdicts) else 1
-

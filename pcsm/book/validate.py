@@ -18,10 +18,11 @@ must hold every committed group more than its bound away from it.
 
 from __future__ import annotations
 
+import json
 import math
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ import pandas as pd
 
 from pcsm.book import runner
 from pcsm.book.plan import PLAN_FILE, Metric, NotebookSpec, load_plan, profile_parameters
-from pcsm.experiments.results import read_table
+from pcsm.experiments.results import atomic_write_text, read_table
 
 
 # another CPU than the committed run's, emulated: torch's generic kernels and oneDNN limited to SSE4.1
@@ -37,12 +38,41 @@ OTHER_CPU = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41"}
 
 
 @dataclass(frozen=True)
+class Departure:
+    """One fresh group mean beyond its bound: what ``pcsm validate --report`` writes and ``pcsm mutants``
+    reads (as data, so rewording the printed line cannot break it)."""
+
+    notebook: str
+    table: str
+    group: str
+    value: str
+    fresh: float
+    mean: float
+    std: float
+    n: int
+    bound: float
+
+    @property
+    def margin(self) -> float:
+        """|fresh - committed mean| in bounds (above 1: caught)."""
+        difference = abs(self.fresh - self.mean)
+        return difference / self.bound if self.bound and math.isfinite(difference) else math.inf
+
+    def __str__(self) -> str:
+        return (f"{self.notebook}: {self.table}.csv [{self.group}] {self.value}: fresh {self.fresh:.6g} vs "
+                f"committed {self.mean:.6g} ± {self.std:.3g} ({self.n} seeds); |difference| "
+                f"{abs(self.fresh - self.mean):.3g} > bound {self.bound:.3g}")
+
+
+@dataclass(frozen=True)
 class Outcome:
-    """Groups compared and the failures (one readable line each) of one notebook's metrics."""
+    """Groups compared and the failures (one readable line each) of one notebook's metrics; the
+    groups beyond their bounds among them also as :class:`Departure` records."""
 
     compared: int
     failures: tuple[str, ...]
     skipped: tuple[str, ...] = ()
+    departures: tuple[Departure, ...] = ()
 
 
 def _label(value: Any) -> str:
@@ -111,27 +141,28 @@ def compare_metric(notebook: str, metric: Metric, fresh: pd.DataFrame, committed
     fresh = check_columns(notebook, metric, fresh, "fresh")
     stats = committed_distribution(committed, metric)
     fresh_means = _keyed(fresh, metric).groupby("_group", sort=False)[metric.value].mean()
-    failures = []
+    failures, departures = [], []
     for group, value in fresh_means.items():
-        where = f"{notebook}: {metric.table}.csv [{group}] {metric.value}"
         if group not in stats.index:
-            failures.append(f"{where}: fresh {value:.6g}, but the committed table has no such row")
+            failures.append(f"{notebook}: {metric.table}.csv [{group}] {metric.value}: fresh {value:.6g}, but "
+                            "the committed table has no such row")
             continue
         mean, std, n = stats.loc[group, ["mean", "std", "n"]]
         allowed = bound(metric, std)
         if math.isnan(value) and math.isnan(mean):
             continue
         if math.isnan(value) or math.isnan(mean) or abs(value - mean) > allowed:
-            failures.append(f"{where}: fresh {value:.6g} vs committed {mean:.6g} ± {std:.3g} "
-                            f"({int(n)} seeds); |difference| {abs(value - mean):.3g} > bound {allowed:.3g} "
-                            f"= {metric.k:g} · std + {metric.floor:g}")
-    return Outcome(len(fresh_means), tuple(failures))
+            departure = Departure(notebook, metric.table, group, metric.value, float(value), float(mean),
+                                  float(std), int(n), allowed)
+            departures.append(departure)
+            failures.append(f"{departure} = {metric.k:g} · std + {metric.floor:g}")
+    return Outcome(len(fresh_means), tuple(failures), departures=tuple(departures))
 
 
 def compare_results(spec: NotebookSpec, fresh_dir: Path, committed_dir: Path) -> Outcome:
     """Every metric of ``spec``: fresh tables of ``fresh_dir`` against ``committed_dir``'s. A metric
     whose table the validation subset did not write is skipped; a notebook must compare something."""
-    compared, failures, skipped = 0, [], []
+    compared, failures, skipped, departures = 0, [], [], []
     for metric in spec.metrics:
         committed_file, fresh_file = committed_dir / f"{metric.table}.csv", fresh_dir / f"{metric.table}.csv"
         if not committed_file.is_file():
@@ -143,10 +174,11 @@ def compare_results(spec: NotebookSpec, fresh_dir: Path, committed_dir: Path) ->
         outcome = compare_metric(spec.name, metric, read_table(fresh_file), read_table(committed_file))
         compared += outcome.compared
         failures += outcome.failures
+        departures += outcome.departures
     if compared == 0:
         failures.append(f"{spec.name}: the validation subset compared nothing; declare metrics whose groups "
                         f"it runs")
-    return Outcome(compared, tuple(failures), tuple(skipped))
+    return Outcome(compared, tuple(failures), tuple(skipped), tuple(departures))
 
 
 def power(spec: NotebookSpec, committed_dir: Path) -> pd.DataFrame:
@@ -179,14 +211,16 @@ def check_subset(spec: NotebookSpec, plan_file: Path = PLAN_FILE) -> dict[str, A
     return runner.prepare(spec, spec.published, spec.validate, plan_file)
 
 
-def validate(names: list[str], plan_file: Path = PLAN_FILE, committed_dir: Path | None = None) -> int:
+def validate(names: list[str], plan_file: Path = PLAN_FILE, committed_dir: Path | None = None,
+             report: Path | None = None) -> int:
     """Re-execute each named notebook's validation subset in a temporary folder and compare; print
-    one line per notebook and every failure; return 0 when all metrics hold, else 1."""
+    one line per notebook and every failure; return 0 when all metrics hold, else 1. ``report``: a
+    JSON file to write the :class:`Departure` records to (``{"departures": [...]}``, empty when none)."""
     committed_dir = committed_dir or runner.results_dir()
     selected = runner.select(load_plan(plan_file), names)
     subsets = [(spec, check_subset(spec, plan_file)) for spec in selected]
     runner.check_environment()
-    failed = False
+    failed, departures = False, []
     with tempfile.TemporaryDirectory(prefix="pcsm-validate-") as scratch:
         fresh_dir = Path(scratch) / "results"
         for i, (spec, parameters) in enumerate(subsets, 1):
@@ -208,4 +242,7 @@ def validate(names: list[str], plan_file: Path = PLAN_FILE, committed_dir: Path 
             for line in outcome.failures:
                 print(f"  {line}", flush=True)
             failed |= bool(outcome.failures)
+            departures += outcome.departures
+    if report is not None:
+        atomic_write_text(report, json.dumps({"departures": [asdict(d) for d in departures]}, indent=1))
     return 1 if failed else 0

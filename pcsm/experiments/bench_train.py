@@ -15,7 +15,11 @@ at its largest batch, 512. Levers, each timed through the library's own loop
   compile time is reported, near 0 for a network whose kernels an earlier one compiled; a failure or
   time-out is recorded with its reason);
 * ``in_memory``: the data permuted once per pass into one tensor, batches taken as contiguous slices,
-  instead of one gather per batch.
+  instead of one gather per batch;
+* ``stacked``: :data:`STACK` seeded copies of the network trained as one, their parameters stacked and
+  one step taken for all through ``torch.func.vmap`` of ``functional_call`` (each copy on its own batch,
+  as independent seeds or cross-fits would be); its time is per model-step, so it compares with the
+  others directly.
 
 Reported per network and lever: the median time per step over several repeats after a warm-up pass, the
 speed-up over ``float32``, and the ratio to the compute limit: the step's FLOPs (counted analytically,
@@ -25,6 +29,7 @@ speed-up over ``float32``, and the ratio to the compute limit: the step's FLOPs 
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import platform
@@ -54,9 +59,10 @@ from pcsm.experiments.results import REPO_ROOT, atomic_write_text
 
 DEFAULT_OUTPUT = REPO_ROOT / "results" / "bench-train.json"
 CPU = torch.device("cpu")
-LEVERS = ("float32", "channels_last", "bfloat16", "compile", "in_memory")
+LEVERS = ("float32", "channels_last", "bfloat16", "compile", "in_memory", "stacked")
 PRECISION_OF = {"float32": "float32", "channels_last": "auto", "bfloat16": "bfloat16", "compile": "float32",
-                "in_memory": "float32"}
+                "in_memory": "float32", "stacked": "float32"}
+STACK = 8  # networks trained together by the stacked lever
 MATMUL_SIZE = 1024
 COMPILE_BUDGET_S = 120.0  # every network's torch.compile together, from an empty cache (LeNet: ~60 s)
 
@@ -92,9 +98,10 @@ class Network:
         x = torch.randn((n, *self.input_shape), generator=generator)
         return x, torch.randint(0, self.n_classes, (n,), generator=generator)
 
-    def model(self) -> tuple[nn.Module, Callable]:
-        """A seeded network and its training criterion (MINE: the DV loss of its all-label scores)."""
-        torch.manual_seed(0)
+    def model(self, seed: int = 0) -> tuple[nn.Module, Callable]:
+        """The network initialised from ``seed`` and its training criterion (MINE: the DV loss of its
+        all-label scores)."""
+        torch.manual_seed(seed)
         net = self.build()
         if isinstance(net, StatisticsNetwork):
             return net.net, mine_criterion(self.n_classes)
@@ -225,7 +232,49 @@ class LeverRun:
             loss.item()  # read back once per step, as training does
 
 
-def timed_passes(runs: list[LeverRun], timing: Timing) -> list[list[float]]:
+class StackedRun:
+    """The ``stacked`` lever on one network: :data:`STACK` copies (seeds 0, 1, ...) as one stacked set of
+    parameters, each step the vmapped loss of every copy on its own batch, summed, and one optimiser step
+    for all. :meth:`one_pass` returns seconds per pass of one model (the pass's time over STACK)."""
+
+    def __init__(self, spec: Network, timing: Timing) -> None:
+        from torch.func import functional_call, stack_module_state, vmap
+
+        self.spec, self.lever = spec, "stacked"
+        models = [spec.model(seed)[0] for seed in range(STACK)]
+        _, criterion = spec.model()
+        params, buffers = stack_module_state(models)
+        self.params, self.buffers = params, buffers
+        template = copy.deepcopy(models[0]).to("meta")
+
+        def loss(p: dict, b: dict, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            out = functional_call(template, (p, b), (x,))
+            return criterion(out, y), out
+
+        self.loss = vmap(loss)
+        self.opt = spec.optimizer(list(params.values()))
+        x, y = spec.data(timing.batches * STACK)
+        n = timing.batches * spec.batch_size
+        self.x, self.y = x.reshape(STACK, n, *spec.input_shape), y.reshape(STACK, n)
+        self.generator = torch.Generator().manual_seed(1)
+
+    def one_pass(self) -> float:
+        order = torch.randperm(self.x.shape[1], generator=self.generator)
+        size = self.spec.batch_size
+        start = time.perf_counter()
+        for first in range(0, len(order), size):
+            idx = order[first : first + size]
+            self.opt.zero_grad(set_to_none=True)
+            losses, out = self.loss(self.params, self.buffers, self.x[:, idx], self.y[:, idx])
+            losses.sum().backward()
+            self.opt.step()
+            if not torch.isfinite(out).all():
+                raise ValueError("the benchmark's training diverged")
+            losses.sum().item()  # read back once per step, as training does
+        return (time.perf_counter() - start) / STACK
+
+
+def timed_passes(runs: list[LeverRun | StackedRun], timing: Timing) -> list[list[float]]:
     """Seconds of every pass of every run, warm-up passes first; the runs take turns pass by pass, so that
     a change in the load of a shared machine falls on all of them alike."""
     passes: list[list[float]] = [[] for _ in runs]
@@ -244,7 +293,8 @@ def in_process_levers(spec: Network, timing: Timing) -> dict[str, dict[str, Any]
     """Every lever but ``compile``: seconds per step, or why it does not apply."""
     convolutional = is_convolutional(spec.model()[0])
     levers = [lever for lever in LEVERS if lever != "compile" and (convolutional or lever != "channels_last")]
-    passes = timed_passes([LeverRun(spec, lever, timing) for lever in levers], timing)
+    runs = [StackedRun(spec, timing) if lever == "stacked" else LeverRun(spec, lever, timing) for lever in levers]
+    passes = timed_passes(runs, timing)
     result = {lever: {"seconds": per_step(p, timing)} for lever, p in zip(levers, passes)}
     if not convolutional:
         result["channels_last"] = {"seconds": None,
@@ -346,7 +396,10 @@ CHOICE = (
     "rounding, and on a CPU without bfloat16 instructions it is several times slower. torch.compile is not "
     "used: from an empty cache its compile costs more than its steps save (see its rows and notes), and "
     "the MI estimates build a new network for every fit, each compiled anew. Holding the data as one "
-    "tensor per pass saved nothing beyond the noise, so batches are still gathered by index."
+    "tensor per pass saved nothing beyond the noise, so batches are still gathered by index. Stacked training "
+    "(torch.func) is measured, not used: each fit trains its own network on its own data, and independent "
+    "fits already run side by side in joblib's worker processes; its rows show what stacking would give "
+    "per network."
 )
 
 
