@@ -283,8 +283,11 @@ def test_ctrl_c_and_sigterm_end_in_one_line_and_leave_nothing(tmp_path, signum, 
     runtime.mkdir()
     env = {**os.environ, "TMPDIR": str(scratch), "JUPYTER_RUNTIME_DIR": str(runtime)}
     out, results = tmp_path / "out", tmp_path / "results"
+    # as from a terminal: SIGINT at its default even where this test runs as a background job of a
+    # non-interactive shell, which starts such jobs with SIGINT ignored (and children inherit that)
     process = subprocess.Popen([sys.executable, "-c", INTERRUPTED_RUN, str(plan), str(out), str(results)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 240
     while not started.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
