@@ -13,10 +13,26 @@ Three layers, each importing only from the ones above it in this list:
     The book's machinery: the papermill runner, provenance, statistical re-validation of results,
     the paper-vs-book summary and glue helpers for the pages.
 
-``from pcsm import estimate_mi`` loads the core layer only.
+``from pcsm import estimate_mi`` loads the core layer only, and only on first use (PEP 562): importing
+any other ``pcsm`` module does not load the estimator, so a chapter depends on ``pcsm.core.mi`` only when
+it uses it (``pcsm.book.dependencies`` reads ``LAZY`` to follow such names).
 """
 
-from pcsm.core.mi import MIEstimate, estimate_mi
+import importlib
 
-__all__ = ["MIEstimate", "estimate_mi"]
+# public name -> the module that defines it, imported when the name is first used
+LAZY = {"MIEstimate": "pcsm.core.mi", "estimate_mi": "pcsm.core.mi"}
+
+__all__ = sorted(LAZY)
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """``pcsm.<name>`` for the names of ``LAZY``, imported from their module on first use."""
+    if name in LAZY:
+        return getattr(importlib.import_module(LAZY[name]), name)
+    raise AttributeError(f"module 'pcsm' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *LAZY})

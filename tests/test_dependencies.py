@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from pcsm.book import runner
-from pcsm.book.dependencies import code_text, module_digests
+from pcsm.book.dependencies import code_text, dependency_files, module_digests
+from pcsm.experiments.results import REPO_ROOT
 
 HELPER = '''"""The helper module."""
 
@@ -102,3 +104,49 @@ def test_module_digests_name_each_file_relative_to_the_root(package):
     assert sorted(digests) == ["pcsm/__init__.py", "pcsm/lib/__init__.py", "pcsm/lib/helper.py",
                                "pcsm/lib/used.py"]
     assert all(len(digest) == 64 for digest in digests.values())
+
+
+LAZY_INIT = '''import importlib
+
+LAZY = {"thing": "pcsm.heavy"}
+
+
+def __getattr__(name):
+    return getattr(importlib.import_module(LAZY[name]), name)
+'''
+
+
+@pytest.mark.parametrize("source, uses_heavy", [
+    ("import pcsm.light", False),
+    ("from pcsm.light import X", False),
+    ("from pcsm import thing", True),
+    ("import pcsm\npcsm.thing()", True),
+    ("import pcsm as p\nvalue = p.thing", True),
+    ("import pcsm.light\nvalue = pcsm.light.X", False),
+])
+def test_a_lazily_exported_module_is_a_dependency_of_whoever_uses_its_name(tmp_path, write_tree, source,
+                                                                           uses_heavy):
+    """A package that exports a name lazily (PEP 562, its ``LAZY`` table) does not make every importer
+    depend on the module behind the name; a notebook that uses the name, in any spelling, does."""
+    write_tree(tmp_path, {"pcsm/__init__.py": LAZY_INIT, "pcsm/heavy.py": "def thing():\n    return 1\n",
+                          "pcsm/light.py": "X = 1\n"})
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    found = {str(p.relative_to(tmp_path)) for p in dependency_files(nb, tmp_path)}
+    assert ("pcsm/heavy.py" in found) is uses_heavy
+    assert "pcsm/__init__.py" in found
+
+
+def test_the_package_exports_the_estimator_lazily_and_chapters_that_never_use_it_do_not_depend_on_it():
+    """``import pcsm.<anything>`` runs ``pcsm/__init__``, so an eager ``from pcsm.core.mi import ...``
+    there made every chapter depend on the estimator (an edit to ``mi.py`` re-executed MNIST and CUB)."""
+    import pcsm
+
+    for name, module in pcsm.LAZY.items():
+        assert getattr(pcsm, name) is getattr(importlib.import_module(module), name)
+        assert name in dir(pcsm)
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        pcsm.nothing  # noqa: B018
+    for chapter, uses_estimator in (("03-mnist", False), ("04-cub", False), ("02-gaussian-mi", True)):
+        nb = nbformat.read(REPO_ROOT / "notebooks" / f"{chapter}.ipynb", as_version=4)
+        found = {str(p.relative_to(REPO_ROOT)) for p in dependency_files(nb)}
+        assert ("pcsm/core/mi.py" in found) is uses_estimator, chapter

@@ -1,6 +1,11 @@
 """Which files of the ``pcsm`` package a notebook depends on: the modules its code cells import and,
 transitively, the modules those import (found with ``ast``, so nothing is executed); and each such file's
-digest, taken of its code alone, so that an edit to a comment, a docstring or the layout changes none."""
+digest, taken of its code alone, so that an edit to a comment, a docstring or the layout changes none.
+
+A package may export names lazily (PEP 562): its ``__init__`` holds a literal ``LAZY = {name: module}``
+and imports the module only when the name is used. Such a module is a dependency of whoever uses the
+name (``from pcsm import estimate_mi``, or ``pcsm.estimate_mi`` after ``import pcsm``), not of every
+importer of the package."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from pcsm.experiments.results import REPO_ROOT
 
 PACKAGE = "pcsm"
 PROVENANCE_TAG = "pcsm-provenance"
+LAZY_TABLE = "LAZY"  # a package's {exported name: defining module}, imported on first use
 DOCUMENTED = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)  # what may have a docstring
 # cells papermill and the runner add; the source digest ignores them (and every cell's metadata,
 # so the runner's `hide-cell` tag does not change it either)
@@ -47,9 +53,12 @@ def imported_modules(tree: ast.AST, current: str | None = None, is_package: bool
     modules are dropped by the caller. ``current`` resolves relative imports.
     """
     found = set()
+    aliases = {}  # a local name bound by ``import pcsm...`` -> the module it names
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
+            aliases |= {alias.asname or alias.name.split(".")[0]:
+                        alias.name if alias.asname else alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level and current:
@@ -59,7 +68,39 @@ def imported_modules(tree: ast.AST, current: str | None = None, is_package: bool
                 base = ".".join([*anchor, base] if base else anchor)
             found.add(base)
             found |= {f"{base}.{alias.name}" for alias in node.names}
+    found |= {f"{aliases[root]}.{rest}" for root, rest in _attribute_chains(tree) if root in aliases}
     return {m for m in found if m == PACKAGE or m.startswith(PACKAGE + ".")}
+
+
+def _attribute_chains(tree: ast.AST) -> set[tuple[str, str]]:
+    """``(name, "a.b")`` for each outermost attribute chain ``name.a.b`` in ``tree`` (the lazy names of
+    a package are used this way: ``pcsm.estimate_mi``)."""
+    chains = set()
+    inner = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Attribute) or id(node) in inner:
+            continue
+        parts = []
+        while isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        if isinstance(node, ast.Name):
+            chains.add((node.id, ".".join(reversed(parts))))
+    return chains
+
+
+def lazy_module(name: str, root: Path = REPO_ROOT) -> str | None:
+    """The module that defines ``name`` ("pkg.attr") when ``pkg``'s ``__init__`` exports it lazily
+    (its literal ``LAZY`` table), else None."""
+    package, _, attr = name.rpartition(".")
+    init = module_file(package, root) if package else None
+    if init is None or init.name != "__init__.py":
+        return None
+    for node in ast.parse(init.read_text(encoding="utf-8"), filename=str(init)).body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name) and node.targets[0].id == LAZY_TABLE):
+            return ast.literal_eval(node.value).get(attr)
+    return None
 
 
 def with_parents(module: str) -> set[str]:
@@ -94,6 +135,8 @@ def dependency_files(notebook: nbformat.NotebookNode, root: Path = REPO_ROOT) ->
         seen.add(module)
         path = module_file(module, root)
         if path is None:
+            target = lazy_module(module, root)
+            pending |= with_parents(target) - seen if target else set()
             continue
         files.add(path)
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
