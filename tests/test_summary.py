@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pcsm.book import summary
+from pcsm.book import ratios, summary
 from pcsm.experiments import paper
 from pcsm.experiments.results import PROVENANCE_SUFFIX, REPO_ROOT, TABLES_KEY
 
@@ -146,20 +146,20 @@ def _runs(gain_by_seed: dict[int, float]) -> pd.DataFrame:
 
 
 def test_ratio_sweep_pairs_the_gain_by_seed():
-    sweep = summary.ratio_sweep(_runs({0: 10.0, 1: 12.0, 2: 14.0}))
+    sweep = ratios.ratio_sweep(_runs({0: 10.0, 1: 12.0, 2: 14.0}))
     row = sweep.iloc[0]
     assert row.softmax_pct == pytest.approx(81.0) and row.pc_pct == pytest.approx(93.0)
     assert row.mean_pp == pytest.approx(12.0)
     half = 4.302653 * 2.0 / np.sqrt(3)  # t_{0.975, 2} * sd / sqrt(n): the paired spread, not the seeds' levels
     assert (row.ci95_low_pp, row.ci95_high_pp) == pytest.approx((12.0 - half, 12.0 + half), abs=1e-5)
-    glue = summary.ratio_glue_values(sweep)
+    glue = ratios.ratio_glue_values(sweep)
     assert glue["ratio100_mnist_split_gain"] == glue["ratiomax_mnist_split_gain"] == pytest.approx(12.0)
     assert glue["ratio_max"] == 100
     assert glue["ratio_largest"] == "ratio 100 on MNIST, scored on the paper's test split"
 
 
 def test_ratio_sweep_from_the_committed_tables_matches_the_chapters_ratio_table():
-    sweep = summary.ratio_sweep(summary.ratio_runs(RESULTS)).set_index(["dataset", "ratio", "test_set"])
+    sweep = ratios.ratio_sweep(summary.ratio_runs(RESULTS)).set_index(["dataset", "ratio", "test_set"])
     for prefix, dataset in (("mnist", "mnist"), ("fashion", "fashion-mnist")):
         ratio = pd.read_csv(RESULTS / f"{prefix}_ratio.csv").set_index(["ratio", "test_set", "method"])
         for (r, test_set, method), row in ratio.iterrows():
@@ -328,3 +328,15 @@ def test_the_page_prints_the_papers_numbers_as_printed_and_says_what_each_spread
     assert shown.loc[("Table 1", "d = 5", "PC-softmax"), "ours"].endswith("(SE)")
     assert shown.loc[("Table 1", "d = 5", "PC-softmax"), "ours from"] == summary.NETWORKS
     assert shown.loc[("Table 1", "d = 5", "MINE"), "ours"].endswith("(SD)")
+
+
+@pytest.mark.parametrize("n_differ, words", [(1, "1 differs ("), (2, "2 differ (")])
+def test_the_count_of_differing_numbers_agrees_with_its_verb(table, n_differ, words):
+    """05's sentence reads "1 differs", "2 differ" (it read "1 differ")."""
+    kind = table.verdict.str.startswith(summary.DIFFERS)
+    others = table[~kind]
+    differing = table[kind].head(1)
+    for _ in range(n_differ - 1):
+        differing = pd.concat([differing, others.head(1).assign(verdict=differing.verdict.iloc[0])])
+    _, fails = summary.verdict_sentences(pd.concat([others.iloc[1:], differing], ignore_index=True))
+    assert fails.startswith(words)

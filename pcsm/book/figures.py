@@ -259,20 +259,23 @@ def plot_paired_errors(paired: pd.DataFrame, floor: pd.Series, sizes: Sequence[i
     return fig
 
 
-def plot_error_and_time_by_dimension(summary: pd.DataFrame, sizes: Sequence[int]) -> Any:
-    """Error against the truth (nats) and wall time per task (s) against d, one colour per method and
-    one line style per requested sample size (``sizes``, the n asked for, not the drawn count)."""
+def plot_error_and_time_by_dimension(summary: pd.DataFrame, runs: pd.DataFrame, sizes: Sequence[int]) -> Any:
+    """Error against the truth (nats, from ``summary``) and mean wall time per task (s, over the
+    ``runs`` rows' ``seconds``) against d, one colour per method and one line style per requested
+    sample size (``sizes``, the n asked for, not the drawn count)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    data = summary.assign(n=requested_sizes(summary["n_samples"], sizes))
+    keys = ["dim", "n_samples", "estimator"]
+    times = runs.groupby(keys, sort=False)["seconds"].mean().reset_index()
+    data, times = (frame.assign(n=requested_sizes(frame["n_samples"], sizes)) for frame in (summary, times))
     methods = method_order(data["estimator"])
     dims = sorted(data["dim"].unique())
     fig, axes = plt.subplots(1, 2, figsize=(FIGURE_WIDTH, 3.0))
-    common = dict(data=data, x="dim", hue="estimator", hue_order=methods, palette=PALETTE, style="n",
+    common = dict(x="dim", hue="estimator", hue_order=methods, palette=PALETTE, style="n",
                   style_order=sorted(sizes), marker="o", errorbar=None)
-    sns.lineplot(y="error", ax=axes[0], **common)
-    sns.lineplot(y="seconds", ax=axes[1], legend=False, **common)
+    sns.lineplot(data=data, y="error", ax=axes[0], **common)
+    sns.lineplot(data=times, y="seconds", ax=axes[1], legend=False, **common)
     axes[0].axhline(0, color="black", lw=1)
     axes[0].set(xscale="log", xlabel="dimension d", ylabel="estimate − truth (nats)")
     axes[1].set(xscale="log", yscale="log", xlabel="dimension d", ylabel="wall time per task (s)")
@@ -380,7 +383,7 @@ def plot_probe_accuracies(results: pd.DataFrame, n_classes: int, title: str) -> 
 def gain_by_ratio_figure(sweep: pd.DataFrame, test_set: str = "paper split") -> Any:
     """The paired gain of PC-softmax over softmax (percentage points, mean over seeds with its 95 %
     interval) against the imbalance ratio, one line per data set, on ``test_set``: the landing page's
-    figure. ``sweep`` is :func:`pcsm.book.summary.ratio_sweep`."""
+    figure. ``sweep`` is :func:`pcsm.book.ratios.ratio_sweep`."""
     import matplotlib.pyplot as plt
 
     part = sweep[sweep["test_set"] == test_set]
