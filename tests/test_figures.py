@@ -79,7 +79,8 @@ def figure_cases():
         "plot_error_against_n": lambda: plot_error_against_n(sweep(), names),
         "plot_per_class_accuracy": lambda: figures.plot_per_class_accuracy(per_class),
         "plot_accuracy_by_ratio": lambda: figures.plot_accuracy_by_ratio(runs, [1, 10, 100]),
-        "plot_error_and_time_by_dimension": lambda: figures.plot_error_and_time_by_dimension(wins, [2000, 20000]),
+        "plot_error_and_time_by_dimension": lambda: figures.plot_error_and_time_by_dimension(
+            wins.drop(columns="seconds"), wins, [2000, 20000]),
         "plot_paired_errors": lambda: figures.plot_paired_errors(paired, floor, [1000, 3000, 10000]),
         "plot_probe_accuracies": lambda: figures.plot_probe_accuracies(probes, 200, "stand-in: probes"),
         "gain_by_ratio_figure": lambda: figures.gain_by_ratio_figure(gains),

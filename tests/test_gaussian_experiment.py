@@ -131,15 +131,15 @@ def test_run_gives_one_row_per_estimator_on_the_same_samples():
     assert [r["mi"] for r in again] == [rows[0]["mi"], rows[gx.ESTIMATORS.index("knn")]["mi"]]
 
 
-def test_summarize_averages_seeds_and_subtracts_the_truth():
+def test_summarise_averages_seeds_and_subtracts_the_truth_and_keeps_wall_time_out():
     rows = pd.DataFrame({"setting": "balanced", "dim": 1, "n_samples": 10, "estimator": "knn",
                          "seed": [0, 1], "mi": [1.0, 1.2], "accuracy": np.nan, "seconds": [1.0, 3.0]})
     truth = pd.DataFrame([{"setting": "balanced", "dim": 1, "gt": 1.05, "gt_se": 0.0}])
-    out = gx.summarize(rows, truth).iloc[0]
+    out = gx.summarise(rows, truth).iloc[0]
     assert out["mi_mean"] == pytest.approx(1.1)
     assert out["mi_std"] == pytest.approx(np.std([1.0, 1.2], ddof=1))
     assert out["error"] == pytest.approx(0.05)
-    assert out["seconds"] == pytest.approx(2.0) and out["n_seeds"] == 2
+    assert out["n_seeds"] == 2 and "seconds" not in out  # a result table holds results, not wall time
 
 
 def fake_summary(pc_error=0.01, mine_error=0.1, knn_error=0.05, pc_accuracy=0.79):

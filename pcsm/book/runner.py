@@ -63,7 +63,6 @@ ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 HIDDEN_TAG = "hide-cell"  # Jupyter Book shows such a cell behind a toggle
 REMOVED_TAG = "remove-cell"  # Jupyter Book leaves such a cell out of the page
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"  # tqdm.auto's progress bar in Jupyter
-THREADS_ENV = "PCSM_THREADS"
 LOCK_SUFFIX = ".pcsm-lock"  # .NAME.pcsm-lock beside each destination while a run publishes it
 LOCK_ATTEMPTS = 3  # tries to lock a lock file that its previous holder removed meanwhile
 
@@ -228,11 +227,7 @@ def check_environment() -> None:
     from pcsm.experiments.parallel import jobs_from_env
 
     jobs_from_env()
-    raw = os.environ.get(THREADS_ENV, "")
-    try:
-        set_threads(int(raw) if raw.strip() else None)
-    except ValueError as error:
-        raise ValueError(f"{THREADS_ENV}: expected a positive integer, got {raw!r}") from error
+    set_threads()  # reads PCSM_THREADS and refuses a bad value by that name
 
 
 @contextmanager

@@ -49,7 +49,8 @@ def set_threads(n: int | None = None) -> int:
     Parameters
     ----------
     n : int, optional
-        Number of threads >= 1; default: the environment variable ``PCSM_THREADS``, or 1.
+        Number of threads >= 1; default: the environment variable ``PCSM_THREADS``, or 1 where it is
+        unset or blank.
 
     Returns
     -------
@@ -57,7 +58,7 @@ def set_threads(n: int | None = None) -> int:
         The thread count set.
     """
     if n is None:
-        text = os.environ.get(THREADS_VARIABLE, "1")
+        text = os.environ.get(THREADS_VARIABLE, "").strip() or "1"  # unset or blank: one thread
         try:
             n = int(text)
         except ValueError:

@@ -293,7 +293,7 @@ def recipe_runs(dims: tuple[int, ...], lrs: tuple[float, ...], seeds: tuple[int,
     return pd.DataFrame(rows)
 
 
-def summarize_recipe(runs: pd.DataFrame) -> pd.DataFrame:
+def summarise_recipe(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean and SD over seeds of the recipe's MI readout and accuracy per (kind, dim, lr)."""
     return runs.groupby(["kind", "setting", "dim", "lr"], sort=False).agg(
         mi_mean=("mi", "mean"), mi_std=("mi", "std"), accuracy_mean=("accuracy", "mean"),
@@ -319,8 +319,8 @@ def three_ways(paper_table: pd.DataFrame, networks: pd.DataFrame, recipe: pd.Dat
                book: pd.DataFrame) -> pd.DataFrame:
     """Table 1 three ways, one row per (dim, quantity of :data:`QUANTITIES`): the paper's value, the
     authors' networks (:func:`evaluate_networks`, with ``networks_se``), their recipe retrained
-    (:func:`summarize_recipe`, a column ``recipe_lr_<lr>`` per learning rate, the mean over seeds), this
-    book's estimator (chapter 02's summary of :func:`pcsm.experiments.gaussian_mi.summarize`,
+    (:func:`summarise_recipe`, a column ``recipe_lr_<lr>`` per learning rate, the mean over seeds), this
+    book's estimator (chapter 02's summary of :func:`pcsm.experiments.gaussian_mi.summarise`,
     imbalanced setting) and the truth (I(X;Y), or the Bayes accuracy for an accuracy); ``tolerance``
     is :func:`network_tolerance` of the networks' row. Accuracies in %."""
     book = book[book["setting"] == "imbalanced"].set_index(["dim", "estimator"])

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from scipy.special import logsumexp
 
 from pcsm.core._checks import check_positive_int, check_prior
+from pcsm.core.baselines import dv_terms
 from pcsm.core.estimators import mi_from_logits
 from pcsm.core.gaussian import GaussianMixture, paper_mixture
 from pcsm.core.metrics import average_per_class_accuracy
@@ -50,7 +50,7 @@ def ground_truths(setting: str, dims: Any, n_samples: int) -> dict[int, float]:
     """I(X;Y) of the paper's ``setting`` mixture ("balanced" or "imbalanced", Table 1's prior) for each
     d in ``dims``: :meth:`GaussianMixture.mutual_information`, by quadrature on these mixtures (their
     means lie on a line), by Monte Carlo over ``n_samples`` draws otherwise."""
-    return {d: gx.mixture(setting, d).mutual_information(n_samples, seed=12345)[0] for d in dims}
+    return {d: gx.mixture(setting, d).mutual_information(n_samples, seed=gx.TRUTH_SEED)[0] for d in dims}
 
 
 def _log_pi(pi: Any, n_classes: int) -> np.ndarray:
@@ -58,9 +58,10 @@ def _log_pi(pi: Any, n_classes: int) -> np.ndarray:
 
 
 def normalised_scores(logits: np.ndarray, pi: Any) -> np.ndarray:
-    """log e^{f_y} / sum_y' pi(y') e^{f_y'} for every class: shape (n, M)."""
+    """log e^{f_y} / sum_y' pi(y') e^{f_y'} for every class, shape (n, M), in float64: the core's
+    :func:`pcsm.core.losses.pc_log_softmax` (the one home of this normaliser) on numpy logits."""
     f = np.asarray(logits, dtype=np.float64)
-    return f - logsumexp(f + _log_pi(pi, f.shape[1]), axis=1, keepdims=True)
+    return pc_log_softmax(torch.from_numpy(f), check_prior(pi, f.shape[1], "pi")).numpy()
 
 
 def prior_mismatch(g: GaussianMixture, x: np.ndarray, y: np.ndarray, logits: np.ndarray, pi: Any,
@@ -116,21 +117,24 @@ def sigma_for_accuracy(g: GaussianMixture, x: np.ndarray, y: np.ndarray, target:
 
 
 def balanced_formula(logits: np.ndarray, y: np.ndarray) -> float:
-    """The balanced formula: mean log softmax_y(f) + log M (the prior-mismatch score with pi uniform)."""
-    m = logits.shape[1]
-    return float(normalised_scores(logits, np.full(m, 1 / m))[np.arange(len(y)), y].mean())
+    """The balanced formula: mean log softmax_y(f) + log M (the prior-mismatch score with pi uniform),
+    as :func:`pcsm.core.estimators.mi_from_logits` computes it (``method="softmax"``)."""
+    return mi_from_logits(np.asarray(logits, dtype=np.float64), y, method="softmax")
 
 
 def donsker_varadhan(logits: np.ndarray, y: np.ndarray, prior: Any) -> float:
-    """DV bound of the critic T(x, y) = f_y(x): E f_y - log E_x sum_y' P(y') e^{f_y'(x)}."""
-    f = np.asarray(logits, dtype=np.float64)
-    log_marginal = logsumexp(f + _log_pi(prior, f.shape[1]), axis=1)
-    return float(f[np.arange(len(y)), y].mean() - (logsumexp(log_marginal) - np.log(len(y))))
+    """DV bound of the critic T(x, y) = f_y(x): E f_y - log E_x sum_y' P(y') e^{f_y'(x)}, from the two
+    halves MINE uses (:func:`pcsm.core.baselines.dv_terms`, the one home of this bound)."""
+    f = torch.from_numpy(np.asarray(logits, dtype=np.float64))
+    log_prior = torch.from_numpy(_log_pi(prior, f.shape[1]))
+    joint, log_marginal = dv_terms(f, torch.as_tensor(y, dtype=torch.long), log_prior)
+    return float(joint - log_marginal)
 
 
 def pc_softmax_bound(logits: np.ndarray, y: np.ndarray, prior: Any) -> float:
-    """PC-softmax bound of the same critic: E [f_y - log sum_y' P(y') e^{f_y'}] (>= DV by Jensen)."""
-    return float(normalised_scores(logits, prior)[np.arange(len(y)), y].mean())
+    """PC-softmax bound of the same critic: E [f_y - log sum_y' P(y') e^{f_y'}] (>= DV by Jensen), as
+    :func:`pcsm.core.estimators.mi_from_logits` computes it."""
+    return mi_from_logits(np.asarray(logits, dtype=np.float64), y, prior=prior)
 
 
 def per_class_accuracy_vs_tau(g: GaussianMixture, x: np.ndarray, y: np.ndarray,

@@ -436,13 +436,14 @@ def run_tasks(
     return pd.DataFrame(rows)
 
 
-def summarize(rows: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+def summarise(rows: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     """Mean and std over seeds of each estimator's MI and accuracy per (setting, dim, n_samples), with
-    the ground truth (``truth``, of :func:`truth_table`) beside it and the error (mean - gt)."""
+    the ground truth (``truth``, of :func:`truth_table`) beside it and the error (mean - gt). Results
+    only: the runs' wall times (``rows.seconds``) stay out of it, the chapter's is in its provenance."""
     keys = ["setting", "dim", "n_samples", "estimator"]
     out = rows.groupby(keys, sort=False).agg(
         mi_mean=("mi", "mean"), mi_std=("mi", "std"), accuracy_mean=("accuracy", "mean"),
-        accuracy_std=("accuracy", "std"), seconds=("seconds", "mean"), n_seeds=("seed", "nunique"),
+        accuracy_std=("accuracy", "std"), n_seeds=("seed", "nunique"),
     ).reset_index()
     truth = truth[[c for c in ("setting", "dim", *TRUTH_COLUMNS) if c in truth]]
     out = out.merge(truth, on=["setting", "dim"], how="left")
@@ -459,7 +460,7 @@ def error_se(std: Any, n_seeds: Any, gt_se: Any) -> Any:
 
 def worst_error(summary: pd.DataFrame, estimator: str, setting: str = "imbalanced") -> tuple[float, float]:
     """The largest |error| of ``estimator`` over the dimensions of ``setting`` in ``summary`` (of
-    :func:`summarize`) and its :func:`error_se`; (NaN, NaN) when the estimator did not run there."""
+    :func:`summarise`) and its :func:`error_se`; (NaN, NaN) when the estimator did not run there."""
     part = summary[(summary["setting"] == setting) & (summary["estimator"] == estimator)]
     if part.empty:
         return np.nan, np.nan
@@ -558,7 +559,7 @@ def variant_error(table: pd.DataFrame, cross_fit: bool, calibrate: bool) -> floa
 
 def wins_headline(summary: pd.DataFrame, estimators: Sequence[str] = ("pc-softmax", "knn", "mine", "bayes")
                   ) -> dict[str, Any]:
-    """The numbers chapter 02 quotes from "where the classifier wins" (``summary`` of :func:`summarize`
+    """The numbers chapter 02 quotes from "where the classifier wins" (``summary`` of :func:`summarise`
     on long-tail tasks): the largest d (``wins_max_dim``) and each estimator's error there at the
     largest n with its SD over seeds (``wins_pc_error``, ``wins_pc_error_sd``, ..., NaN for one that
     did not run), the number of seeds, the smallest and largest n, the rarest class's count at the
