@@ -1,4 +1,4 @@
-"""Issue 11, core library: bad input is refused by pcsm with the parameter named (one table per module)."""
+"""Core library: bad input is refused by pcsm with the parameter named (one table per module)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def test_float32_logits_keep_their_dtype_and_values():
     logits = torch.randn(4, 3, generator=torch.Generator().manual_seed(0))
     out = pc_log_softmax(logits, PRIOR)
     assert out.dtype == torch.float32
-    # the row-max shift (issue 28) changes float32 rounding only
+    # the row-max shift (for stability at huge logits) changes float32 rounding only
     torch.testing.assert_close(out, logits - torch.logsumexp(logits + torch.tensor(PRIOR).log(), 1, keepdim=True))
 
 
@@ -66,7 +66,7 @@ def test_bad_input_is_refused_by_name(name, call):
         call()
 
 
-# --- issue 28: the cases of "Reliability round 4", one test each ------------------------------------------
+# --- inputs one step away from the refused ones: silent wrong results and library tracebacks ----------
 
 
 def test_complex_x_is_refused_not_reduced_to_its_real_part():

@@ -1,4 +1,4 @@
-"""Issue 28: for each public function of the core library, hypothesis draws bad values for each declared
+"""For each public function of the core library, hypothesis draws bad values for each declared
 constraint of each parameter, and the function must refuse them with a pcsm ValueError or TypeError
 whose message starts with the parameter's name, raised by pcsm's own code (not a torch, numpy or pandas
 traceback), and before any training starts."""
