@@ -66,7 +66,7 @@ def test_bad_input_is_refused_by_name(name, call):
         call()
 
 
-# --- inputs one step away from the refused ones: silent wrong results and library tracebacks ----------
+# --- inputs one step from the refused ones: silent wrong results, library tracebacks ---------
 
 
 def test_complex_x_is_refused_not_reduced_to_its_real_part():
