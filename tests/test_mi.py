@@ -1,6 +1,9 @@
 """Tests of pcsm.core.mi: calibration, folds and the classifier-based MI estimate."""
 
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -323,8 +326,9 @@ def test_learning_curve_term_formula():
     u = mi_module._bagged(half, True)[1]
     c = mi_module.LEARNING_CURVE_FACTOR
     assert parts["terms"].mean() == pytest.approx(t.mean() + c * (t[mask] - u).mean(), abs=1e-12)
-    bagged = mi_module._bagged(full, False)[0]
-    assert parts["gap_estimate"] == pytest.approx(parts["terms"].mean() - bagged.mean(), abs=1e-12)
+    bagged_mean = mi_module._bagged(full, False)[0]
+    assert bagged_mean == pytest.approx(np.mean(np.log(np.exp(full).mean(axis=0))), abs=1e-12)
+    assert parts["gap_estimate"] == pytest.approx(parts["terms"].mean() - bagged_mean, abs=1e-12)
     per_network = full.mean(axis=1) + c * (full[:, mask].mean(axis=1) - half.mean(axis=1))
     assert parts["model_se"] == pytest.approx(per_network.std(ddof=1) / math.sqrt(3), abs=1e-12)
 
@@ -335,3 +339,34 @@ def test_learning_curve_refuses_classes_too_small_for_the_half_sample():
     with pytest.raises(ValueError, match="^learning_curve"):
         estimate_mi(x, y, epochs=1)
     assert np.isfinite(estimate_mi(x, y, epochs=1, learning_curve=False).value)
+
+
+_MEMORY_CHILD = """
+import resource, sys
+import numpy as np, torch
+torch.set_num_threads(1)
+from pcsm.core.mi import estimate_mi
+n = int(sys.argv[1])
+y = np.random.default_rng(0).integers(0, 2, n)
+x = np.random.default_rng(1).normal(size=(n, 2)) + y[:, None]
+estimate_mi(x[:500], y[:500], epochs=1, repeats=1)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+estimate_mi(x, y, epochs=1, repeats=1)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+@pytest.mark.slow
+def test_estimate_mi_peak_memory_is_at_most_four_times_its_data():
+    """The peak resident memory that ``estimate_mi`` adds grows by at most about 4 x the
+    24 bytes per sample of its data (float64 x of d = 2, int64 y); the difference of two sizes in
+    fresh processes removes the constant (imports, networks)."""
+
+    def growth(n: int) -> float:
+        out = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, str(n)], capture_output=True,
+                             text=True, check=True, env={**os.environ, "PCSM_THREADS": "1"})
+        return int(out.stdout.split()[-1]) * 1024.0  # ru_maxrss is in KiB on Linux
+
+    small, large = 200_000, 1_000_000
+    per_sample = (growth(large) - growth(small)) / (large - small)
+    assert per_sample <= 4 * 24, f"{per_sample:.0f} bytes per sample"
