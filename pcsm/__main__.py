@@ -1,6 +1,6 @@
 """Command line (the ``pcsm`` console script, or ``python -m pcsm``): ``pcsm run [NOTEBOOK ...]
 [--profile {smoke,default,paper}] [--scheduler ADDRESS]``, ``pcsm validate [NOTEBOOK ...]``,
-``pcsm bench {mi,train}``, ``pcsm claims`` and ``pcsm mutants``."""
+``pcsm bench {mi,train,memory}``, ``pcsm claims`` and ``pcsm mutants``."""
 
 from __future__ import annotations
 
@@ -49,13 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
                           help="also write the groups beyond their bounds to FILE as JSON "
                                "(what `pcsm mutants` reads)")
     bench = commands.add_parser("bench", help="benchmarks (accuracy and wall time), not tests")
-    bench.add_argument("name", choices=["mi", "train"],
+    bench.add_argument("name", choices=["mi", "train", "memory"],
                        help="mi: MI estimators on the paper's Gaussian tasks; "
-                       "train: time per training step of the book's networks under each speed lever")
+                       "train: time per training step of the book's networks under each speed lever; "
+                       "memory: the peak memory estimate_mi adds per sample")
     bench.add_argument("--output", type=Path,
                        help="JSON file for the results (default: results/bench-NAME.json)")
     bench.add_argument("--quick", action="store_true",
-                       help="mi: a subset of the tasks (about a fifth); train: tiny repeats, no torch.compile")
+                       help="mi: a subset of the tasks (about a fifth); train: tiny repeats, no torch.compile; "
+                       "memory: two sizes")
     bench.add_argument("--jobs", type=positive_int, default=1,
                        help="joblib worker processes (default 1; mi only)")
     bench.add_argument("--scheduler", help=SCHEDULER_HELP)
@@ -126,6 +128,10 @@ def dispatch(args: argparse.Namespace) -> int:
             from pcsm.experiments import bench_train
 
             return bench_train.main(args.output, args.quick)
+        if args.name == "memory":
+            from pcsm.experiments import bench_memory
+
+            return bench_memory.main(args.output, args.quick)
         from pcsm.experiments import bench as benchmarks
 
         return benchmarks.main(args.name, args.output, args.quick, args.jobs)

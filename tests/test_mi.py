@@ -1,9 +1,6 @@
 """Tests of pcsm.core.mi: calibration, folds and the classifier-based MI estimate."""
 
 import math
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -22,6 +19,7 @@ from pcsm.core.mi import (
 )
 from pcsm.core.samples import rescaled
 from pcsm.core.training import stratified_folds
+from pcsm.experiments import bench_memory
 
 
 @pytest.fixture(scope="module")
@@ -341,32 +339,13 @@ def test_learning_curve_refuses_classes_too_small_for_the_half_sample():
     assert np.isfinite(estimate_mi(x, y, epochs=1, learning_curve=False).value)
 
 
-_MEMORY_CHILD = """
-import resource, sys
-import numpy as np, torch
-torch.set_num_threads(1)
-from pcsm.core.mi import estimate_mi
-n = int(sys.argv[1])
-y = np.random.default_rng(0).integers(0, 2, n)
-x = np.random.default_rng(1).normal(size=(n, 2)) + y[:, None]
-estimate_mi(x[:500], y[:500], epochs=1, repeats=1)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-estimate_mi(x, y, epochs=1, repeats=1)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
-"""
-
-
 @pytest.mark.slow
 def test_estimate_mi_peak_memory_is_at_most_four_times_its_data():
-    """The peak resident memory that ``estimate_mi`` adds grows by at most about 4 x the
-    24 bytes per sample of its data (float64 x of d = 2, int64 y); the difference of two sizes in
-    fresh processes removes the constant (imports, networks)."""
-
-    def growth(n: int) -> float:
-        out = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, str(n)], capture_output=True,
-                             text=True, check=True, env={**os.environ, "PCSM_THREADS": "1"})
-        return int(out.stdout.split()[-1]) * 1024.0  # ru_maxrss is in KiB on Linux
-
-    small, large = 200_000, 1_000_000
-    per_sample = (growth(large) - growth(small)) / (large - small)
-    assert per_sample <= 4 * 24, f"{per_sample:.0f} bytes per sample"
+    """The peak resident memory that ``estimate_mi`` adds grows by at most about 4 x the 24 bytes per
+    sample of its data (float64 x of d = 2, int64 y), measured as ``pcsm bench memory`` measures it:
+    fresh processes at two sizes, whose difference removes the constant (imports, networks). The
+    whole-array copies this replaced grew by 220 bytes per sample and fail it."""
+    sizes = bench_memory.QUICK_SIZES
+    _, per_sample = bench_memory.growth_line(sizes, [bench_memory.peak_growth(n) for n in sizes])
+    assert per_sample <= bench_memory.TARGET_RATIO * bench_memory.DATA_BYTES_PER_SAMPLE, \
+        f"{per_sample:.0f} bytes per sample"
