@@ -567,8 +567,8 @@ def estimate_mi(
     ``hidden=(100, 100)`` (about 1.5 x the time) took 0.001 nats more of the gap on those tasks.
     Memory: the scores of :math:`R` networks, :math:`8 R n` bytes (:math:`12 R n` with the learning
     curve), beside transient copies of x and y made column by column or in blocks of ``SCORE_BLOCK``
-    samples; at d = 2, ``repeats=1`` the peak resident memory grew by 61 bytes per sample (2.5 x the
-    24 bytes of float64 x and int64 y; 220 with whole-array copies), plus a constant of about 30 MB.
+    samples; ``pcsm bench memory`` measures the peak it adds per sample against the 24 bytes per
+    sample of x (d = 2) and y (``results/bench-memory.json``).
 
     Parameters
     ----------
