@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
 import torch
+
+from pcsm.experiments.results import REPO_ROOT
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -26,3 +30,19 @@ def write_tree() -> Callable[[Path, Mapping[str, str]], Path]:
     """``write_tree(root, {relative path: text})``: the files written under ``root`` (folders made as
     needed); returns ``root``."""
     return _write_tree
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory) -> Path:
+    """The book built once per test session from this checkout (``jupyter-book build``, warnings as
+    errors), in a temporary folder: its ``_build/html``. The browser tests and the built-page section
+    checks read it."""
+    out = tmp_path_factory.mktemp("book")
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    proc = subprocess.run(
+        [str(jupyter_book), "build", str(REPO_ROOT), "--path-output", str(out),
+         "--warningiserror", "--keep-going"],
+        capture_output=True, text=True, cwd=REPO_ROOT,
+    )
+    assert proc.returncode == 0, f"book build failed:\n{proc.stdout[-5000:]}\n{proc.stderr[-3000:]}"
+    return out / "_build" / "html"

@@ -26,19 +26,6 @@ CHROMIUM_FLAGS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def built_book(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("book")
-    jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    proc = subprocess.run(
-        [str(jupyter_book), "build", str(REPO_ROOT), "--path-output", str(out),
-         "--warningiserror", "--keep-going"],
-        capture_output=True, text=True, cwd=REPO_ROOT,
-    )
-    assert proc.returncode == 0, f"book build failed:\n{proc.stdout[-5000:]}\n{proc.stderr[-3000:]}"
-    return out / "_build" / "html"
-
-
 def test_book_has_pages_and_downloadable_notebooks(built_book):
     assert (built_book / "index.html").exists()
     page = (built_book / "notebooks" / "01-bound.html").read_text()
