@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 from scipy.special import digamma
-from sklearn.neighbors import KDTree, NearestNeighbors
+from sklearn.neighbors import KDTree
 from torch import nn
 
 from pcsm.core._checks import (
@@ -136,7 +136,8 @@ def knn_mi(x: Any, y: Any, n_neighbors: int = 3, standardize: bool = True) -> fl
 
 def _class_radii(xs: np.ndarray, labels: np.ndarray, n_neighbors: int) -> tuple[np.ndarray, ...]:
     """Per sample: the distance to its k-th neighbour within its class (just below, so that "closer
-    than r" excludes it), the size of its class, and the k used (min(n_neighbors, class size - 1))."""
+    than r" excludes it, measured by the same KD-tree that counts), the size of its class, and the k
+    used (min(n_neighbors, class size - 1))."""
     n = xs.shape[0]
     radius, class_size, k_all = np.zeros(n), np.zeros(n), np.ones(n)
     for label in np.unique(labels):
@@ -145,8 +146,10 @@ def _class_radii(xs: np.ndarray, labels: np.ndarray, n_neighbors: int) -> tuple[
         class_size[mask] = count
         if count > 1:
             k = min(n_neighbors, count - 1)
-            distances = NearestNeighbors(n_neighbors=k).fit(xs[mask]).kneighbors()[0]
-            radius[mask] = np.nextafter(distances[:, -1], 0)
+            # the tree that counts "closer than r" also measures r (brute force's BLAS distances differ
+            # from the tree's in the last digits, by CPU); column 0 is the sample itself
+            distances = KDTree(xs[mask]).query(xs[mask], k=k + 1)[0]
+            radius[mask] = np.nextafter(distances[:, k], 0)
             k_all[mask] = k
     return radius, class_size, k_all
 
