@@ -63,7 +63,7 @@ def figure_cases():
     runs = pd.DataFrame([
         {"dataset": ds, "test_set": ts, "method": m, "ratio": r, "seed": s, "accuracy_pct": 90 - r / 10 + s}
         for ds, ts in panels for m in three for r in (1, 10, 100) for s in range(3)])
-    wins = pd.DataFrame([{"dim": d, "n_samples": n, "estimator": e, "error": -0.001 * d, "seconds": 0.1 * d}
+    wins = pd.DataFrame([{"dim": d, "n_samples": n, "estimator": e, "error": -0.001 * d}
                          for d in (20, 50, 100) for n in (2000, 20000) for e in ("bayes", "knn", "pc-softmax")])
     paired = pd.DataFrame([{"estimator": e, "n_samples": n, "mean_difference": -1 / n, "se_difference": 0.001}
                            for e in ("pc-softmax", "knn", "mine") for n in (1000, 3000, 10000)])
@@ -79,8 +79,7 @@ def figure_cases():
         "plot_error_against_n": lambda: plot_error_against_n(sweep(), names),
         "plot_per_class_accuracy": lambda: figures.plot_per_class_accuracy(per_class),
         "plot_accuracy_by_ratio": lambda: figures.plot_accuracy_by_ratio(runs, [1, 10, 100]),
-        "plot_error_and_time_by_dimension": lambda: figures.plot_error_and_time_by_dimension(
-            wins.drop(columns="seconds"), wins, [2000, 20000]),
+        "plot_error_by_dimension": lambda: figures.plot_error_by_dimension(wins, [2000, 20000]),
         "plot_paired_errors": lambda: figures.plot_paired_errors(paired, floor, [1000, 3000, 10000]),
         "plot_probe_accuracies": lambda: figures.plot_probe_accuracies(probes, 200, "stand-in: probes"),
         "gain_by_ratio_figure": lambda: figures.gain_by_ratio_figure(gains),

@@ -88,14 +88,13 @@ def test_figures_label_what_was_asked() -> None:
     import pandas as pd
     from matplotlib.colors import to_hex
 
-    from pcsm.book.figures import plot_error_and_time_by_dimension
+    from pcsm.book.figures import plot_error_by_dimension
     from pcsm.book.glue import PALETTE
 
     matplotlib.use("Agg")
-    summary = pd.DataFrame([{"dim": d, "n_samples": n, "estimator": e, "error": -0.01 * d / n,
-                             "seconds": 0.1 * d} for d in (20, 50, 100) for n in (2000, 7999)
-                            for e in ("knn", "pc-softmax")])
-    fig = plot_error_and_time_by_dimension(summary.drop(columns="seconds"), summary, sizes=[2000, 8000])
+    summary = pd.DataFrame([{"dim": d, "n_samples": n, "estimator": e, "error": -0.01 * d / n}
+                            for d in (20, 50, 100) for n in (2000, 7999) for e in ("knn", "pc-softmax")])
+    fig = plot_error_by_dimension(summary, sizes=[2000, 8000])
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["20", "50", "100"]
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "8000" in legend and "7999" not in legend and "PC-softmax" in legend, legend

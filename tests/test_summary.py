@@ -330,13 +330,14 @@ def test_the_page_prints_the_papers_numbers_as_printed_and_says_what_each_spread
     assert shown.loc[("Table 1", "d = 5", "MINE"), "ours"].endswith("(SD)")
 
 
-@pytest.mark.parametrize("n_differ, words", [(1, "1 differs ("), (2, "2 differ (")])
-def test_the_count_of_differing_numbers_agrees_with_its_verb(table, n_differ, words):
-    """05's sentence reads "1 differs", "2 differ" (it read "1 differ")."""
+@pytest.mark.parametrize("n_differ, words, reason", [(1, "1 differs (", "), for the reason its verdict gives"),
+                                                     (2, "2 differ (", "), each for the reason its verdict gives")])
+def test_the_count_of_differing_numbers_agrees_with_its_words(table, n_differ, words, reason):
+    """05's sentence reads "1 differs (...), for the reason", "2 differ (...), each for the reason"."""
     kind = table.verdict.str.startswith(summary.DIFFERS)
     others = table[~kind]
     differing = table[kind].head(1)
     for _ in range(n_differ - 1):
         differing = pd.concat([differing, others.head(1).assign(verdict=differing.verdict.iloc[0])])
     _, fails = summary.verdict_sentences(pd.concat([others.iloc[1:], differing], ignore_index=True))
-    assert fails.startswith(words)
+    assert fails.startswith(words) and reason in fails

@@ -259,30 +259,23 @@ def plot_paired_errors(paired: pd.DataFrame, floor: pd.Series, sizes: Sequence[i
     return fig
 
 
-def plot_error_and_time_by_dimension(summary: pd.DataFrame, runs: pd.DataFrame, sizes: Sequence[int]) -> Any:
-    """Error against the truth (nats, from ``summary``) and mean wall time per task (s, over the
-    ``runs`` rows' ``seconds``) against d, one colour per method and one line style per requested
-    sample size (``sizes``, the n asked for, not the drawn count)."""
+def plot_error_by_dimension(summary: pd.DataFrame, sizes: Sequence[int]) -> Any:
+    """Error against the truth (nats, from ``summary``) against d, one colour per method and one line
+    style per requested sample size (``sizes``, the n asked for, not the drawn count). Wall times stay
+    out of a chapter's output (the page's provenance records its own)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    keys = ["dim", "n_samples", "estimator"]
-    times = runs.groupby(keys, sort=False)["seconds"].mean().reset_index()
-    data, times = (frame.assign(n=requested_sizes(frame["n_samples"], sizes)) for frame in (summary, times))
-    methods = method_order(data["estimator"])
+    data = summary.assign(n=requested_sizes(summary["n_samples"], sizes))
     dims = sorted(data["dim"].unique())
-    fig, axes = plt.subplots(1, 2, figsize=(FIGURE_WIDTH, 3.0))
-    common = dict(x="dim", hue="estimator", hue_order=methods, palette=PALETTE, style="n",
-                  style_order=sorted(sizes), marker="o", errorbar=None)
-    sns.lineplot(data=data, y="error", ax=axes[0], **common)
-    sns.lineplot(data=times, y="seconds", ax=axes[1], legend=False, **common)
-    axes[0].axhline(0, color="black", lw=1)
-    axes[0].set(xscale="log", xlabel="dimension d", ylabel="estimate − truth (nats)")
-    axes[1].set(xscale="log", yscale="log", xlabel="dimension d", ylabel="wall time per task (s)")
-    for ax in axes:
-        _plain_log_ticks(ax, dims)
-    handles, labels = axes[0].get_legend_handles_labels()
-    axes[0].get_legend().remove()
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 3.2))
+    sns.lineplot(data=data, x="dim", y="error", hue="estimator", hue_order=method_order(data["estimator"]),
+                 palette=PALETTE, style="n", style_order=sorted(sizes), marker="o", errorbar=None, ax=ax)
+    ax.axhline(0, color="black", lw=1)
+    ax.set(xscale="log", xlabel="dimension d", ylabel="estimate − truth (nats)")
+    _plain_log_ticks(ax, dims)
+    handles, labels = ax.get_legend_handles_labels()
+    ax.get_legend().remove()
     labels = ["method" if lab == "estimator" else "samples n" if lab == "n" else lab for lab in labels]
     fig.tight_layout()
     legend = fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3)

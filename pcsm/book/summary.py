@@ -399,7 +399,8 @@ def verdict_sentences(summary: pd.DataFrame) -> tuple[str, str]:
              f"truth than the paper's ({where(CLOSER, detail=True)}).")
     fails = f"{counts[DIFFERS]} {'differs' if counts[DIFFERS] == 1 else 'differ'}"
     if counts[DIFFERS]:
-        fails += f" ({where(DIFFERS, detail=True)}), each for the reason its verdict gives"
+        reason = "for the reason its verdict gives" if counts[DIFFERS] == 1 else "each for the reason its verdict gives"
+        fails += f" ({where(DIFFERS, detail=True)}), {reason}"
     if counts[NOT_HERE]:
         fails += f"; {counts[NOT_HERE]} are not reproduced here ({where(NOT_HERE)}: no data offline)"
     if counts[NOT_RUN]:
