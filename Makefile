@@ -13,6 +13,9 @@ PROFILE     ?=
 LOCK        := requirements.lock
 STAMP       := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha256sum | cut -c1-12)
 FASHION_DIR := /usr/share/datasets/fashion-mnist
+# pytest-xdist: one worker per core, the tests that share the built book on one of them
+# (tests/conftest.py orders the session longest first); PARALLEL= runs the tests in one process
+PARALLEL    ?= -n $(shell nproc) --dist loadgroup
 
 .PHONY: book test check setup notebooks fashion-mnist gpu-check lock clean
 
@@ -24,12 +27,12 @@ notebooks: setup
 	$(PY) -m pcsm run $(if $(PROFILE),--profile $(PROFILE))
 
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest $(PARALLEL)
 
 # The edit loop's fast subset: every test not marked slow (no notebook execution, no book build).
 # `make test` stays the whole suite, and what CI runs.
 check: setup
-	$(PY) -m pytest -m "not slow" -q
+	$(PY) -m pytest -m "not slow" -q $(PARALLEL)
 
 setup: $(STAMP) $(MATHJAX) fashion-mnist
 

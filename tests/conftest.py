@@ -46,3 +46,23 @@ def built_book(tmp_path_factory) -> Path:
     )
     assert proc.returncode == 0, f"book build failed:\n{proc.stdout[-5000:]}\n{proc.stderr[-3000:]}"
     return out / "_build" / "html"
+
+
+def _run_order(item: pytest.Item) -> int:
+    """Longest first, so that the two workers of ``make test`` (pytest-xdist) end together: the
+    cross-CPU validations of the chapters, then the tests that share the built book, then the other
+    slow tests, then the fast ones."""
+    if item.nodeid.startswith("tests/test_reproduce.py::test_validation_passes"):
+        return 0
+    if "built_book" in item.fixturenames:
+        return 1
+    return 2 if item.get_closest_marker("slow") else 3
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the tests that read the built book on one worker (one build per session, not one per
+    worker), and order the session longest first (:func:`_run_order`; the sort is stable)."""
+    for item in items:
+        if "built_book" in item.fixturenames:
+            item.add_marker(pytest.mark.xdist_group("book"))
+    items.sort(key=_run_order)
