@@ -13,8 +13,6 @@ import pytest
 from pcsm.book import publish, runner
 from pcsm.book.dependencies import dependency_files
 
-pytestmark = pytest.mark.slow
-
 NOTEBOOK = """\
 import json, os
 from pathlib import Path
@@ -45,6 +43,7 @@ def run(plan: Path, out: Path, results: Path, **kwargs) -> int:
     return runner.run([], "smoke", output_dir=out, results_target=results, plan_file=plan, **kwargs)
 
 
+@pytest.mark.slow  # starts a kernel
 def test_executes_then_skips_then_reexecutes_on_change(tmp_path, capsys):
     plan = write_plan(tmp_path, value=1)
     out, results = tmp_path / "out", tmp_path / "results"
@@ -76,6 +75,7 @@ def test_executes_then_skips_then_reexecutes_on_change(tmp_path, capsys):
     assert "executed" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # starts a kernel
 def test_failure_names_the_cell_and_leaves_previous_outputs(tmp_path, capsys):
     plan = write_plan(tmp_path, value=1)
     out, results = tmp_path / "out", tmp_path / "results"

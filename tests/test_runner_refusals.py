@@ -19,8 +19,6 @@ import pytest
 
 from pcsm.book import publish, runner
 
-pytestmark = pytest.mark.slow
-
 WRITE = """\
 from pcsm.experiments.results import results_dir
 import sys
@@ -49,6 +47,7 @@ def run(plan: Path, out: Path, results: Path, **kwargs) -> int:
     return runner.run([], "smoke", output_dir=out, results_target=results, plan_file=plan, **kwargs)
 
 
+@pytest.mark.slow  # starts a kernel
 def test_the_page_shows_every_parameter_once_and_no_progress(tmp_path):
     plan = write_plan(tmp_path)
     source = nbformat.read(tmp_path / "toy.ipynb", as_version=4)
@@ -66,6 +65,7 @@ def test_the_page_shows_every_parameter_once_and_no_progress(tmp_path):
     assert record["parameters"] == {"value": 2, "write": True}
 
 
+@pytest.mark.slow  # starts a kernel
 def test_a_declared_table_not_written_fails_and_publishes_nothing(tmp_path, capsys):
     plan = write_plan(tmp_path)
     out, results = tmp_path / "out", tmp_path / "results"
@@ -77,6 +77,7 @@ def test_a_declared_table_not_written_fails_and_publishes_nothing(tmp_path, caps
     assert {p.name: p.read_bytes() for p in [*out.iterdir(), *results.iterdir()]} == before
 
 
+@pytest.mark.slow  # starts a kernel
 def test_a_notebook_beside_another_runs_tables_is_not_up_to_date(tmp_path, capsys):
     plan = write_plan(tmp_path)
     out, results, other = tmp_path / "out", tmp_path / "results", tmp_path / "other"
@@ -90,6 +91,7 @@ def test_a_notebook_beside_another_runs_tables_is_not_up_to_date(tmp_path, capsy
     assert "executed" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # starts a kernel
 @pytest.mark.parametrize("body, message", [
     ("import os\nos._exit(3)", r"toy: the kernel died while running cell 2 \('import os'\)"),
     ("import time\ntime.sleep(60)", r"toy: cell 2 \('import time'\) ran longer than the timeout of 3 s "
@@ -106,6 +108,7 @@ def test_a_dead_kernel_or_a_timeout_is_reported_by_notebook_and_cell(tmp_path, c
     assert not out.exists() and not results.exists()
 
 
+@pytest.mark.slow  # starts a kernel
 def test_a_second_run_of_the_same_notebook_is_refused_while_one_publishes(tmp_path):
     plan = write_plan(tmp_path)
     out, results = tmp_path / "out", tmp_path / "results"
@@ -196,6 +199,7 @@ def test_the_check_receives_every_merged_parameter(tmp_path, monkeypatch, module
     assert not out.exists() and not results.exists()
 
 
+@pytest.mark.slow  # starts a kernel
 def test_a_truncated_published_table_is_not_up_to_date_and_is_published_again(tmp_path, capsys):
     plan = write_plan(tmp_path)
     out, results = tmp_path / "out", tmp_path / "results"
@@ -215,6 +219,7 @@ def test_a_truncated_published_table_is_not_up_to_date_and_is_published_again(tm
     assert "up to date" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # starts a kernel
 def test_the_lock_lives_beside_what_it_guards_whatever_the_temporary_folder(tmp_path, monkeypatch):
     """Two runs with different temporary folders (two cluster jobs) see the same lock, in the results
     folder; it is removed when the run ends."""
@@ -272,6 +277,7 @@ sys.exit(cli.main(["run", "--profile", "smoke", "--output-dir", out, "--results-
 """
 
 
+@pytest.mark.slow  # starts a kernel
 @pytest.mark.parametrize("signum, status, cause", [(signal.SIGINT, 130, "Ctrl-C"),
                                                    (signal.SIGTERM, 143, "SIGTERM")])
 def test_ctrl_c_and_sigterm_end_in_one_line_and_leave_nothing(tmp_path, signum, status, cause):
