@@ -10,6 +10,7 @@ importer of the package."""
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -96,11 +97,18 @@ def lazy_module(name: str, root: Path = REPO_ROOT) -> str | None:
     init = module_file(package, root) if package else None
     if init is None or init.name != "__init__.py":
         return None
+    return _lazy_table(init, init.stat().st_mtime_ns).get(attr)
+
+
+@functools.lru_cache(maxsize=64)
+def _lazy_table(init: Path, mtime_ns: int) -> dict[str, str]:
+    """The literal ``LAZY`` table of a package's ``__init__`` (empty when it has none), parsed once per
+    version of the file (``mtime_ns`` is part of the cache key)."""
     for node in ast.parse(init.read_text(encoding="utf-8"), filename=str(init)).body:
         if (isinstance(node, ast.Assign) and len(node.targets) == 1
                 and isinstance(node.targets[0], ast.Name) and node.targets[0].id == LAZY_TABLE):
-            return ast.literal_eval(node.value).get(attr)
-    return None
+            return ast.literal_eval(node.value)
+    return {}
 
 
 def with_parents(module: str) -> set[str]:
