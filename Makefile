@@ -26,8 +26,9 @@ book: setup notebooks
 notebooks: setup
 	$(PY) -m pcsm run $(if $(PROFILE),--profile $(PROFILE))
 
+# --durations: the slowest tests, printed at the end of every run (CI's log included)
 test: setup
-	$(PY) -m pytest $(PARALLEL)
+	$(PY) -m pytest $(PARALLEL) --durations=25
 
 # The edit loop's fast subset: every test not marked slow (no notebook execution, no book build).
 # `make test` stays the whole suite, and what CI runs.
