@@ -38,3 +38,22 @@ def test_bad_inputs_are_refused_naming_the_notebook(tmp_path, monkeypatch):
     spec = plan.load_plan(write(tmp_path, '"toy_inputs:missing"'))["toy"]
     with pytest.raises(ValueError, match="notebooks.toy.inputs: cannot import 'toy_inputs:missing'"):
         plan.input_patterns(spec)
+
+
+def test_the_summary_reports_on_every_chapter_the_plan_runs_before_it(tmp_path):
+    """A chapter added to the plan before the summary joins its run-time table and its inputs (each
+    chapter's provenance record) with no edit to the summary's code or notebook."""
+    from pcsm.book import summary
+
+    def chapter(name: str, inputs: str = "") -> str:
+        profiles = "".join(f"[notebooks.{name}.{p}]\n" for p in plan.PROFILES)
+        return f"[notebooks.{name}]\ntimeout = 60\n{inputs}\n{profiles}"
+
+    path = tmp_path / "profiles.toml"
+    summary_entry = chapter("09-summary", 'inputs = "pcsm.book.summary:input_files"')
+    path.write_text(chapter("01-a") + chapter("02-new") + summary_entry + chapter("10-after"))
+    assert summary.summarised_chapters(path) == ["01-a", "02-new"]
+    path.write_text(chapter("01-a") + chapter("02-new"))
+    assert summary.summarised_chapters(path) == ["01-a", "02-new"]
+    records = {f"results/{name}.provenance.json" for name in summary.summarised_chapters()}
+    assert records <= set(summary.input_files()) and "results/05-results.provenance.json" not in records

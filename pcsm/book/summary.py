@@ -12,6 +12,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from pcsm.book.plan import PLAN_FILE, load_plan
 from pcsm.experiments.gaussian_mi import error_se, worst_error
 from pcsm.experiments.mnist.experiment import RESULT_PREFIX, experiment_runs
 from pcsm.experiments.authors import network_tolerance
@@ -45,11 +46,25 @@ TEXT_COLUMNS = {"kind", "setting", "estimator", "dataset", "split", "test_set", 
 
 def input_files() -> list[str]:
     """Every file the summary page reads, as globs relative to the repository: the :data:`SOURCES`
-    tables, MNIST's gains and per-class tables and the chapters' provenance records. The plan
-    (``inputs`` of 05-results in profiles.toml) hashes them, so the page is re-executed when one changes."""
+    tables, MNIST's gains and per-class tables and the provenance records of
+    :func:`summarised_chapters`. The plan (``inputs`` of 05-results in profiles.toml) hashes them, so
+    the page is re-executed when one changes."""
     tables = [csv for _, csv in SOURCES.values()] + [GAINS_FILE]
     tables += [f"{prefix}_per_class.csv" for prefix in RESULT_PREFIX.values()]
-    return [f"results/{table}" for table in tables] + ["results/0[1-4]-*.provenance.json"]
+    records = [f"{name}.provenance.json" for name in summarised_chapters()]
+    return [f"results/{name}" for name in tables + records]
+
+
+def summarised_chapters(plan_file: Path = PLAN_FILE) -> list[str]:
+    """The chapters this page reports on: those the plan runs before the chapter whose inputs are
+    declared by :func:`input_files` (the plan's order is the run order), or every chapter of a plan
+    without such a chapter. A chapter added to the plan before the summary joins its run-time table
+    and its inputs without an edit here."""
+    plan = load_plan(plan_file)
+    names = list(plan)
+    own = f"{__name__}:{input_files.__name__}"
+    summaries = [i for i, spec in enumerate(plan.values()) if spec.inputs_from == own]
+    return names[:summaries[0]] if summaries else names
 
 
 def provenance(notebook: str, folder: Path | None = None) -> dict:
