@@ -18,7 +18,6 @@ from pcsm.experiments.classification import (
     gains_display,
     is_uniform,
     join_paper_numbers,
-    mean_std_text,
     paper_gain,
     predictions,
     select_value,
@@ -171,12 +170,6 @@ def table2_fixture() -> tuple[pd.DataFrame, pd.DataFrame]:
                                      + noise * (1 + gain)})
     runs = pd.DataFrame(rows)
     return join_paper_numbers(summarise(runs, ["dataset", "split"])), gains(runs, ["dataset", "split"])
-
-
-def test_mean_std_text_rounds_and_signs():
-    assert mean_std_text(90.137, 0.4295) == "90.14 ± 0.43"
-    assert mean_std_text(2.6752, 0.7511, signed=True) == "+2.68 ± 0.75"
-    assert mean_std_text(-1.0, float("nan"), signed=True) == "-1.00"
 
 
 def test_paper_gain_is_derived_from_the_paper_table():

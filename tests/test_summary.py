@@ -315,7 +315,8 @@ def test_verdict_sentences_state_the_counts_of_each_kind(table):
 
 
 def test_a_difference_that_rounds_to_zero_has_no_minus_sign(table):
-    assert summary._signed(-0.004, 2) == "+0.00" and summary._signed(-0.006, 2) == "-0.01"
+    assert summary.number_text(-0.004, 2, signed=True) == "0.00"  # the one formatter (experiments.formatting)
+    assert summary.number_text(-0.006, 2, signed=True) == "-0.01"
     shown = summary.display_table(table)
     assert not shown["ours − paper"].str.fullmatch(r"-0\.0+").any()
 

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from pcsm.book.glue import METHOD_NAMES, PALETTE
+from pcsm.experiments.formatting import MISSING, number_text
 from pcsm.experiments.paper import TABLE1_ESTIMATES
 
 TRUTH = "ground truth I(X;Y)"
@@ -29,15 +30,6 @@ PANEL_HEIGHT = 2.7
 _SIGNED_ZERO = re.compile(r"[-+−](0\.0+|0)(?![\d.])")
 #: The spaces of "0.84 ± 0.01" and "+0.1 .. +0.5", kept unbroken so a narrow column never splits a value.
 _JOINED = re.compile(r"(?<=\d) (±|\.\.) (?=[-+−]?\d)")
-
-
-def number_text(value: Any, digits: int = 2, signed: bool = False) -> str:
-    """``value`` rounded to ``digits`` decimals ("+" on positive numbers when ``signed``); a value that
-    rounds to zero reads "0.00", never "-0.00"; missing values read "—"."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    text = f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
-    return _SIGNED_ZERO.sub(r"\1", text)
 
 
 def show_table(table: pd.DataFrame, digits: int | Mapping[str, int] = 2, signed: Sequence[str] = (),
@@ -68,7 +60,7 @@ def show_table(table: pd.DataFrame, digits: int | Mapping[str, int] = 2, signed:
 
 def _cell_text(value: Any) -> str:
     if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
-        return "—"
+        return MISSING
     return _JOINED.sub("\u00a0\\1\u00a0", _SIGNED_ZERO.sub(r"\1", str(value)))
 
 
@@ -221,7 +213,8 @@ def plot_estimator_errors(summary: pd.DataFrame) -> Any:
                         color=PALETTE.get(method), clip_on=False, linestyle="none")
             if far.any():
                 errs = rows["error"][far]
-                values = " to ".join(dict.fromkeys(f"{v:+.3f}" for v in (errs.min(), errs.max())))
+                ends = (number_text(v, 3, signed=True) for v in (errs.min(), errs.max()))
+                values = " to ".join(dict.fromkeys(ends))
                 where = ", ".join(str(d) for d in rows["dim"][far])
                 off_scale.append(f"{method_label(method)}, {setting}: {values} (d = {where})")
         ax.axhline(0, color="black", lw=1)

@@ -8,6 +8,7 @@ import pandas as pd
 
 from pcsm.book.figures import DATASET_NAMES, TEST_SET_NAMES
 from pcsm.experiments.classification import TEST_SET_KEYS, gains, summarise
+from pcsm.experiments.formatting import number_text
 from pcsm.experiments.mnist.experiment import RESULT_PREFIX
 
 
@@ -28,9 +29,11 @@ def ratio_display(sweep: pd.DataFrame) -> pd.DataFrame:
     """The sweep as text for a page: accuracies to one decimal, the gain with its 95 % interval."""
     return pd.DataFrame({
         "data set": sweep.dataset, "ratio": sweep.ratio, "test set": sweep.test_set,
-        "softmax (%)": sweep.softmax_pct.map("{:.1f}".format), "PC-softmax (%)": sweep.pc_pct.map("{:.1f}".format),
-        "gain (points)": sweep.mean_pp.map("{:+.2f}".format),
-        "95 % CI": [f"{lo:+.2f} to {hi:+.2f}" for lo, hi in zip(sweep.ci95_low_pp, sweep.ci95_high_pp)],
+        "softmax (%)": [number_text(v, 1) for v in sweep.softmax_pct],
+        "PC-softmax (%)": [number_text(v, 1) for v in sweep.pc_pct],
+        "gain (points)": [number_text(v, signed=True) for v in sweep.mean_pp],
+        "95 % CI": [f"{number_text(lo, signed=True)} to {number_text(hi, signed=True)}"
+                    for lo, hi in zip(sweep.ci95_low_pp, sweep.ci95_high_pp)],
         "seeds": sweep.n_seeds,
     })
 

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from pcsm.book.plan import PLAN_FILE, load_plan
+from pcsm.experiments.formatting import MISSING, mean_std_text, number_text
 from pcsm.experiments.gaussian_mi import error_se, worst_error
 from pcsm.experiments.mnist.experiment import RESULT_PREFIX, experiment_runs
 from pcsm.experiments.authors import network_tolerance
@@ -86,7 +87,8 @@ def read_results(path: Path, columns: Iterable[str] = ()) -> pd.DataFrame:
 
 
 def _distance(error: float, unit: str) -> str:
-    return f"{error:+.3f} nats" if unit == "nats" else f"{error:+.2f} points"
+    return f"{number_text(error, 3, signed=True)} nats" if unit == "nats" else \
+        f"{number_text(error, signed=True)} points"
 
 
 def verdict(difference: float, spread: float, rounding: float, reason_if_differs: str,
@@ -125,13 +127,13 @@ def side(error: float, stderr: float) -> str:
 def mi_reason(paper_error: float, error: float, stderr: float, expected_bias: float | None = None) -> str:
     """Verdict reason for an MI estimate, from the numbers: where the paper's and our values lie
     against each one's ground truth, by how much, and (softmax) beside the bias log M - H(Y)."""
-    ours = f"ours {side(error, stderr)} it by {abs(error):.3f} ± {stderr:.3f}"
+    ours = f"ours {side(error, stderr)} it by {mean_std_text(abs(error), stderr, 3)}"
     if side(error, stderr).startswith("within"):
-        ours = f"ours {error:+.3f} ± {stderr:.3f}, within 2 SE of it"
+        ours = f"ours {mean_std_text(error, stderr, 3, signed=True)}, within 2 SE of it"
     where = "above" if paper_error > 0 else "below"
-    text = f"the paper's value lies {where} the truth by {abs(paper_error):.2f}; {ours}"
+    text = f"the paper's value lies {where} the truth by {number_text(abs(paper_error))}; {ours}"
     if expected_bias is not None:
-        text += f" (log M - H(Y) = {expected_bias:.3f} for the exact posterior)"
+        text += f" (log M - H(Y) = {number_text(expected_bias, 3)} for the exact posterior)"
     return text
 
 
@@ -180,7 +182,8 @@ def table1_rows(results: pd.DataFrame, seeds: int, networks: pd.DataFrame) -> li
                              network_verdict(value - paper_acc, se, 100 * float(net["accuracy_se_paper_test"]),
                                              PAPER_ROUNDING["accuracy"], "%"), NETWORKS, "SE"))
         gt_verdict = verdict(gt - paper["gt"], gt_se, PAPER_ROUNDING["mi"],
-                             f"the paper's value is {paper['gt'] - gt:+.3f} off ours, beyond its rounding")
+                             f"the paper's value is {number_text(paper['gt'] - gt, 3, signed=True)} off ours, "
+                             "beyond its rounding")
         if gt_verdict != REPRODUCED and np.floor(gt * 100) / 100 == paper["gt"]:
             gt_verdict = f"{REPRODUCED} (the paper truncates to two decimals)"
         rows.append(_row("Table 1", setting, "ground truth I(X;Y)", paper["gt"], gt, gt_se, "nats", seeds,
@@ -199,7 +202,7 @@ def table1_rows(results: pd.DataFrame, seeds: int, networks: pd.DataFrame) -> li
             stderr = float(error_se(std, max(int(at["n_seeds"]), 1), gt_se))
             reason = mi_reason(paper_value - gt, mean - gt, stderr)
             text = verdict(mean - paper_value, std, PAPER_ROUNDING["mi"], reason, (mean - gt, paper_value - gt),
-                           f"the ground truth {gt:.3f} nats")
+                           f"the ground truth {number_text(gt, 3)} nats")
             if text.startswith(CLOSER):
                 text = text.replace(f"{CLOSER}: ", f"{CLOSER}: {BOOK_MINE}, a different estimator; ", 1)
             rows.append(_row("Table 1", setting, label, paper_value, mean, std, "nats", seeds, text, BOOK_MINE,
@@ -223,7 +226,7 @@ def table2_mnist_rows(results: pd.DataFrame, seeds: int, profile: str) -> list[d
         at = ours.loc[(paper.split, paper.method)]
         mean, std = float(at["mean_pct"]), float(at["std_pct"])
         gap = mean - paper.paper_pct
-        reason = (f"ours is {'higher' if gap > 0 else 'lower'} by {abs(gap):.2f} points, "
+        reason = (f"ours is {'higher' if gap > 0 else 'lower'} by {number_text(abs(gap))} points, "
                   f"{abs(gap) / std if std > 0 else np.inf:.1f} seed SDs, {why}")
         source = "our LeNet runs, the authors' protocol" if profile == "paper" else f"our LeNet runs, `{profile}`"
         rows.append(_row("Table 2, MNIST", paper.split, label, paper.paper_pct, mean, std, "%", seeds,
@@ -284,8 +287,9 @@ def _gain_text(row: pd.Series) -> str:
     """A paired gain as mean with its 95 % interval over seeds (or ± std when there is none)."""
     low, high = row.get("ci95_low_pp", np.nan), row.get("ci95_high_pp", np.nan)
     if np.isfinite(low) and np.isfinite(high):
-        return f"{row.mean_pp:+.2f} (95 % CI {low:+.2f} to {high:+.2f})"
-    return f"{row.mean_pp:+.2f} ± {row.std_pp:.2f}"
+        return (f"{number_text(row.mean_pp, signed=True)} (95 % CI {number_text(low, signed=True)} to "
+                f"{number_text(high, signed=True)})")
+    return mean_std_text(row.mean_pp, row.std_pp, signed=True)
 
 
 def claims(summary: pd.DataFrame, folder: Path | None = None) -> pd.DataFrame:
@@ -307,7 +311,7 @@ def claims(summary: pd.DataFrame, folder: Path | None = None) -> pd.DataFrame:
         stderr = error_se(part.ours_std[worst], seeds, truth.ours_std[worst])
         rows.append(dict(claim=f"{label} estimate: largest absolute error against the ground truth, "
                                f"{_dims_covered(run, truth.index)} (nats)",
-                         paper=f"{paper.max():.2f}", ours=_with_se(ours.max(), stderr),
+                         paper=number_text(paper.max()), ours=_with_se(ours.max(), stderr),
                          seeds=_seeds(part.seeds.min()),
                          run=("the authors' released networks, scored by pcsm" if source == NETWORKS
                               else run_label("02-gaussian-mi", folder, source))))
@@ -315,7 +319,7 @@ def claims(summary: pd.DataFrame, folder: Path | None = None) -> pd.DataFrame:
     error, stderr = worst_error(book, "pc-softmax")
     rows.append(dict(claim=f"PC-softmax estimate by this book's estimator (`estimate_mi`): largest absolute "
                            f"error against the ground truth, {_dims_covered(run, truth.index)} (nats)",
-                     paper="—", ours=_with_se(error, stderr), seeds=int(book.n_seeds.min()),
+                     paper=MISSING, ours=_with_se(error, stderr), seeds=int(book.n_seeds.min()),
                      run=run_label("02-gaussian-mi", folder, "this book's estimator")))
     paper = TABLE_2_MNIST[(TABLE_2_MNIST.dataset == "mnist") & (TABLE_2_MNIST.split == "imbalanced")]
     paper_gain = paper.set_index("method").paper_pct
@@ -328,8 +332,9 @@ def claims(summary: pd.DataFrame, folder: Path | None = None) -> pd.DataFrame:
         what = ("gain of PC-softmax over softmax" if method == "pc-softmax" else
                 "gain of the post-hoc correction (a softmax network's logits shifted by -log P(y), no retraining)")
         quoted = method == "pc-softmax" and test_set == "paper split"
+        paper_text = number_text(paper_gain["pc-softmax"] - paper_gain["softmax"], signed=True)
         rows.append(dict(claim=f"MNIST, imbalanced: {what} on {where} (points)",
-                         paper=f"{paper_gain['pc-softmax'] - paper_gain['softmax']:+.2f}" if quoted else "—",
+                         paper=paper_text if quoted else MISSING,
                          ours=_gain_text(row), seeds=int(row.n_seeds), run=run_label("03-mnist", folder)))
     cub = summary[(summary.table == "Table 2, CUB-200-2011") & (summary.setting == "imbalanced")]
     cub_paper = cub.set_index("quantity").paper
@@ -337,8 +342,9 @@ def claims(summary: pd.DataFrame, folder: Path | None = None) -> pd.DataFrame:
     pc, softmax = "avg. per-class accuracy, pc-softmax", "avg. per-class accuracy, softmax"
     gain = cub_ours[pc] - cub_ours[softmax]
     rows.append(dict(claim="CUB-200-2011, imbalanced: gain of PC-softmax over softmax (points)",
-                     paper=f"{cub_paper[pc] - cub_paper[softmax]:+.2f}",
-                     ours=NOT_HERE if not np.isfinite(gain) else f"{gain:+.2f}", seeds=_seeds(cub.seeds.min()),
+                     paper=number_text(cub_paper[pc] - cub_paper[softmax], signed=True),
+                     ours=NOT_HERE if not np.isfinite(gain) else number_text(gain, signed=True),
+                     seeds=_seeds(cub.seeds.min()),
                      run=run_label("04-cub", folder)))
     return pd.DataFrame(rows)
 
@@ -364,7 +370,7 @@ def _dims_covered(run: pd.Index, paper: pd.Index) -> str:
 
 
 def _seeds(n: float) -> int | str:
-    return "—" if not np.isfinite(n) else int(n)
+    return MISSING if not np.isfinite(n) else int(n)
 
 
 def ratio_runs(folder: Path | None = None) -> pd.DataFrame:
@@ -427,19 +433,20 @@ def _with_se(value: float, stderr: float) -> str:
     """'0.004 ± 0.002' (nats, with its standard error; a fourth decimal when the SE would read 0.000),
     or '—' when not computed."""
     places = 3 if not stderr < 0.0005 else 4
-    return "—" if not np.isfinite(value) else f"{value:.{places}f} ± {stderr:.{places}f}"
+    return mean_std_text(value, stderr, places) if np.isfinite(value) else MISSING
 
 
 def _number(value: float, unit: str) -> str:
-    return "—" if not np.isfinite(value) else f"{value:.3f}" if unit == "nats" else f"{value:.2f}"
+    """A value of ``unit`` as the summary prints it: nats with three decimals, points with two."""
+    return number_text(value, 3 if unit == "nats" else 2) if np.isfinite(value) else MISSING
 
 
 def _printed(value: float, table: str, unit: str) -> str:
     """A paper's number as the paper prints it: Table 1's accuracies in whole percent, every other
     number with two decimals."""
     if not np.isfinite(value):
-        return "—"
-    return f"{value:.0f}" if table == "Table 1" and unit == "%" else f"{value:.2f}"
+        return MISSING
+    return number_text(value, 0 if table == "Table 1" and unit == "%" else 2)
 
 
 def display_table(summary: pd.DataFrame) -> pd.DataFrame:
@@ -448,7 +455,7 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
     names."""
     spreads = summary.spread if "spread" in summary else pd.Series("SD over seeds", index=summary.index)
     ours = [
-        "—" if not np.isfinite(m) else f"{_number(m, u)} ± {_number(s, u)} ({'SE' if p == 'SE' else 'SD'})"
+        MISSING if not np.isfinite(m) else f"{_number(m, u)} ± {_number(s, u)} ({'SE' if p == 'SE' else 'SD'})"
         for m, s, u, p in zip(summary.ours, summary.ours_std, summary.unit, spreads)
     ]
     sources = summary.source if "source" in summary else pd.Series("", index=summary.index)
@@ -457,16 +464,11 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
         "unit": summary.unit,
         "paper": [_printed(v, t, u) for v, t, u in zip(summary.paper, summary.table, summary.unit)],
         "ours": ours,
-        "ours − paper": ["—" if not np.isfinite(d) else _signed(d, 3 if u == "nats" else 2)
+        "ours − paper": [MISSING if not np.isfinite(d) else number_text(d, 3 if u == "nats" else 2, signed=True)
                          for d, u in zip(summary.difference, summary.unit)],
-        "seeds": [_seeds(n) for n in summary.seeds], "ours from": [v or "—" for v in sources],
+        "seeds": [_seeds(n) for n in summary.seeds], "ours from": [v or MISSING for v in sources],
         "verdict": summary.verdict,
     })
-
-
-def _signed(value: float, places: int) -> str:
-    """'+0.05', '-1.20'; a value that rounds to zero reads '+0.00', never '-0.00'."""
-    return f"{round(value, places) + 0.0:+.{places}f}"
 
 
 def markdown_table(display: pd.DataFrame) -> str:

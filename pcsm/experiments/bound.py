@@ -25,6 +25,7 @@ from pcsm.core.metrics import average_per_class_accuracy
 from pcsm.core.losses import logit_adjusted_cross_entropy, pc_log_softmax, pc_softmax_cross_entropy
 from pcsm.experiments import gaussian_mi as gx
 from pcsm.experiments import paper
+from pcsm.experiments.formatting import number_text
 from pcsm.experiments.gaussian_mi import bayes_plugin_se
 
 #: Columns of the tables of Checks 3 and 4 (:func:`formulas_table`) as readers see them.
@@ -270,12 +271,8 @@ def logit_adjustment_errors(n: int, prior: Any, seed: int) -> tuple[float, float
 
 
 def _text(value: Any, digits: int | None) -> str:
-    if digits is None or isinstance(value, str):
-        return str(value)
-    if pd.isna(value):
-        return "—"
-    text = f"{value:.{digits}f}"
-    return text[1:] if text.startswith("-") and float(text) == 0 else text
+    """A cell of :func:`readable`: text as it is, a number through :func:`number_text`."""
+    return str(value) if digits is None or isinstance(value, str) else number_text(value, digits)
 
 
 def readable(table: pd.DataFrame, columns: dict[str, tuple[str, int | None]]) -> pd.DataFrame:
@@ -346,8 +343,10 @@ def identity_verdict(mismatch: pd.DataFrame) -> str:
     if off.empty:
         return (f"{text} Their sizes agree with the paper's at every d within the uncertainties "
                 f"{uncertainty}.")
-    pairs = [f"{r.ours_error:+.3f} nats ({r.ours_low:+.3f} to {r.ours_high:+.3f}) against the paper's "
-             f"{r.paper_error:+.3f}" + (f" at d = {r.d}" if len(off) > 1 else "") for r in off.itertuples()]
+    pairs = [f"{number_text(r.ours_error, 3, signed=True)} nats ({number_text(r.ours_low, 3, signed=True)} to "
+             f"{number_text(r.ours_high, 3, signed=True)}) against the paper's "
+             f"{number_text(r.paper_error, 3, signed=True)}" + (f" at d = {r.d}" if len(off) > 1 else "")
+             for r in off.itertuples()]
     where = (f"at {d_text(agree)} within the uncertainties, but not at {d_text(off)}" if not agree.empty
              else f"at no d within the uncertainties")
     text += f" Their sizes agree with the paper's {where}: {_join(pairs)} {uncertainty}."

@@ -26,6 +26,7 @@ from pcsm.core.estimators import label_frequencies
 from pcsm.core.losses import posthoc_corrected_logits
 from pcsm.core.metrics import per_class_accuracy
 from pcsm.core.training import predict_logits, seed_everything, train_classifier
+from pcsm.experiments.formatting import mean_std_text, number_text
 from pcsm.experiments.paper import TABLE_2_MNIST
 
 METHODS = ("softmax", "pc-softmax", "post-hoc")
@@ -204,21 +205,6 @@ def select_value(table: pd.DataFrame, column: str, **keys: str) -> float:
     return float(table.loc[mask, column].iloc[0])
 
 
-def mean_std_text(mean: float, std: float, digits: int = 2, signed: bool = False) -> str:
-    """``"mean ± std"`` rounded to ``digits`` decimals, the mean with its sign when ``signed`` (a NaN
-    std, e.g. from one seed, is left out)."""
-    text = f"{mean:+.{digits}f}" if signed else f"{mean:.{digits}f}"
-    return text if pd.isna(std) else f"{text} ± {std:.{digits}f}"
-
-
-def _signed_text(value: float, digits: int = 2) -> str:
-    return "" if pd.isna(value) else f"{value:+.{digits}f}"
-
-
-def _plain_text(value: float, digits: int = 2) -> str:
-    return "" if pd.isna(value) else f"{value:.{digits}f}"
-
-
 def table2_display(table2: pd.DataFrame, dataset: str = "mnist") -> pd.DataFrame:
     """Compact Table 2 of ``dataset`` for the page: one row per (split, method); columns ours on the
     paper split (mean ± std, %), the paper's number and ours − paper (only where the paper has
@@ -232,8 +218,10 @@ def table2_display(table2: pd.DataFrame, dataset: str = "mnist") -> pd.DataFrame
     official = ours[ours["test_set"] == "official test"].set_index(keys)["text"]
     display = pd.DataFrame({"ours, paper split (%)": split_rows["text"]})
     if split_rows["paper_pct"].notna().any():
-        display["paper (%)"] = split_rows["paper_pct"].map(_plain_text)
-        display["ours − paper (pp)"] = split_rows["diff_pp"].map(_signed_text)
+        blank = split_rows["paper_pct"].isna()  # no paper number: a blank cell (the page shows "—")
+        display["paper (%)"] = split_rows["paper_pct"].map(number_text).mask(blank, "")
+        difference = split_rows["diff_pp"].map(lambda d: number_text(d, signed=True))
+        display["ours − paper (pp)"] = difference.mask(blank, "")
     display["ours, official test (%)"] = official.reindex(display.index).fillna("")
     return display
 
@@ -247,9 +235,10 @@ def gains_display(table2_gains: pd.DataFrame, split: str = "imbalanced") -> pd.D
         raise ValueError(f"split: no gains for {split!r}")
     index = pd.MultiIndex.from_frame(rows[["dataset", "test_set", "method"]])
     mean_std = [mean_std_text(m, s, signed=True) for m, s in zip(rows["mean_pp"], rows["std_pp"])]
-    ci = ["" if pd.isna(lo) else f"[{lo:+.2f}, {hi:+.2f}]"
+    ci = ["" if pd.isna(lo) else f"[{number_text(lo, signed=True)}, {number_text(hi, signed=True)}]"
           for lo, hi in zip(rows["ci95_low_pp"], rows["ci95_high_pp"])]
-    span = [f"{lo:+.2f} .. {hi:+.2f}" for lo, hi in zip(rows["min_pp"], rows["max_pp"])]
+    span = [f"{number_text(lo, signed=True)} .. {number_text(hi, signed=True)}"
+            for lo, hi in zip(rows["min_pp"], rows["max_pp"])]
     return pd.DataFrame({"gain, mean ± std (pp)": mean_std, "95 % CI (pp)": ci, "min .. max (pp)": span,
                          "seeds": rows["n_seeds"].to_numpy()}, index=index)
 

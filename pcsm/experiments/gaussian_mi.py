@@ -32,6 +32,7 @@ from pcsm.core.mi import estimate_mi
 from pcsm.core.training import set_threads
 from pcsm.experiments import paper
 from pcsm.experiments.config import ChapterConfig
+from pcsm.experiments.formatting import mean_std_text, number_text
 from pcsm.experiments.imbalance import long_tail_prior
 from pcsm.experiments.parallel import FROM_ENV, map_runs
 
@@ -576,7 +577,7 @@ def wins_headline(summary: pd.DataFrame, estimators: Sequence[str] = ("pc-softma
     numbers["wins_min_n"], numbers["wins_max_n"] = smallest, largest
     pc = summary[(summary["dim"] == top) & (summary["estimator"] == "pc-softmax")].sort_values("n_samples")
     numbers["wins_pc_errors_by_n"] = ", ".join(
-        f"{error:+.3f} ± {sd:.3f} at n = {n:,}".replace(",", " ")
+        f"{mean_std_text(error, sd, 3, signed=True)} at n = {n:,}".replace(",", " ")
         for error, sd, n in zip(pc["error"], pc["mi_std"].fillna(0), pc["n_samples"]))
     return numbers
 
@@ -589,8 +590,9 @@ def variants_sentence(table: pd.DataFrame, n_seeds: int) -> str:
     on, off = rows.loc[(True, True)], rows.loc[(False, False)]
     difference = float(on["error_mean"] - off["error_mean"])
     se = float(np.hypot(on["error_sd"], off["error_sd"]) / np.sqrt(n_seeds))
-    text = (f"With both off the mean error is {off['error_mean']:+.4f} nats; both on minus both off is "
-            f"{difference:+.4f} ± {se:.4f} (standard error over {n_seeds} seeds), ")
+    text = (f"With both off the mean error is {number_text(off['error_mean'], 4, signed=True)} nats; both on "
+            f"minus both off is {mean_std_text(difference, se, 4, signed=True)} (standard error over {n_seeds} "
+            "seeds), ")
     if abs(difference) <= 2 * se:
         return text + "within 2 SE: on these draws the two features do not change the estimate measurably."
     better = "closer to" if abs(on["error_mean"]) < abs(off["error_mean"]) else "further from"

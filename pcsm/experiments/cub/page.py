@@ -11,6 +11,7 @@ import pandas as pd
 from pcsm.core._checks import check_choice, check_positive_int, check_seeds
 from pcsm.experiments import paper
 from pcsm.experiments.config import ChapterConfig
+from pcsm.experiments.formatting import MISSING, mean_std_text, number_text
 from pcsm.experiments.cub.data import (
     DATASETS,
     PAPER_QUOTAS,
@@ -122,7 +123,8 @@ def paper_numbers_text() -> str:
     """The paper's CUB numbers in one line, e.g. ``balanced: softmax 89.21 %, ...``."""
     parts = []
     for protocol, rows in paper.TABLE_2_CUB.groupby("protocol", sort=False):
-        methods = ", ".join(f"{method} {pct:.2f} %" for method, pct in zip(rows["method"], rows["paper_pct"]))
+        methods = ", ".join(f"{method} {number_text(pct)} %"
+                            for method, pct in zip(rows["method"], rows["paper_pct"]))
         parts.append(f"{protocol}: {methods}")
     return "; ".join(parts)
 
@@ -188,10 +190,10 @@ def cub_against_paper(results: pd.DataFrame, standin: bool) -> pd.DataFrame:
         {
             "protocol": table["protocol"],
             "method": table["method"],
-            "ours (%)": [f"{m:.2f} ± {s:.2f}" for m, s in zip(table["mean"], table["std"])],
-            "paper (%)": [f"{p:.2f}" if pd.notna(p) else "—" for p in table["paper_pct"]],
+            "ours (%)": [mean_std_text(m, s) for m, s in zip(table["mean"], table["std"])],
+            "paper (%)": [number_text(p) for p in table["paper_pct"]],
             "ours − paper": [
-                "—" if pd.isna(d) else ("not reproduced here" if standin else f"{d:+.2f}")
+                MISSING if pd.isna(d) else ("not reproduced here" if standin else number_text(d, signed=True))
                 for d in difference
             ],
         }
