@@ -329,7 +329,7 @@ def mine_mi(
     x : array_like or Tensor, shape (n, d)
         Finite samples (a tensor's gradient is dropped).
     y : array_like of int, shape (n,)
-        Class labels (any integer values; coded 0..K-1).
+        Class labels (any integer values; coded 0..M-1 for M classes).
     seed : int
         Seeds the folds, splits, initial weights and shuffles (fold f with seed + f); in
         [0, 2**63 - 1 - n_folds].

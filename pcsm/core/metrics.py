@@ -58,6 +58,6 @@ def average_per_class_accuracy(y_true: Any, y_pred: Any) -> float:
     Returns
     -------
     float
-        :math:`\\frac{1}{K} \\sum_k \\mathrm{recall}_k` over the K classes present in ``y_true``.
+        :math:`\\frac{1}{M} \\sum_y \\mathrm{recall}_y` over the M classes present in ``y_true``.
     """
     return float(np.nanmean(per_class_accuracy(y_true, y_pred)))

@@ -80,8 +80,8 @@ class MIEstimate:
         (unless ``extrapolate`` was off or R = 1) and corrected by the learning curve (unless
         ``learning_curve`` was off).
     stderr : float
-        The interval's standard error, :math:`\sqrt{\mathrm{sampling\_se}^2 + \mathrm{model\_se}^2
-        + \mathrm{gap\_estimate}^2}`.
+        The interval's standard error: the square root of the sum of
+        :math:`\mathrm{sampling\_se}^2`, :math:`\mathrm{model\_se}^2` and :math:`\mathrm{gap\_estimate}^2`.
     sampling_se : float
         :math:`\mathrm{sd}(s_i) / \sqrt{n}`, the noise of the scored terms given the networks.
     model_se : float
@@ -151,7 +151,7 @@ class MIEstimate:
 
     @property
     def ci95(self) -> tuple[float, float]:
-        """The 95 % interval value +- 1.96 stderr, its lower end clipped at 0."""
+        """The 95 % interval value ± 1.96 stderr, its lower end clipped at 0."""
         return confidence_interval(self.value, self.stderr, 0.95)
 
     @property
@@ -536,8 +536,8 @@ def estimate_mi(
     ``gap_estimate`` is the total shift applied (value minus the bagged mean, :math:`\ge 0` up to
     noise).
 
-    Uncertainty. ``stderr`` = :math:`\sqrt{\mathrm{sampling\_se}^2 + \mathrm{model\_se}^2 +
-    \mathrm{gap\_estimate}^2}`: the noise of the scored terms, the network-to-network spread of the
+    Uncertainty. ``stderr`` is the square root of the sum of :math:`\mathrm{sampling\_se}^2`,
+    :math:`\mathrm{model\_se}^2` and :math:`\mathrm{gap\_estimate}^2`: the noise of the scored terms, the network-to-network spread of the
     cross-fits (with the correction, of each cross-fit's corrected value), and, as the order of what
     the corrections may miss, the size of the corrections themselves. ``MIEstimate`` reports each part.
 
