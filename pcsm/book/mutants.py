@@ -268,8 +268,10 @@ def power_report(committed_dir: Path, plan_file: Path = PLAN_FILE) -> str:
             where = "".join(f" ({c} = {', '.join(map(str, v))})" for c, v in metric.where.items())
             null = rows["null_margin"][rows["null_margin"].notna() & (rows["mean"] != metric.null)]
             extra = f"; a lost effect is {null.min():.2f}+ bounds away" if len(null) else ""
-            lines.append(f"{spec.name} {metric.table}.csv {metric.value}{where}: departures above "
-                         f"{rows['bound'].min():.3g}-{rows['bound'].max():.3g} fail{extra}")
+            low, high = (f"{v:.3g}" for v in (rows["bound"].min(), rows["bound"].max()))
+            above = low if low == high else f"{low} to {high} (by group)"
+            lines.append(f"{spec.name} {metric.table}.csv {metric.value}{where}: departures above {above} "
+                         f"fail{extra}")
     return "\n".join(lines)
 
 

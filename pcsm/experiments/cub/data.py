@@ -107,7 +107,7 @@ def _fetch(url: str, part: Path, name: str, progress: bool) -> bool:
         total = offset + int(length) if length else None
         with open(part, "ab" if resumed else "wb") as out, tqdm(
             total=total, initial=offset, unit="B", unit_scale=True, desc=name, disable=not progress,
-            file=sys.stdout,
+            file=sys.stderr, leave=False,  # live progress: the runner keeps stderr out of the saved page
         ) as bar:
             try:
                 for block in iter(lambda: response.read(CHUNK), b""):
