@@ -12,6 +12,7 @@ import pytest
 
 from pcsm.book import publish, runner
 from pcsm.book.dependencies import dependency_files
+from toy_plan import run_toy, write_toy_plan
 
 NOTEBOOK = """\
 import json, os
@@ -25,22 +26,13 @@ print("value is", value)
 
 
 def write_plan(folder: Path, value: int, fail: bool = False, extra: str = "") -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [
-        nbformat.v4.new_code_cell(f"value = {value}\nfail = {fail}", metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell(NOTEBOOK),
-    ]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, folder / "toy.ipynb")
-    plan = folder / "profiles.toml"
-    profiles = "".join(f"[notebooks.toy.{p}]\nvalue = {value}\nfail = {str(fail).lower()}\n{extra}\n"
-                       for p in runner.PROFILES)
-    plan.write_text(f'[notebooks.toy]\ntimeout = 60\nresults = ["answer"]\n\n{profiles}')
-    return plan
+    """The toy plan with ``value`` and ``fail`` as defaults and in every profile (plus ``extra``)."""
+    every = f"value = {value}\nfail = {str(fail).lower()}\n{extra}"
+    return write_toy_plan(folder, NOTEBOOK, f"value = {value}\nfail = {fail}",
+                          {p: every for p in runner.PROFILES})
 
 
-def run(plan: Path, out: Path, results: Path, **kwargs) -> int:
-    return runner.run([], "smoke", output_dir=out, results_target=results, plan_file=plan, **kwargs)
+run = run_toy
 
 
 @pytest.mark.slow  # starts a kernel

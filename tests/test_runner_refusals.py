@@ -18,6 +18,7 @@ import nbformat
 import pytest
 
 from pcsm.book import publish, runner
+from toy_plan import run_toy, write_toy_plan
 
 WRITE = """\
 from pcsm.experiments.results import results_dir
@@ -32,19 +33,10 @@ print("value is", value)
 def write_plan(folder: Path, body: str = WRITE, timeout: int = 60, smoke: str = "value = 2",
                check: str = "") -> Path:
     """A one-notebook plan whose notebook declares ``value = 1`` and ``write = True``."""
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("value = 1\nwrite = True", metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_code_cell(body)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, folder / "toy.ipynb")
-    profiles = "".join(f"[notebooks.toy.{p}]\n{smoke if p == 'smoke' else ''}\n" for p in runner.PROFILES)
-    plan = folder / "profiles.toml"
-    plan.write_text(f'[notebooks.toy]\ntimeout = {timeout}\nresults = ["answer"]\n{check}\n{profiles}')
-    return plan
+    return write_toy_plan(folder, body, "value = 1\nwrite = True", {"smoke": smoke}, timeout, check)
 
 
-def run(plan: Path, out: Path, results: Path, **kwargs) -> int:
-    return runner.run([], "smoke", output_dir=out, results_target=results, plan_file=plan, **kwargs)
+run = run_toy
 
 
 @pytest.mark.slow  # starts a kernel
