@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -102,6 +103,7 @@ def test_committed_notebook_is_current(name):
 # Chapters published on a cheap profile are re-executed whole; those on the authors' protocol (tens of
 # minutes) are re-validated on a declared subset by `pcsm validate` (tests/test_reproduce.py).
 NBVAL_NOTEBOOKS = [name for name, spec in PLAN.items() if spec.published == "default"]
+NBVAL_SANITIZE = Path(__file__).with_name("nbval-sanitize.cfg")  # styled tables' random ids
 
 
 @pytest.mark.slow
@@ -111,7 +113,7 @@ def test_committed_notebook_passes_nbval(name, tmp_path):
     env = {**os.environ, "PCSM_RESULTS_DIR": str(tmp_path)}
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
-         str(PLAN[name].path)],
+         "--nbval-sanitize-with", str(NBVAL_SANITIZE), str(PLAN[name].path)],
         capture_output=True, text=True, cwd=REPO_ROOT, env=env,
     )
     assert proc.returncode == 0, f"nbval failed for {name}:\n{proc.stdout[-6000:]}"
