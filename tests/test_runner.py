@@ -12,7 +12,7 @@ import pytest
 
 from pcsm.book import publish, runner
 from pcsm.book.dependencies import dependency_files
-from toy_plan import run_toy, write_toy_plan
+from toy_plan import run_toy as run, write_toy_plan
 
 NOTEBOOK = """\
 import json, os
@@ -31,8 +31,6 @@ def write_plan(folder: Path, value: int, fail: bool = False, extra: str = "") ->
     return write_toy_plan(folder, NOTEBOOK, f"value = {value}\nfail = {fail}",
                           {p: every for p in runner.PROFILES})
 
-
-run = run_toy
 
 
 @pytest.mark.slow  # starts a kernel

@@ -18,7 +18,7 @@ import nbformat
 import pytest
 
 from pcsm.book import publish, runner
-from toy_plan import run_toy, write_toy_plan
+from toy_plan import run_toy as run, write_toy_plan
 
 WRITE = """\
 from pcsm.experiments.results import results_dir
@@ -35,8 +35,6 @@ def write_plan(folder: Path, body: str = WRITE, timeout: int = 60, smoke: str = 
     """A one-notebook plan whose notebook declares ``value = 1`` and ``write = True``."""
     return write_toy_plan(folder, body, "value = 1\nwrite = True", {"smoke": smoke}, timeout, check)
 
-
-run = run_toy
 
 
 @pytest.mark.slow  # starts a kernel

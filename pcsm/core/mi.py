@@ -80,8 +80,8 @@ class MIEstimate:
         (unless ``extrapolate`` was off or R = 1) and corrected by the learning curve (unless
         ``learning_curve`` was off).
     stderr : float
-        The interval's standard error: the square root of the sum of
-        :math:`\mathrm{sampling\_se}^2`, :math:`\mathrm{model\_se}^2` and :math:`\mathrm{gap\_estimate}^2`.
+        The interval's standard error: the square root of the sum of :math:`\mathrm{sampling\_se}^2`,
+        :math:`\mathrm{model\_se}^2` and :math:`\mathrm{gap\_estimate}^2`.
     sampling_se : float
         :math:`\mathrm{sd}(s_i) / \sqrt{n}`, the noise of the scored terms given the networks.
     model_se : float
@@ -537,9 +537,10 @@ def estimate_mi(
     noise).
 
     Uncertainty. ``stderr`` is the square root of the sum of :math:`\mathrm{sampling\_se}^2`,
-    :math:`\mathrm{model\_se}^2` and :math:`\mathrm{gap\_estimate}^2`: the noise of the scored terms, the network-to-network spread of the
-    cross-fits (with the correction, of each cross-fit's corrected value), and, as the order of what
-    the corrections may miss, the size of the corrections themselves. ``MIEstimate`` reports each part.
+    :math:`\mathrm{model\_se}^2` and :math:`\mathrm{gap\_estimate}^2`: the noise of the scored terms,
+    the network-to-network spread of the cross-fits (with the correction, of each cross-fit's corrected
+    value), and, as the order of what the corrections may miss, the size of the corrections themselves.
+    ``MIEstimate`` reports each part.
 
     Assumptions. Without extrapolation the estimate is the Barber-Agakov bound: it equals
     :math:`I(X;Y) - E_x \mathrm{KL}(p(\cdot|x) \| q(\cdot|x))`, so it is unbiased only when the
