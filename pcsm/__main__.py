@@ -34,16 +34,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pcsm", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="execute notebooks with papermill (skips up-to-date ones)")
-    run.add_argument("notebooks", nargs="*", help="names from notebooks/profiles.toml (default: all)")
+    run.add_argument("notebooks", nargs="*", help="chapters of _toc.yml, by notebook name (default: all)")
     run.add_argument("--profile", choices=runner.PROFILES,
-                     help="default: each notebook's published profile (profiles.toml)")
+                     help="default: each chapter's published profile (its CHAPTER)")
     run.add_argument("--output-dir", type=Path, help="where executed notebooks go (default: in place)")
     run.add_argument("--results-dir", type=Path, help="where result tables go (default: results/)")
     run.add_argument("--force", action="store_true", help="execute even when up to date")
     run.add_argument("--scheduler", help=SCHEDULER_HELP)
     validate = commands.add_parser(
         "validate", help="re-execute each notebook's validation subset and compare aggregates with results/")
-    validate.add_argument("notebooks", nargs="*", help="names from notebooks/profiles.toml (default: all)")
+    validate.add_argument("notebooks", nargs="*", help="chapters of _toc.yml, by notebook name (default: all)")
     validate.add_argument("--scheduler", help=SCHEDULER_HELP)
     validate.add_argument("--report", type=Path, metavar="FILE",
                           help="also write the groups beyond their bounds to FILE as JSON "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -12,6 +13,7 @@ import pytest
 
 from pcsm.book import publish, runner
 from pcsm.book.dependencies import dependency_files
+from pcsm.experiments.config import Chapter, ChapterConfig
 from toy_plan import run_toy as run, write_toy_plan
 
 NOTEBOOK = """\
@@ -83,19 +85,37 @@ def test_failure_names_the_cell_and_leaves_previous_outputs(tmp_path, capsys):
     assert sorted(p.name for p in results.iterdir()) == ["answer.csv", "toy.provenance.json"]
 
 
+@dataclass(frozen=True)
+class KeyConfig(ChapterConfig):
+    PROFILES = {"smoke": {"a": 2}}
+
+    a: int = 1
+
+
+def key_spec(path: Path, inputs=(), config=KeyConfig) -> runner.NotebookSpec:
+    """A chapter declared with ``config`` and ``inputs``, for cache-key tests."""
+    return runner.NotebookSpec("toy", path, "toy_module", Chapter(config=config, results=(), timeout=60,
+                                                                 inputs=inputs))
+
+
 def test_cache_key_tracks_parameters_and_inputs(monkeypatch, tmp_path):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
-    params = {p: {"a": 1} for p in runner.PROFILES}
-    spec = runner.NotebookSpec("toy", tmp_path / "toy.ipynb", 60, params)
+    spec = key_spec(tmp_path / "toy.ipynb")
     key = runner.cache_key(spec, nb, "smoke")
     assert key == runner.cache_key(spec, nb, "smoke")
     assert key != runner.cache_key(spec, nb, "default")
-    changed = runner.NotebookSpec("toy", spec.path, 60, {**params, "smoke": {"a": 2}})
-    assert key != runner.cache_key(changed, nb, "smoke")
+
+    @dataclass(frozen=True)
+    class Changed(ChapterConfig):
+        PROFILES = {"smoke": {"a": 3}}
+
+        a: int = 1
+
+    assert key != runner.cache_key(key_spec(spec.path, config=Changed), nb, "smoke")
 
     monkeypatch.setattr(runner, "REPO_ROOT", tmp_path)
     (tmp_path / "table.csv").write_text("a\n1\n")
-    collector = runner.NotebookSpec("toy", spec.path, 60, params, inputs=("*.csv",))
+    collector = key_spec(spec.path, inputs=("*.csv",))
     with_input = runner.cache_key(collector, nb, "smoke")
     assert with_input != runner.cache_key(spec, nb, "smoke")
     (tmp_path / "table.csv").write_text("a\n2\n")
@@ -108,8 +128,7 @@ def test_a_summary_source_added_or_changed_makes_the_summary_stale(monkeypatch, 
     from pcsm.book import summary
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
-    spec = runner.NotebookSpec("toy", tmp_path / "toy.ipynb", 60, {p: {} for p in runner.PROFILES},
-                               inputs_from="pcsm.book.summary:input_files")
+    spec = key_spec(tmp_path / "toy.ipynb", inputs=summary.input_files)
     monkeypatch.setattr(runner, "REPO_ROOT", tmp_path)
     monkeypatch.setattr(summary, "SOURCES", {"Table 1": ("02-gaussian-mi", "one.csv")})
     (tmp_path / "results").mkdir()
@@ -144,7 +163,7 @@ def test_cache_key_follows_the_notebooks_pcsm_imports_transitively(monkeypatch, 
     found = [str(p.relative_to(tmp_path)) for p in dependency_files(nb, tmp_path)]
     assert found == ["pcsm/__init__.py", "pcsm/book.py", "pcsm/lazy_dep.py", "pcsm/lib/__init__.py",
                      "pcsm/lib/helper.py", "pcsm/lib/used.py"]
-    spec = runner.NotebookSpec("toy", tmp_path / "toy.ipynb", 60, {p: {} for p in runner.PROFILES})
+    spec = key_spec(tmp_path / "toy.ipynb")
     key = runner.cache_key(spec, nb, "smoke")
     (tmp_path / "pcsm/lib/unused.py").write_text("Y = 2\n")  # not imported: still up to date
     assert runner.cache_key(spec, nb, "smoke") == key
@@ -186,46 +205,41 @@ def test_progress_bars_collapse_to_their_final_state():
     ]
 
 
-@pytest.mark.parametrize("extra, message", [
-    ("sead = 5", r"\[notebooks.toy.smoke\] sead: unknown parameter; toy.ipynb declares value, fail"),
-    ('value = "ten"', r"\[notebooks.toy.smoke\] value: expected int like the notebook's default 1"),
+@pytest.mark.parametrize("smoke, message", [
+    ("sead = 5", r"toy_chapter_\w+\.CHAPTER: ToyConfig\.PROFILES\['smoke'\]: sead: unknown parameter"),
+    ('value = "ten"', r"toy \(ToyConfig\): value: expected int, got 'ten'"),
 ])
-def test_bad_profile_parameters_are_refused_before_executing(tmp_path, extra, message):
-    plan = write_plan(tmp_path, value=1)
-    smoke = "[notebooks.toy.smoke]\n"
-    plan.write_text(plan.read_text().replace(f"{smoke}value = 1\n", f"{smoke}{extra}\n"))
+def test_bad_profile_parameters_are_refused_before_executing(tmp_path, smoke, message):
+    plan = write_toy_plan(tmp_path, NOTEBOOK, "value = 1\nfail = False", {"smoke": smoke})
     out, results = tmp_path / "out", tmp_path / "results"
-    with pytest.raises(ValueError, match=message) as error:
+    with pytest.raises(ValueError, match=message):
         run(plan, out, results)
-    assert str(plan) in str(error.value)
     assert not out.exists() and not results.exists()
 
 
 @pytest.mark.parametrize("timeout, message", [
     ("-5", "timeout: expected a positive integer"),
     ('"ten minutes"', "timeout: expected a positive integer"),
-    ("{ a = 1", "not valid TOML"),
 ])
-def test_bad_timeout_or_toml_names_the_file(tmp_path, timeout, message):
+def test_a_bad_declaration_names_its_module(tmp_path, timeout, message):
     plan = write_plan(tmp_path, value=1)
-    plan.write_text(plan.read_text().replace("timeout = 60", f"timeout = {timeout}"))
-    with pytest.raises(ValueError, match=message) as error:
+    [module] = tmp_path.glob("toy_chapter_*.py")
+    module.write_text(module.read_text().replace("timeout=60", f"timeout={timeout}"))
+    sys.modules.pop(module.stem, None)
+    with pytest.raises(ValueError, match=f"{module.stem}.CHAPTER: {message}"):
         runner.load_plan(plan)
-    assert str(plan) in str(error.value)
 
 
-def test_the_notebooks_own_check_runs_first(tmp_path, monkeypatch):
-    (tmp_path / "toy_checks.py").write_text(
-        "def check(value, fail):\n"
-        "    if value < 0:\n"
-        "        raise ValueError(f'value: expected >= 0, got {value}')\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    plan = write_plan(tmp_path, value=-3)
-    plan.write_text(plan.read_text().replace("timeout = 60", 'timeout = 60\ncheck = "toy_checks:check"'))
-    out, results = tmp_path / "out", tmp_path / "results"
-    with pytest.raises(ValueError, match=r"toy \(toy_checks:check\): value: expected >= 0, got -3"):
-        run(plan, out, results)
-    assert not out.exists() and not results.exists()
+@pytest.mark.parametrize("toc, message", [
+    ("chapters: [", "not valid YAML"),
+    ("format: jb-book\nroot: intro\nchapters:\n  - file: missing\n", "missing.ipynb: no such notebook"),
+    ("format: jb-book\nroot: intro\n", "lists no notebook"),
+])
+def test_a_bad_table_of_contents_names_the_file(tmp_path, toc, message):
+    plan = write_plan(tmp_path, value=1)
+    plan.write_text(toc)
+    with pytest.raises(ValueError, match=message):
+        runner.load_plan(plan)
 
 
 def test_output_folders_are_checked_before_the_run(tmp_path):

@@ -46,13 +46,14 @@ def test_the_page_shows_every_parameter_once_and_no_progress(tmp_path):
     out, results = tmp_path / "out", tmp_path / "results"
     assert run(plan, out, results) == 0
     cells = nbformat.read(out / "toy.ipynb", as_version=4).cells
-    defaults, injected, body = cells[:3]
+    defaults, injected, _, body = cells[:4]
     assert defaults.metadata.tags == ["parameters", "remove-cell"]
     assert "hide-cell" in injected.metadata.tags
-    assert "value = 2" in injected.source and "write = True" in injected.source  # default, not overridden
+    assert "profile = \"smoke\"" in injected.source and "overrides = {}" in injected.source
     assert [o.get("name") for o in body.outputs] == ["stdout"] and "value is 2" in body.outputs[0].text
     record = json.loads((results / "toy.provenance.json").read_text())
-    assert record["parameters"] == {"value": 2, "write": True}
+    assert record["parameters"] == {"value": 2, "write": True}  # the default of write, not overridden
+    assert "`value = 2`, `write = True`" in cells[-1].source  # every value, once, in the provenance
 
 
 @pytest.mark.slow  # starts a kernel
@@ -83,9 +84,9 @@ def test_a_notebook_beside_another_runs_tables_is_not_up_to_date(tmp_path, capsy
 
 @pytest.mark.slow  # starts a kernel
 @pytest.mark.parametrize("body, message", [
-    ("import os\nos._exit(3)", r"toy: the kernel died while running cell 2 \('import os'\)"),
-    ("import time\ntime.sleep(60)", r"toy: cell 2 \('import time'\) ran longer than the timeout of 3 s "
-                                    r"\(notebooks.toy.timeout in profiles.toml\)"),
+    ("import os\nos._exit(3)", r"toy: the kernel died while running cell 3 \('import os'\)"),
+    ("import time\ntime.sleep(60)", r"toy: cell 3 \('import time'\) ran longer than the timeout of 3 s "
+                                    r"\(timeout of toy_chapter_\w+\.CHAPTER\)"),
 ])
 def test_a_dead_kernel_or_a_timeout_is_reported_by_notebook_and_cell(tmp_path, capsys, body, message):
     plan = write_plan(tmp_path, body=body, timeout=3)
@@ -171,15 +172,16 @@ def test_bad_parallelism_variables_are_refused_before_the_run(tmp_path, monkeypa
 
 
 @pytest.mark.parametrize("module, smoke, message", [
-    ("toy_full_check", "value = -1", r"toy \(toy_full_check:check\): value: expected >= 0, got -1"),
-    ("toy_partial_check", "", r"toy \(toy_partial_check:check\): got an unexpected keyword argument 'write'"),
+    ("toy_full_check", "value = -1", r"toy \(ToyConfig\): value: expected >= 0, got -1"),
+    ("toy_full_check", 'value = "2"', r"toy \(ToyConfig\): value: expected int, got '2'"),
+    ("toy_full_check", "valeu = 2", r"toy_chapter_\w+\.CHAPTER: ToyConfig\.PROFILES\['smoke'\]: valeu: unknown parameter"),
 ])
-def test_the_check_receives_every_merged_parameter(tmp_path, monkeypatch, module, smoke, message):
-    """The check is called with the notebook's defaults and the profile's values, all of them: one it
-    does not know (here ``write``, a default the profile does not set) is refused by name."""
+def test_the_record_checks_every_parameter_before_a_kernel_starts(tmp_path, monkeypatch, module, smoke, message):
+    """The chapter's record is built from its defaults and the profile's values, all of them, at the
+    door: a bad value, or a profile naming a parameter the record lacks, is refused by name before
+    anything runs."""
     checks = {"toy_full_check": "def check(value, write):\n    if value < 0:\n"
-                                "        raise ValueError(f'value: expected >= 0, got {value}')\n",
-              "toy_partial_check": "def check(value):\n    pass\n"}
+                                "        raise ValueError(f'value: expected >= 0, got {value}')\n"}
     (tmp_path / f"{module}.py").write_text(checks[module])
     monkeypatch.syspath_prepend(str(tmp_path))
     plan = write_plan(tmp_path, smoke=smoke, check=f'check = "{module}:check"')
@@ -261,6 +263,7 @@ from pathlib import Path
 import pcsm.__main__ as cli
 from pcsm.book import runner
 plan, out, results = sys.argv[1:]
+sys.path.insert(0, str(Path(plan).parent))  # where the toy chapter's module lies
 cli.runner = types.SimpleNamespace(PROFILES=runner.PROFILES,
                                    run=functools.partial(runner.run, plan_file=Path(plan)))
 sys.exit(cli.main(["run", "--profile", "smoke", "--output-dir", out, "--results-dir", results]))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import nbformat
 
+from pcsm.experiments.config import CHAPTER_NAME
 from pcsm.experiments.results import REPO_ROOT
 
 PACKAGE = "pcsm"
@@ -153,11 +154,19 @@ def dependency_files(notebook: nbformat.NotebookNode, root: Path = REPO_ROOT) ->
     return sorted(files)
 
 
+def _is_declaration(node: ast.stmt) -> bool:
+    """A module-level ``CHAPTER = ...``: the chapter's declaration for the runner (its tables, timeout,
+    validation), which no result depends on; the parameters it names are in the cache key already."""
+    return (isinstance(node, ast.Assign) and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name) and node.targets[0].id == CHAPTER_NAME)
+
+
 def code_text(path: Path) -> str:
     """The module's code in a normal form: parsed and written back by ``ast.unparse``, so comments and
     layout are gone, with the docstrings of the module, its classes and functions left out (a body that
-    held only a docstring becomes ``pass``)."""
+    held only a docstring becomes ``pass``), and without a chapter's ``CHAPTER`` declaration."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    tree.body = [node for node in tree.body if not _is_declaration(node)]
     for node in ast.walk(tree):
         if isinstance(node, DOCUMENTED) and ast.get_docstring(node, clean=False) is not None:
             node.body = node.body[1:] or [ast.Pass()]

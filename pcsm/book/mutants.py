@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from pcsm.book.plan import PLAN_FILE, load_plan
+from pcsm.book.plan import TOC_FILE, load_plan
 from pcsm.book.validate import OTHER_CPU, Departure, bound, committed_distribution, power
 from pcsm.experiments.results import DATA_ENV, REPO_ROOT, data_root, read_json, read_table
 
@@ -177,7 +177,7 @@ def synthetic_fresh(mutant: Mutant, committed_dir: Path) -> pd.DataFrame:
     return fresh
 
 
-def expected_margin(mutant: Mutant, committed_dir: Path, plan_file: Path = PLAN_FILE) -> float:
+def expected_margin(mutant: Mutant, committed_dir: Path, plan_file: Path = TOC_FILE) -> float:
     """The largest |fresh - committed mean| / bound the mutant's least effect gives among the metrics
     of its notebook on the effect's table and value (0 when no metric compares that group)."""
     spec = load_plan(plan_file)[mutant.notebook]
@@ -257,7 +257,7 @@ def report(verdict: Verdict) -> str:
     return "\n".join([head, *lines])
 
 
-def power_report(committed_dir: Path, plan_file: Path = PLAN_FILE) -> str:
+def power_report(committed_dir: Path, plan_file: Path = TOC_FILE) -> str:
     """Per notebook and metric: the range of bounds over the committed groups (the smallest departure
     detected) and, with a ``null``, the least margin of a lost effect."""
     lines = []

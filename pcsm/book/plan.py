@@ -1,257 +1,199 @@
-"""The book's plan, ``notebooks/profiles.toml``: notebooks, their profiles and validation metrics.
+"""The book's plan: its chapters, read from the table of contents (``_toc.yml``) and the declarations
+of their experiment modules.
 
-Every value is checked when the plan is read, and a profile's parameters are checked against the
-notebook's own ``parameters`` cell (names and types of its defaults) before anything is executed, so a
-misspelled or mistyped parameter is refused by name instead of being passed to papermill.
+A notebook of the table of contents is a chapter: its metadata names the module that declares it
+(``"pcsm": {"chapter": "pcsm.experiments.bound"}``), whose ``CHAPTER`` (:class:`~pcsm.experiments.config.Chapter`)
+holds its parameter record, the tables it writes, the files it reads, its timeout, published profile
+and validation. A new chapter therefore touches its notebook, its experiment module, its test and the
+table of contents. The plan runs the chapters in the table's order, except that a chapter runs after
+every chapter that writes a file it reads (its declared inputs), so a summary listed first runs last.
 """
 
 from __future__ import annotations
 
-import ast
+import fnmatch
 import importlib
-import inspect
-import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import nbformat
+import yaml
 
-from pcsm.experiments.results import REPO_ROOT
+from pcsm.experiments.config import CHAPTER_NAME, PROFILES, Chapter, ChapterConfig, Metric
+from pcsm.experiments.results import REPO_ROOT, check_file
 
-PROFILES = ("smoke", "default", "paper")
+TOC_FILE = REPO_ROOT / "_toc.yml"
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
-PLAN_FILE = NOTEBOOK_DIR / "profiles.toml"
-NOTEBOOK_KEYS = {"published", "timeout", "results", "inputs", "check", "validate", "metric", *PROFILES}
-METRIC_KEYS = {"table", "keys", "value", "std", "n", "where", "k", "floor", "reason", "null", "detects"}
+METADATA_KEY = "pcsm"  # the notebook metadata table that names its chapter module ("chapter")
+PAGE_SUFFIXES = (".md", ".rst")  # pages of the table of contents that are not chapters
 
-
-@dataclass(frozen=True)
-class Metric:
-    """One aggregate the validation compares: the mean of ``value`` per group of ``keys`` must lie
-    within ``k`` committed standard deviations plus ``floor`` of the committed mean. ``null``: the
-    value a lost effect gives (a gain of 0), which every committed group must lie more than its
-    bound away from; ``detects``: the broken methods this metric is there to catch."""
-
-    table: str
-    keys: tuple[str, ...]
-    value: str
-    k: float
-    floor: float
-    reason: str
-    std: str | None = None
-    n: str | None = None
-    where: dict[str, tuple[Any, ...]] = field(default_factory=dict)
-    null: float | None = None
-    detects: str = ""
+__all__ = ["PROFILES", "TOC_FILE", "NOTEBOOK_DIR", "Metric", "NotebookSpec", "chapter_modules", "load_plan",
+           "notebook_folder"]
 
 
 @dataclass(frozen=True)
 class NotebookSpec:
-    """One notebook of the book: its file, per-cell timeout, parameters per profile, the profile its
-    committed outputs come from, the tables it writes, its inputs, its parameter check and the
-    validation subset and metrics (see ``pcsm.book.validate``). Its inputs are the globs ``inputs``
-    and those returned by the function ``inputs_from`` ("module:function"), declared in profiles.toml
-    as ``inputs = [...]`` or ``inputs = "module:function"`` (:func:`input_patterns`)."""
+    """One chapter of the book: its notebook's name and file, the module that declares it and that
+    declaration (:class:`~pcsm.experiments.config.Chapter`)."""
 
     name: str
     path: Path
-    timeout: int
-    parameters: dict[str, dict[str, Any]]
-    results: tuple[str, ...] = ()
-    inputs: tuple[str, ...] = ()
-    published: str = "default"
-    check: str | None = None
-    inputs_from: str | None = None
-    validate: dict[str, Any] = field(default_factory=dict)
-    metrics: tuple[Metric, ...] = ()
+    module: str
+    chapter: Chapter
 
+    @property
+    def config(self) -> type[ChapterConfig]:
+        return self.chapter.config
 
-def _fail(plan_file: Path, where: str, message: str) -> ValueError:
-    return ValueError(f"{plan_file}: {where}: {message}")
+    @property
+    def timeout(self) -> int:
+        return self.chapter.timeout
 
+    @property
+    def results(self) -> tuple[str, ...]:
+        return self.chapter.results
 
-def _str_list(value: Any, plan_file: Path, where: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _fail(plan_file, where, f"expected a list of strings, got {value!r}")
-    return tuple(value)
+    @property
+    def published(self) -> str:
+        return self.chapter.published
 
+    @property
+    def validate(self) -> dict[str, Any]:
+        return dict(self.chapter.validate)
 
-def _number(value: Any, plan_file: Path, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise _fail(plan_file, where, f"expected a non-negative number, got {value!r}")
-    return float(value)
+    @property
+    def metrics(self) -> tuple[Metric, ...]:
+        return self.chapter.metrics
 
+    @property
+    def declared(self) -> str:
+        """Where the declaration lives, for messages: ``module.CHAPTER``."""
+        return f"{self.module}.{CHAPTER_NAME}"
 
-def _metric(raw: Any, plan_file: Path, where: str) -> Metric:
-    if not isinstance(raw, dict):
-        raise _fail(plan_file, where, "expected a table ([[notebooks.NAME.metric]])")
-    unknown = set(raw) - METRIC_KEYS
-    if unknown:
-        raise _fail(plan_file, where, f"unknown key(s) {', '.join(sorted(unknown))}")
-    for key in ("table", "value", "reason"):
-        if not isinstance(raw.get(key), str) or not raw[key]:
-            raise _fail(plan_file, f"{where}.{key}", f"expected a non-empty string, got {raw.get(key)!r}")
-    null = raw.get("null")
-    if null is not None and (isinstance(null, bool) or not isinstance(null, (int, float))):
-        raise _fail(plan_file, f"{where}.null", f"expected a number, got {null!r}")
-    if not isinstance(raw.get("detects", ""), str):
-        raise _fail(plan_file, f"{where}.detects", f"expected a string, got {raw['detects']!r}")
-    where_raw = raw.get("where", {})
-    if not isinstance(where_raw, dict):
-        raise _fail(plan_file, f"{where}.where", f"expected a table of column = values, got {where_raw!r}")
-    return Metric(
-        table=raw["table"],
-        keys=_str_list(raw.get("keys"), plan_file, f"{where}.keys"),
-        value=raw["value"],
-        k=_number(raw.get("k"), plan_file, f"{where}.k"),
-        floor=_number(raw.get("floor"), plan_file, f"{where}.floor"),
-        reason=raw["reason"],
-        std=raw.get("std"),
-        n=raw.get("n"),
-        where={c: tuple(v if isinstance(v, list) else [v]) for c, v in where_raw.items()},
-        null=None if null is None else float(null),
-        detects=raw.get("detects", ""),
-    )
-
-
-def _notebook(name: str, entry: Any, plan_file: Path) -> NotebookSpec:
-    where = f"notebooks.{name}"
-    if not isinstance(entry, dict):
-        raise _fail(plan_file, where, "expected a table")
-    unknown = set(entry) - NOTEBOOK_KEYS
-    if unknown:
-        raise _fail(plan_file, where, f"unknown key(s) {', '.join(sorted(unknown))}")
-    missing = [p for p in PROFILES if p not in entry]
-    if missing:
-        raise _fail(plan_file, where, f"lacks profile(s) {', '.join(missing)}")
-    timeout = entry.get("timeout")
-    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:
-        raise _fail(plan_file, f"{where}.timeout", f"expected a positive integer (seconds), got {timeout!r}")
-    published = entry.get("published", "default")
-    if published not in PROFILES:
-        raise _fail(plan_file, f"{where}.published",
-                    f"expected one of {', '.join(PROFILES)}, got {published!r}")
-    check = entry.get("check")
-    if check is not None and (not isinstance(check, str) or check.count(":") != 1):
-        raise _fail(plan_file, f"{where}.check", f"expected 'module:function', got {check!r}")
-    inputs = entry.get("inputs", [])
-    if isinstance(inputs, str) and inputs.count(":") != 1:
-        raise _fail(plan_file, f"{where}.inputs", f"expected a list of globs or 'module:function', got {inputs!r}")
-    for key in (*PROFILES, "validate"):
-        if not isinstance(entry.get(key, {}), dict):
-            raise _fail(plan_file, f"{where}.{key}", "expected a table of parameters")
-    metrics = entry.get("metric", [])
-    if not isinstance(metrics, list):
-        raise _fail(plan_file, f"{where}.metric", "expected an array of tables ([[...metric]])")
-    return NotebookSpec(
-        name=name,
-        path=plan_file.parent / f"{name}.ipynb",
-        timeout=timeout,
-        parameters={p: dict(entry[p]) for p in PROFILES},
-        results=_str_list(entry.get("results", []), plan_file, f"{where}.results"),
-        inputs=() if isinstance(inputs, str) else _str_list(inputs, plan_file, f"{where}.inputs"),
-        published=published,
-        check=check,
-        inputs_from=inputs if isinstance(inputs, str) else None,
-        validate=dict(entry.get("validate", {})),
-        metrics=tuple(_metric(m, plan_file, f"{where}.metric[{i}]") for i, m in enumerate(metrics)),
-    )
-
-
-def load_plan(plan_file: Path = PLAN_FILE) -> dict[str, NotebookSpec]:
-    """Read and check the notebooks of the TOML plan, in file order; ValueError names the file."""
-    try:
-        with open(plan_file, "rb") as handle:
-            raw = tomllib.load(handle)
-    except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"{plan_file}: not valid TOML: {error}") from None
-    except OSError as error:
-        raise ValueError(f"{plan_file}: cannot read the plan: {error.strerror}") from None
-    notebooks = raw.get("notebooks")
-    if not isinstance(notebooks, dict) or not notebooks:
-        raise ValueError(f"{plan_file}: declares no [notebooks.NAME] table")
-    return {name: _notebook(name, entry, plan_file) for name, entry in notebooks.items()}
-
-
-def notebook_defaults(notebook: nbformat.NotebookNode, path: Path) -> dict[str, Any]:
-    """The literal assignments of the notebook's one cell tagged ``parameters``."""
-    cells = [c for c in notebook.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
-    if len(cells) != 1:
-        raise ValueError(f"{path}: expected exactly one cell tagged 'parameters', found {len(cells)}")
-    defaults = {}
-    for node in ast.parse(cells[0].source).body:
-        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
-        if not isinstance(target, ast.Name):
-            raise ValueError(f"{path}: the parameters cell may hold only 'name = literal' assignments")
+    def input_patterns(self) -> tuple[str, ...]:
+        """The globs (relative to the repository) of the files the notebook reads besides its code."""
         try:
-            defaults[node.targets[0].id] = ast.literal_eval(node.value)
-        except ValueError:
-            raise ValueError(f"{path}: parameter {node.targets[0].id!r} is not a literal") from None
-    return defaults
+            return self.chapter.input_patterns()
+        except ValueError as error:
+            raise ValueError(f"{self.declared}: {error}") from None
+
+    def record(self, profile: str, overrides: dict[str, Any] | None = None) -> ChapterConfig:
+        """The checked parameter record of a run on ``profile`` with ``overrides``; a ``ValueError``
+        names the chapter and the parameter."""
+        try:
+            return self.config.for_profile(profile, **(overrides or {}))
+        except (ValueError, TypeError) as error:
+            raise ValueError(f"{self.name} ({self.config.__name__}): {error}") from None
 
 
-def profile_parameters(spec: NotebookSpec, profile: str) -> dict[str, Any]:
-    """Every parameter a run on ``profile`` uses: the notebook's parameters cell, updated with what the
-    profile changes (a profile's table in profiles.toml holds only the values that differ)."""
-    return {**notebook_defaults(nbformat.read(spec.path, as_version=4), spec.path), **spec.parameters[profile]}
-
-
-def _same_type(value: Any, default: Any) -> bool:
-    if default is None:
-        return True
-    if isinstance(default, bool) or isinstance(value, bool):
-        return isinstance(value, bool) and isinstance(default, bool)
-    if isinstance(default, float):
-        return isinstance(value, (int, float))
-    return isinstance(value, type(default))
-
-
-def check_parameters(spec: NotebookSpec, section: str, parameters: dict[str, Any],
-                     defaults: dict[str, Any], plan_file: Path = PLAN_FILE) -> None:
-    """Refuse parameters the notebook lacks, or whose type differs from its default's."""
-    for name, value in parameters.items():
-        where = f"{plan_file}: [notebooks.{spec.name}.{section}] {name}"
-        if name not in defaults:
-            raise ValueError(f"{where}: unknown parameter; {spec.path.name} declares {', '.join(defaults)}")
-        if not _same_type(value, defaults[name]):
-            raise ValueError(f"{where}: expected {type(defaults[name]).__name__} like the notebook's default "
-                             f"{defaults[name]!r}, got {value!r}")
-
-
-def _function(spec: NotebookSpec, key: str, reference: str) -> Any:
-    module_name, function_name = reference.split(":")
+def _toc_files(toc_file: Path) -> list[str]:
+    """The ``file`` entries of a Jupyter Book table of contents, in reading order."""
     try:
-        return getattr(importlib.import_module(module_name), function_name)
-    except (ImportError, AttributeError):
-        raise ValueError(f"notebooks.{spec.name}.{key}: cannot import {reference!r}") from None
+        toc = yaml.safe_load(toc_file.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ValueError(f"{toc_file}: cannot read the table of contents: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise ValueError(f"{toc_file}: not valid YAML: {error}") from None
+    if not isinstance(toc, dict):
+        raise ValueError(f"{toc_file}: expected a table of contents (root, chapters or parts)")
+    files: list[str] = []
+
+    def walk(entry: Any) -> None:
+        if isinstance(entry, dict):
+            if isinstance(entry.get("file"), str):
+                files.append(entry["file"])
+            for key in ("chapters", "parts", "sections"):
+                for child in entry.get(key) or []:
+                    walk(child)
+
+    if isinstance(toc.get("root"), str):
+        files.append(toc["root"])
+    walk({key: toc.get(key) for key in ("chapters", "parts")})
+    return files
 
 
-def input_patterns(spec: NotebookSpec) -> tuple[str, ...]:
-    """The globs (relative to the repository) of the files a notebook reads besides its code: its
-    ``inputs`` list, or what its ``inputs_from`` function returns, so the module that reads the files
-    is their one home. ValueError names the notebook when that function returns no list of strings."""
-    if spec.inputs_from is None:
-        return spec.inputs
-    patterns = _function(spec, "inputs", spec.inputs_from)()
-    if not isinstance(patterns, (list, tuple)) or not all(isinstance(p, str) for p in patterns):
-        raise ValueError(f"notebooks.{spec.name}.inputs: {spec.inputs_from} returned {patterns!r}, "
-                         "not a list of globs")
-    return tuple(patterns)
+def chapter_modules(toc_file: Path = TOC_FILE) -> dict[str, tuple[Path, str]]:
+    """``{notebook name: (its file, the module that declares it)}`` for every notebook of the table of
+    contents, in reading order, read from each notebook's metadata alone (nothing is imported). An entry
+    without a page of another kind (``.md``) is a notebook; a ValueError names one that is missing,
+    unreadable or declares no module."""
+    found = {}
+    for entry in _toc_files(toc_file):
+        base = toc_file.parent / entry
+        if any(base.with_suffix(suffix).is_file() for suffix in PAGE_SUFFIXES):
+            continue
+        path = base.with_suffix(".ipynb")
+        module = read_notebook(path).metadata.get(METADATA_KEY, {}).get("chapter")
+        if not isinstance(module, str) or not module:
+            raise ValueError(f"{path}: its metadata names no chapter module "
+                             f'("{METADATA_KEY}": {{"chapter": "package.module"}}, the module whose '
+                             f"{CHAPTER_NAME} declares it)")
+        found[path.stem] = (path, module)
+    if not found:
+        raise ValueError(f"{toc_file}: lists no notebook")
+    return found
 
 
-def run_check(spec: NotebookSpec, parameters: dict[str, Any]) -> None:
-    """Call the notebook's declared check with every parameter of the run (the notebook's defaults
-    merged with the profile's) as keyword arguments; the check raises on any unknown or bad one,
-    naming it. ValueError names the notebook and the check."""
-    if spec.check is None:
-        return
-    function = _function(spec, "check", spec.check)
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    """The notebook at ``path``; a ValueError naming the file when it is missing, a folder, or not a
+    notebook (e.g. JSON cut off by a truncated copy)."""
+    check_file(path, "notebook")
     try:
-        inspect.signature(function).bind(**parameters)
-    except TypeError as error:
-        raise ValueError(f"{spec.name} ({spec.check}): {error}") from None
+        return nbformat.read(path, as_version=4)
+    except Exception as error:  # nbformat raises NotJSONError, ValidationError, KeyError, UnicodeDecodeError
+        detail = str(error).splitlines()[0][:120] if str(error) else ""
+        raise ValueError(f"{path}: not a readable notebook ({type(error).__name__}: {detail}); it may be "
+                         "truncated: restore it (git checkout) or re-create it") from None
+
+
+def _declaration(name: str, path: Path, module: str) -> NotebookSpec:
     try:
-        function(**parameters)
-    except ValueError as error:
-        raise ValueError(f"{spec.name} ({spec.check}): {error}") from None
+        chapter = getattr(importlib.import_module(module), CHAPTER_NAME)
+    except ImportError as error:
+        raise ValueError(f"{path}: cannot import its chapter module {module!r}: {error}") from None
+    except ValueError as error:  # a declaration that refuses itself (an unknown parameter, a bad timeout)
+        raise ValueError(f"{module}.{CHAPTER_NAME}: {error}") from None
+    except AttributeError:
+        raise ValueError(f"{path}: its chapter module {module!r} has no {CHAPTER_NAME}") from None
+    if not isinstance(chapter, Chapter):
+        raise ValueError(f"{path}: {module}.{CHAPTER_NAME} is not a Chapter")
+    return NotebookSpec(name, path, module, chapter)
+
+
+def writes(spec: NotebookSpec) -> set[str]:
+    """The files a run of ``spec`` publishes, relative to the repository."""
+    return {f"results/{table}.csv" for table in spec.results} | {f"results/{spec.name}.provenance.json"}
+
+
+def _run_order(specs: list[NotebookSpec], source: Path) -> list[NotebookSpec]:
+    """``specs`` in their order, except that each comes after every spec that writes a file it reads."""
+    reads = {s.name: s.input_patterns() for s in specs}
+    after = {s.name: {o.name for o in specs if o is not s
+                      and any(fnmatch.filter(writes(o), pattern) for pattern in reads[s.name])} for s in specs}
+    ordered: list[NotebookSpec] = []
+    pending = list(specs)
+    while pending:
+        ready = next((s for s in pending if after[s.name] <= {o.name for o in ordered}), None)
+        if ready is None:
+            cycle = ", ".join(s.name for s in pending)
+            raise ValueError(f"{source}: the chapters {cycle} read each other's results (a cycle)")
+        ordered.append(ready)
+        pending.remove(ready)
+    return ordered
+
+
+def load_plan(toc_file: Path = TOC_FILE) -> dict[str, NotebookSpec]:
+    """Every chapter of the table of contents, checked, in run order; a ValueError names the file."""
+    specs = [_declaration(name, path, module) for name, (path, module) in chapter_modules(toc_file).items()]
+    return {spec.name: spec for spec in _run_order(specs, toc_file)}
+
+
+def notebook_folder(plan: dict[str, NotebookSpec]) -> Path:
+    """The folder of the plan's notebooks (where ``pcsm run`` writes executed notebooks by default);
+    a ValueError when they lie in more than one."""
+    folders = sorted({spec.path.parent for spec in plan.values()})
+    if len(folders) != 1:
+        raise ValueError(f"the chapters' notebooks lie in {len(folders)} folders ({', '.join(map(str, folders))}); "
+                         "keep them in one")
+    return folders[0]

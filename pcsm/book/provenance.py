@@ -20,7 +20,7 @@ from pcsm.core.training import describe_training_path
 from pcsm.experiments.results import REPO_ROOT
 
 PACKAGES = ("torch", "torchvision", "numpy", "scipy", "pandas", "scikit-learn", "papermill", "myst-nb")
-CODE_PATHS = ("pcsm", "notebooks/profiles.toml")
+CODE_PATHS = ("pcsm", "_toc.yml")
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -36,7 +36,7 @@ def git_commit(repo: Path = REPO_ROOT) -> str:
 
 
 def code_changes(repo: Path = REPO_ROOT) -> list[str] | None:
-    """Code that differs from HEAD: files of ``pcsm/`` and ``profiles.toml`` (tracked or not), and
+    """Code that differs from HEAD: files of ``pcsm/`` and the table of contents (tracked or not), and
     notebooks whose cells' sources differ (their outputs, which the runner rewrites, do not count).
     None without git."""
     try:
@@ -118,6 +118,7 @@ def as_markdown(record: dict[str, Any]) -> str:
     packages = ", ".join(f"{k} {v}" for k, v in record["packages"].items())
     rows = [
         ("Profile", f"`{record['profile']}`"),
+        ("Parameters", ", ".join(f"`{name} = {value!r}`" for name, value in record["parameters"].items())),
         ("Wall time", f"{record['wall_time_s']:.1f} s"),
         ("Executed", record["executed_at"]),
         ("Code", f"git `{record['git_commit']}` ({_changes_text(record.get('code_changes'))}), "
@@ -129,7 +130,8 @@ def as_markdown(record: dict[str, Any]) -> str:
     table = "\n".join(f"| {k} | {v} |" for k, v in rows)
     return (
         "## Provenance\n\n"
-        "Recorded by `pcsm run` when this page was executed (the parameters it ran with are in the "
-        "parameters cell at the top; a chapter that loads data shows their checksums where it loads them).\n\n"
+        "Recorded by `pcsm run` when this page was executed: the profile, every parameter of the chapter's "
+        "record it built, and where it ran (a chapter that loads data shows their checksums where it loads "
+        "them).\n\n"
         f"| | |\n|---|---|\n{table}\n"
     )

@@ -31,16 +31,7 @@ import nbformat
 
 from pcsm.book import provenance
 from pcsm.book.dependencies import GENERATED_TAGS, PROVENANCE_TAG, module_digests, source_digest
-from pcsm.book.plan import (
-    PLAN_FILE,
-    PROFILES,
-    NotebookSpec,
-    check_parameters,
-    input_patterns,
-    load_plan,
-    notebook_defaults,
-    run_check,
-)
+from pcsm.book.plan import PROFILES, TOC_FILE, NotebookSpec, load_plan, notebook_folder, read_notebook
 from pcsm.book.publish import check_destinations, publish
 from pcsm.experiments.results import (
     PUBLISHED_ENV,
@@ -52,7 +43,7 @@ from pcsm.experiments.results import (
     table_entry,
 )
 
-__all__ = ["PROFILES", "PLAN_FILE", "NotebookSpec", "NotebookFailed", "load_plan", "run", "execute",
+__all__ = ["PROFILES", "TOC_FILE", "NotebookSpec", "NotebookFailed", "load_plan", "run", "execute",
            "cache_key", "source_digest", "GENERATED_TAGS"]
 
 KERNEL = "python3"
@@ -76,7 +67,7 @@ def file_digests(spec: NotebookSpec, notebook: nbformat.NotebookNode) -> dict[st
     """What a notebook's outputs depend on besides its own cells, one hash per file (keyed by its path
     relative to the repository): the code of the pcsm modules it imports, transitively (comments and
     docstrings do not count), and the bytes of the files named in its ``inputs``."""
-    inputs = sorted({p for pattern in input_patterns(spec) for p in REPO_ROOT.glob(pattern) if p.is_file()})
+    inputs = sorted({p for pattern in spec.input_patterns() for p in REPO_ROOT.glob(pattern) if p.is_file()})
     data = {str(p.relative_to(REPO_ROOT)): hashlib.sha256(p.read_bytes()).hexdigest() for p in inputs}
     return {**module_digests(notebook, REPO_ROOT), **data}
 
@@ -89,25 +80,13 @@ def code_digest(files: dict[str, str]) -> str:
 def cache_key(spec: NotebookSpec, notebook: nbformat.NotebookNode, profile: str) -> str:
     """What an executed notebook depends on: its source, profile, parameters, pcsm code and inputs."""
     code = code_digest(file_digests(spec, notebook))
-    return cache_key_for(source_digest(notebook), profile, spec.parameters[profile], code)
+    return cache_key_for(source_digest(notebook), profile, spec.record(profile).parameters(), code)
 
 
 def cache_key_for(source: str, profile: str, parameters: dict[str, Any], code: str) -> str:
     """Hash of the digests a cache key combines."""
     payload = json.dumps([source, profile, parameters, code], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
-
-
-def read_notebook(path: Path) -> nbformat.NotebookNode:
-    """The notebook at ``path``; a ValueError naming the file when it is missing, a folder, or not a
-    notebook (e.g. JSON cut off by a truncated copy)."""
-    check_file(path, "notebook")
-    try:
-        return nbformat.read(path, as_version=4)
-    except Exception as error:  # nbformat raises NotJSONError, ValidationError, KeyError, UnicodeDecodeError
-        detail = str(error).splitlines()[0][:120] if str(error) else ""
-        raise ValueError(f"{path}: not a readable notebook ({type(error).__name__}: {detail}); it may be "
-                         "truncated: restore it (git checkout) or re-create it") from None
 
 
 def stored_key(path: Path) -> str | None:
@@ -328,7 +307,7 @@ def run_papermill(spec: NotebookSpec, executed_path: Path, parameters: dict[str,
                              f"\n{trace}") from None
     except CellTimeoutError:
         raise NotebookFailed(f"{spec.name}: {failing_cell(executed_path)} ran longer than the timeout of "
-                             f"{spec.timeout} s (notebooks.{spec.name}.timeout in profiles.toml)") from None
+                             f"{spec.timeout} s (timeout of {spec.declared})") from None
     except DeadKernelError:
         raise NotebookFailed(f"{spec.name}: the kernel died while running {failing_cell(executed_path)} "
                              f"(out of memory, or the process exited)") from None
@@ -350,26 +329,19 @@ def patched_environ(values: dict[str, str]) -> Iterator[None]:
 
 
 def check_tables(spec: NotebookSpec, staging: Path) -> None:
-    """Refuse a run that did not write every table it declares (``results`` in profiles.toml)."""
+    """Refuse a run that did not write every table it declares (``results`` of its ``CHAPTER``)."""
     missing = [f"{table}.csv" for table in spec.results if not (staging / f"{table}.csv").is_file()]
     if missing:
         raise NotebookFailed(f"{spec.name}: ran to the end but did not write {', '.join(missing)}, declared "
-                             f"as notebooks.{spec.name}.results in profiles.toml")
+                             f"as the results of {spec.declared}")
 
 
-def prepare(spec: NotebookSpec, profile: str, overrides: dict[str, Any] | None = None,
-            plan_file: Path = PLAN_FILE) -> dict[str, Any]:
-    """The profile's parameters (then ``overrides``), checked against the notebook's parameters cell
-    and, merged with its defaults, by its declared check; ValueError names the parameter and the plan."""
-    source = read_notebook(spec.path)
-    defaults = notebook_defaults(source, spec.path)
-    check_parameters(spec, profile, spec.parameters[profile], defaults, plan_file)
-    parameters = dict(spec.parameters[profile])
-    if overrides:
-        check_parameters(spec, "validate", overrides, defaults, plan_file)
-        parameters.update(overrides)
-    run_check(spec, {**defaults, **parameters})
-    return parameters
+def prepare(spec: NotebookSpec, profile: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Check a run's parameters at the door, before a kernel starts: the chapter's record of
+    ``profile`` with ``overrides`` is built, which checks every value once. Returns the overrides to
+    inject; a ValueError names the chapter and the parameter."""
+    spec.record(profile, overrides)
+    return dict(overrides or {})
 
 
 def execute(
@@ -378,20 +350,22 @@ def execute(
     output_dir: Path,
     results_target: Path,
     force: bool = False,
-    parameters: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
     published_dir: Path | None = None,
     subset: bool = False,
 ) -> str:
     """Execute one notebook unless up to date; return "executed" or "up to date".
 
-    ``parameters``: the profile's (already checked by ``prepare``), injected on top of the notebook's
-    own defaults so the page shows every value the run used; ``published_dir``: where a collecting
+    ``overrides``: of the profile's parameters (checked by ``prepare``), injected with the profile into
+    the notebook's ``parameters`` cell; the provenance records every value of the resulting record, so
+    the page shows each value the run used; ``published_dir``: where a collecting
     notebook reads the other notebooks' tables (default: ``results_target``); ``subset``: a
     validation subset, which need not write every declared table. Raises :class:`NotebookFailed`
     naming the notebook and the cell; the previous executed notebook, tables and provenance are then
     left untouched, and no temporary file remains.
     """
-    parameters = spec.parameters[profile] if parameters is None else parameters
+    overrides = dict(overrides or {})
+    parameters = spec.record(profile, overrides).parameters()
     check_outputs(spec, output_dir, results_target)
     output = output_dir / spec.path.name
     with publishing_lock(spec, [output, results_target / f"{spec.name}.provenance.json"]):
@@ -402,7 +376,7 @@ def execute(
         key = cache_key_for(source_digest(source), profile, parameters, code)
         if not force and up_to_date(spec, output, results_target, key):
             return "up to date"
-        injected = {**notebook_defaults(source, spec.path), **parameters}
+        injected = {"profile": profile, "overrides": overrides}
         with tempfile.TemporaryDirectory(prefix=f"pcsm-{spec.name}-") as scratch:
             staging = Path(scratch) / "results"
             staging.mkdir()
@@ -411,7 +385,7 @@ def execute(
             run_papermill(spec, executed_path, injected, staging, published_dir or results_target)
             if not subset:
                 check_tables(spec, staging)
-            record = provenance.collect(spec.name, profile, injected, time.perf_counter() - started, code,
+            record = provenance.collect(spec.name, profile, parameters, time.perf_counter() - started, code,
                                         changes)
             record["cache_key"] = key
             record[TABLES_KEY] = published_tables(staging)
@@ -436,7 +410,8 @@ def finish_notebook(path: Path, record: dict[str, Any], digests: dict[str, Any])
     executed.cells.append(
         nbformat.v4.new_markdown_cell(provenance.as_markdown(record), metadata={"tags": [PROVENANCE_TAG]})
     )
-    executed.metadata["pcsm"] = {"cache_key": record["cache_key"], "profile": record["profile"],
+    chapter = executed.metadata.get("pcsm", {}).get("chapter")
+    executed.metadata["pcsm"] = {"chapter": chapter, "cache_key": record["cache_key"], "profile": record["profile"],
                                  "parameters": record["parameters"], **digests}
     nbformat.write(executed, path)
 
@@ -464,7 +439,7 @@ def report_failure(spec: NotebookSpec, error: NotebookFailed, started: float) ->
 
 
 def output_folders(output_dir: Path | None, results_target: Path | None,
-                   plan_file: Path) -> tuple[Path, Path]:
+                   notebooks: Path) -> tuple[Path, Path]:
     """Where executed notebooks and tables go: both given, or neither (the notebooks' folder and
     ``results_dir()``), since a notebook is published together with its tables; never the
     repository's root."""
@@ -474,7 +449,7 @@ def output_folders(output_dir: Path | None, results_target: Path | None,
         given = "--output-dir" if results_target is None else f"--results-dir (or {RESULTS_ENV})"
         raise ValueError(f"{given} alone: an executed notebook is published together with its tables, "
                          f"so give both --output-dir and --results-dir (or neither)")
-    output_dir, results_target = output_dir or plan_file.parent, results_target or results_dir()
+    output_dir, results_target = output_dir or notebooks, results_target or results_dir()
     for folder, what in ((output_dir, "--output-dir"), (results_target, "--results-dir")):
         if folder.resolve() == REPO_ROOT:
             raise ValueError(f"{what} {str(folder)!r}: is the repository's root ({REPO_ROOT}); name a folder "
@@ -488,21 +463,22 @@ def run(
     output_dir: Path | None = None,
     results_target: Path | None = None,
     force: bool = False,
-    plan_file: Path = PLAN_FILE,
+    plan_file: Path = TOC_FILE,
 ) -> int:
     """Execute the named notebooks (all when empty) on ``profile`` (None: each notebook's published
     one); print one line each; return 0, or 1 when a notebook failed. Every selected notebook's
     parameters, the output folders and the environment are checked before the first is executed."""
     if profile is not None and profile not in PROFILES:
         raise ValueError(f"profile: unknown value {profile!r}; choose one of {', '.join(PROFILES)}")
-    selected = select(load_plan(plan_file), names)
+    plan = load_plan(plan_file)
+    selected = select(plan, names)
     in_place = output_dir is None and results_target is None and not os.environ.get(RESULTS_ENV)
-    output_dir, results_target = output_folders(output_dir, results_target, plan_file)
+    output_dir, results_target = output_folders(output_dir, results_target, notebook_folder(plan))
     check_environment()
     jobs = []
     for spec in selected:
         chosen = profile or spec.published
-        jobs.append((spec, chosen, prepare(spec, chosen, plan_file=plan_file)))
+        jobs.append((spec, chosen, prepare(spec, chosen)))
         check_outputs(spec, output_dir, results_target)
     for i, (spec, chosen, parameters) in enumerate(jobs, 1):
         if in_place and chosen != spec.published:

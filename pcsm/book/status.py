@@ -18,7 +18,7 @@ import nbformat
 
 from pcsm.book import runner
 from pcsm.book.dependencies import source_digest
-from pcsm.book.plan import PLAN_FILE, NotebookSpec, load_plan, notebook_defaults
+from pcsm.book.plan import TOC_FILE, NotebookSpec, load_plan, notebook_folder
 from pcsm.experiments.results import REPO_ROOT
 
 BEFORE_TRACKING = "no per-file record (executed before dependency tracking)"
@@ -41,13 +41,13 @@ class ChapterStatus:
         return not self.reasons
 
 
-def chapter_status(plan_file: Path = PLAN_FILE, output_dir: Path | None = None,
+def chapter_status(plan_file: Path = TOC_FILE, output_dir: Path | None = None,
                    results_target: Path | None = None) -> list[ChapterStatus]:
     """Every chapter of the plan, in its order, as ``pcsm run`` would find it on its published profile
     with the same output folders (default: the notebooks in place and ``results_dir()``)."""
-    output_dir, results_target = runner.output_folders(output_dir, results_target, plan_file)
-    return [_status(spec, output_dir / spec.path.name, results_target)
-            for spec in load_plan(plan_file).values()]
+    plan = load_plan(plan_file)
+    output_dir, results_target = runner.output_folders(output_dir, results_target, notebook_folder(plan))
+    return [_status(spec, output_dir / spec.path.name, results_target) for spec in plan.values()]
 
 
 def format_status(rows: list[ChapterStatus]) -> str:
@@ -86,9 +86,8 @@ def _run_reasons(spec: NotebookSpec, meta: dict[str, Any], source: nbformat.Note
     reasons = _file_reasons(meta["dependencies"], runner.file_digests(spec, source))
     if meta.get("source") != source_digest(source):
         reasons.append(f"notebook source changed ({_shown(spec.path)})")
-    reasons += _parameter_reasons(spec, meta.get("parameters", {}), source)
-    # the key combines only the source, the profile, its parameters and the files: what is left is the
-    # profile's parameters, changed to the notebook's own default values
+    reasons += _parameter_reasons(spec, meta.get("parameters", {}))
+    # the key combines only the source, the profile, its parameters and the files
     return reasons or [f"parameters of profile '{profile}' changed"]
 
 
@@ -103,11 +102,10 @@ def _file_reasons(recorded: dict[str, str], now: dict[str, str]) -> list[str]:
     return [f"{', '.join(paths)} {what}" for paths, what in groups if paths]
 
 
-def _parameter_reasons(spec: NotebookSpec, recorded: dict[str, Any],
-                       source: nbformat.NotebookNode) -> list[str]:
-    """The parameters whose value a run now would differ from the recorded run's (the notebook's
-    defaults merged with the published profile's, as the runner injects them)."""
-    now = json.loads(json.dumps({**notebook_defaults(source, spec.path), **spec.parameters[spec.published]}))
+def _parameter_reasons(spec: NotebookSpec, recorded: dict[str, Any]) -> list[str]:
+    """The parameters whose value a run now would differ from the recorded run's (the chapter's record
+    of its published profile)."""
+    now = json.loads(json.dumps(spec.record(spec.published).parameters()))
     changed = sorted(name for name in now.keys() | recorded.keys()
                      if now.get(name, ABSENT) != recorded.get(name, ABSENT))
     return [f"parameters changed: {', '.join(changed)}"] if changed else []

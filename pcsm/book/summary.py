@@ -6,13 +6,15 @@ beside them, so the summary page and the README quote exactly what the experimen
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
-from pcsm.book.plan import PLAN_FILE, load_plan
+from pcsm.book.plan import TOC_FILE, chapter_modules
+from pcsm.experiments.config import Chapter, ChapterConfig, Metric
 from pcsm.experiments.formatting import MISSING, mean_std_text, number_text
 from pcsm.experiments.gaussian_mi import error_se, worst_error
 from pcsm.experiments.mnist.experiment import RESULT_PREFIX, experiment_runs
@@ -48,24 +50,19 @@ TEXT_COLUMNS = {"kind", "setting", "estimator", "dataset", "split", "test_set", 
 def input_files() -> list[str]:
     """Every file the summary page reads, as globs relative to the repository: the :data:`SOURCES`
     tables, MNIST's gains and per-class tables and the provenance records of
-    :func:`summarised_chapters`. The plan (``inputs`` of 05-results in profiles.toml) hashes them, so
-    the page is re-executed when one changes."""
+    :func:`summarised_chapters`. The chapter's declaration (``inputs`` of :data:`CHAPTER`) hashes
+    them, so the page is re-executed when one changes, and it runs after the chapters that write them."""
     tables = [csv for _, csv in SOURCES.values()] + [GAINS_FILE]
     tables += [f"{prefix}_per_class.csv" for prefix in RESULT_PREFIX.values()]
     records = [f"{name}.provenance.json" for name in summarised_chapters()]
     return [f"results/{name}" for name in tables + records]
 
 
-def summarised_chapters(plan_file: Path = PLAN_FILE) -> list[str]:
-    """The chapters this page reports on: those the plan runs before the chapter whose inputs are
-    declared by :func:`input_files` (the plan's order is the run order), or every chapter of a plan
-    without such a chapter. A chapter added to the plan before the summary joins its run-time table
-    and its inputs without an edit here."""
-    plan = load_plan(plan_file)
-    names = list(plan)
-    own = f"{__name__}:{input_files.__name__}"
-    summaries = [i for i, spec in enumerate(plan.values()) if spec.inputs_from == own]
-    return names[:summaries[0]] if summaries else names
+def summarised_chapters(toc_file: Path = TOC_FILE) -> list[str]:
+    """The chapters this page reports on: every chapter of the table of contents but those this module
+    declares. A chapter added to the book joins the page's run-time table and its inputs without an
+    edit here."""
+    return [name for name, (_, module) in chapter_modules(toc_file).items() if module != __name__]
 
 
 def provenance(notebook: str, folder: Path | None = None) -> dict:
@@ -477,3 +474,27 @@ def markdown_table(display: pd.DataFrame) -> str:
     rule = "|" + "|".join("---" for _ in display.columns) + "|"
     body = ["| " + " | ".join(str(v) for v in row) + " |" for row in display.itertuples(index=False)]
     return "\n".join([header, rule, *body]) + "\n"
+
+
+@dataclass(frozen=True)
+class SummaryConfig(ChapterConfig):
+    """The parameters of chapter 05, checked when the record is built. It reads the committed tables,
+    so every profile runs on the defaults."""
+
+    results_folder: str = ""  # empty: the published results (results/, or where the runner publishes)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.results_folder, str):
+            raise ValueError(f"results_folder: expected a folder path (or empty), got {self.results_folder!r}")
+
+
+CHAPTER = Chapter(
+    config=SummaryConfig,
+    results=("paper-vs-book",),
+    timeout=300,
+    inputs=input_files,  # the other chapters' committed tables: it runs after them, and again when they change
+    metrics=(
+        Metric(table="paper-vs-book", keys=("table", "setting", "quantity"), value="ours", k=0.0, floor=1e-6,
+               reason="arithmetic on the committed tables, which validation reads unchanged"),
+    ),
+)

@@ -1,7 +1,7 @@
 """Statistical re-validation: re-execute a declared subset of each notebook's published run and
 compare aggregates of the fresh tables with the committed seed distribution.
 
-For every metric of ``notebooks/profiles.toml`` and every group of its key columns the fresh run
+For every metric a chapter declares (its ``CHAPTER``) and every group of its key columns the fresh run
 produced, with m, s and n the committed group's mean, standard deviation and number of seeds,
 
     |fresh mean - m| <= k * s + floor.
@@ -29,7 +29,7 @@ from typing import Any
 import pandas as pd
 
 from pcsm.book import runner
-from pcsm.book.plan import PLAN_FILE, Metric, NotebookSpec, load_plan, profile_parameters
+from pcsm.book.plan import TOC_FILE, Metric, NotebookSpec, load_plan
 from pcsm.experiments.results import atomic_write_text, read_table
 
 
@@ -118,7 +118,7 @@ def check_columns(notebook: str, metric: Metric, table: pd.DataFrame, what: str)
     missing = [c for c in needed if c not in table.columns]
     if missing:
         raise ValueError(f"{notebook}: the {what} {metric.table}.csv lacks column(s) {', '.join(missing)} "
-                         f"declared by its metric of '{metric.value}' in profiles.toml")
+                         f"declared by its metric of '{metric.value}'")
     table = table.copy()
     for column in (c for c in (metric.value, metric.std, metric.n) if c):
         numbers = pd.to_numeric(table[column], errors="coerce")
@@ -167,7 +167,7 @@ def compare_results(spec: NotebookSpec, fresh_dir: Path, committed_dir: Path) ->
         committed_file, fresh_file = committed_dir / f"{metric.table}.csv", fresh_dir / f"{metric.table}.csv"
         if not committed_file.is_file():
             raise ValueError(f"{spec.name}: {committed_file} is missing "
-                             f"(declared by a metric in profiles.toml)")
+                             f"(declared by a metric of its CHAPTER)")
         if not fresh_file.is_file():
             skipped.append(f"{metric.table}.csv {metric.value}")
             continue
@@ -198,37 +198,37 @@ def power(spec: NotebookSpec, committed_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def check_subset(spec: NotebookSpec, plan_file: Path = PLAN_FILE) -> dict[str, Any]:
+def check_subset(spec: NotebookSpec) -> dict[str, Any]:
     """The validation subset's parameters: known to the notebook, and list values drawn from what the
     published run used (a setting it did not run has nothing to compare with)."""
-    published = profile_parameters(spec, spec.published)
+    published = spec.record(spec.published).parameters()
     for name, value in spec.validate.items():
         if name in published and isinstance(value, list) and isinstance(published[name], list):
             extra = [v for v in value if v not in published[name]]
             if extra:
-                raise ValueError(f"{plan_file}: [notebooks.{spec.name}.validate] {name}: {extra!r} "
+                raise ValueError(f"{spec.declared}.validate: {name}: {extra!r} "
                                  f"not in the published profile '{spec.published}' ({published[name]!r})")
-    return runner.prepare(spec, spec.published, spec.validate, plan_file)
+    return runner.prepare(spec, spec.published, spec.validate)
 
 
-def validate(names: list[str], plan_file: Path = PLAN_FILE, committed_dir: Path | None = None,
+def validate(names: list[str], plan_file: Path = TOC_FILE, committed_dir: Path | None = None,
              report: Path | None = None) -> int:
     """Re-execute each named notebook's validation subset in a temporary folder and compare; print
     one line per notebook and every failure; return 0 when all metrics hold, else 1. ``report``: a
     JSON file to write the :class:`Departure` records to (``{"departures": [...]}``, empty when none)."""
     committed_dir = committed_dir or runner.results_dir()
     selected = runner.select(load_plan(plan_file), names)
-    subsets = [(spec, check_subset(spec, plan_file)) for spec in selected]
+    subsets = [(spec, check_subset(spec)) for spec in selected]
     runner.check_environment()
     failed, departures = False, []
     with tempfile.TemporaryDirectory(prefix="pcsm-validate-") as scratch:
         fresh_dir = Path(scratch) / "results"
-        for i, (spec, parameters) in enumerate(subsets, 1):
+        for i, (spec, overrides) in enumerate(subsets, 1):
             start = time.perf_counter()
             print(f"[{i}/{len(subsets)}] {spec.name} ({spec.published}, subset {spec.validate}) ...",
                   end=" ", flush=True)
             try:
-                runner.execute(spec, spec.published, Path(scratch) / "notebooks", fresh_dir, True, parameters,
+                runner.execute(spec, spec.published, Path(scratch) / "notebooks", fresh_dir, True, overrides,
                                published_dir=committed_dir, subset=True)
             except runner.NotebookFailed as error:
                 runner.report_failure(spec, error, start)
