@@ -69,7 +69,7 @@ def test_zipf_sweep_bias_tracks_log_m_minus_h_for_the_exact_posterior():
                                                     (10_000.0, 0, "n_samples"), (10_000, "0", "seed")])
 def test_page_parameters_are_refused_by_name(n_samples, seed, named):
     with pytest.raises(ValueError, match=named):
-        b.check_config(n_samples, seed)
+        b.BoundConfig(n_samples, seed)
 
 
 def test_bayes_plug_in_attains_the_truth_and_a_critic_loses_its_expected_kl(sample):

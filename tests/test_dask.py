@@ -2,21 +2,16 @@
 interface) give the same tables, bit for bit, as on loky workers; an address nobody answers at, or a server
 that accepts the connection and never replies, fails fast."""
 
-import inspect
 import socket
 import threading
 import time
-import tomllib
 
-import nbformat
 import pandas as pd
 import pytest
 
 from pcsm.experiments import bench, parallel
 from pcsm.experiments.mnist.data import load_experiment_data
-from pcsm.experiments.mnist.experiment import RunPlan, plan_runs, train_and_evaluate
-from pcsm.book.plan import notebook_defaults
-from pcsm.experiments.results import REPO_ROOT
+from pcsm.experiments.mnist.experiment import MNISTConfig, RunPlan, train_and_evaluate
 
 distributed = pytest.importorskip("distributed")
 
@@ -73,19 +68,9 @@ def test_bench_mi_quick_on_dask_equals_loky_bit_for_bit(scheduler):
 
 
 def smoke_plan(n_jobs: int) -> tuple[RunPlan, int]:
-    """The 03 chapter's run plan on its smoke profile (the notebook's defaults, then the profile's) and
-    its official test size."""
-    path = REPO_ROOT / "notebooks" / "03-mnist.ipynb"
-    parameters = notebook_defaults(nbformat.read(path, as_version=4), path)
-    parameters.update(load_profiles()["notebooks"]["03-mnist"]["smoke"])
-    accepted = inspect.signature(plan_runs).parameters
-    plan = plan_runs(**{**{k: v for k, v in parameters.items() if k in accepted}, "n_jobs": n_jobs})
-    return plan, parameters["official_test_size"]
-
-
-def load_profiles() -> dict:
-    with open(REPO_ROOT / "notebooks" / "profiles.toml", "rb") as handle:
-        return tomllib.load(handle)
+    """The 03 chapter's run plan on its smoke profile and its official test size."""
+    config = MNISTConfig.for_profile("smoke", n_jobs=n_jobs)
+    return config.plan(), config.official_test_size
 
 
 @pytest.mark.slow

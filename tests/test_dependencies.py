@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -10,6 +11,7 @@ import pytest
 
 from pcsm.book import runner
 from pcsm.book.dependencies import code_text, dependency_files, module_digests
+from pcsm.experiments.config import Chapter, ChapterConfig
 from pcsm.experiments.results import REPO_ROOT
 
 HELPER = '''"""The helper module."""
@@ -42,10 +44,15 @@ def package(monkeypatch, tmp_path: Path, write_tree) -> Path:
     return tmp_path
 
 
+@dataclass(frozen=True)
+class Toy(ChapterConfig):
+    a: int = 1
+
+
 def key(root: Path) -> str:
     """The cache key of a notebook importing ``pcsm.lib.used``, with ``root`` as the repository."""
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("from pcsm.lib.used import helper")])
-    spec = runner.NotebookSpec("toy", root / "toy.ipynb", 60, {p: {} for p in runner.PROFILES})
+    spec = runner.NotebookSpec("toy", root / "toy.ipynb", "toy", Chapter(config=Toy, results=(), timeout=60))
     return runner.cache_key(spec, nb, "smoke")
 
 
@@ -82,8 +89,8 @@ def test_a_module_the_notebook_does_not_import_keeps_the_key(package):
 
 def test_declared_inputs_are_hashed_by_their_bytes(package):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
-    spec = runner.NotebookSpec("toy", package / "toy.ipynb", 60, {p: {} for p in runner.PROFILES},
-                               inputs=("data/*.py",))
+    spec = runner.NotebookSpec("toy", package / "toy.ipynb", "toy",
+                               Chapter(config=Toy, results=(), timeout=60, inputs=("data/*.py",)))
     (package / "data").mkdir()
     (package / "data/table.py").write_text("# a comment\n")
     before = runner.cache_key(spec, nb, "smoke")
@@ -150,3 +157,14 @@ def test_the_package_exports_the_estimator_lazily_and_chapters_that_never_use_it
         nb = nbformat.read(REPO_ROOT / "notebooks" / f"{chapter}.ipynb", as_version=4)
         found = {str(p.relative_to(REPO_ROOT)) for p in dependency_files(nb)}
         assert ("pcsm/core/mi.py" in found) is uses_estimator, chapter
+
+
+def test_code_text_leaves_out_the_chapter_declaration(tmp_path):
+    """``CHAPTER`` declares tables, timeout and validation: rewording a metric's reason re-executes
+    nothing. A record's profiles are code (and its run's parameters are in the cache key)."""
+    path = tmp_path / "m.py"
+    declared = "PROFILES = {'smoke': {'a': 2}}\nCHAPTER = Chapter(config=C, metrics=(Metric(reason=REASON),))\n"
+    path.write_text(declared.replace("REASON", repr("why")))
+    before = code_text(path)
+    path.write_text(declared.replace("REASON", repr("why, reworded")))
+    assert code_text(path) == before == "PROFILES = {'smoke': {'a': 2}}"

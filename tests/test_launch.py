@@ -1,5 +1,5 @@
 """The launch buttons run a chapter. On Colab the notebook arrives alone: its first code cell clones this
-repository (the files a chapter reads, results/ and notebooks/profiles.toml, come with it), installs it
+repository (the files a chapter reads, results/ and the table of contents, come with it), installs it
 with the book extra and imports pcsm from the clone, and does nothing elsewhere. Binder builds
 environment.yml (the lock's pins, torch for the CPU) and runs postBuild, which installs the checkout.
 
@@ -26,7 +26,7 @@ import pytest
 import yaml
 from IPython.core.inputtransformer2 import TransformerManager
 
-from pcsm.book.plan import load_plan, profile_parameters
+from pcsm.book.plan import load_plan
 from pcsm.experiments.results import DATA_ENV, PUBLISHED_ENV, REPO_ROOT, RESULTS_ENV
 
 CONFIG = yaml.safe_load((REPO_ROOT / "_config.yml").read_text())["repository"]
@@ -180,7 +180,7 @@ def execute(notebook: Path, name: str, kernel: str) -> dict[str, str]:
     executed = notebook.with_suffix(".executed.ipynb")
     try:
         papermill.execute_notebook(str(notebook), str(executed), kernel_name=kernel, cwd=str(notebook.parent),
-                                   parameters=profile_parameters(PLAN[name], "smoke"),
+                                   parameters={"profile": "smoke"},
                                    execution_timeout=PLAN[name].timeout, progress_bar=False)
     except papermill.PapermillExecutionError as error:
         pytest.fail(f"{name} on {kernel}: {error.ename}: {error.evalue}\n" + "\n".join(error.traceback[-5:]))
@@ -194,7 +194,7 @@ def test_chapter_runs_as_on_colab(name: str, tmp_path: Path, origin: Path, route
                                   monkeypatch) -> None:
     """The chapter alone in an empty folder, google.colab present, the repository URL at the local copy:
     every cell runs on the smoke profile (02, the longest, in about a minute on 2 busy cores), and pcsm
-    (so REPO_ROOT, where the chapter reads results/ and notebooks/profiles.toml) is the clone the first
+    (so REPO_ROOT, where the chapter reads results/) is the clone the first
     cell made."""
     monkeypatch.setenv("PCSM_REPOSITORY", origin.as_uri())
     folder = tmp_path / "content"

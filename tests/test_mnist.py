@@ -211,13 +211,7 @@ def tiny_experiment(**plan_args):
     return {"mnist": (images, labels, mnist_data.to_inputs(images[:20], "mnist"), labels[:20])}, plan
 
 
-def test_the_config_defaults_are_the_notebooks_parameters():
-    from pcsm.book.plan import notebook_defaults
-
-    path = REPO_ROOT / "notebooks" / "03-mnist.ipynb"
-    defaults = notebook_defaults(nbformat.read(path, as_version=4), path)
-    assert tuple(defaults) == mnist_experiment.MNISTConfig.fields()
-    assert mnist_experiment.check_config(**defaults) == mnist_experiment.MNISTConfig()
+def test_the_default_record_plans_the_ratio_sweep():
     assert mnist_experiment.MNISTConfig().plan().settings == [("step", 1), ("step", 10), ("step", 100)]
 
 
@@ -225,7 +219,7 @@ def test_the_config_defaults_are_the_notebooks_parameters():
                                              ("datasets", ["fashion-mnist"]), ("batch", 64)])
 def test_the_config_names_a_bad_or_unknown_parameter(name, value):
     with pytest.raises(ValueError, match=f"^{name}"):
-        mnist_experiment.check_config(**{name: value})
+        mnist_experiment.MNISTConfig.for_profile(**{name: value})
 
 
 def test_parallel_runs_match_the_serial_path_bit_for_bit(capsys):
@@ -262,9 +256,7 @@ def test_data_missing_for_a_planned_dataset_is_named():
 
 
 def test_protocol_note_names_every_departure_from_the_authors_protocol():
-    from pcsm.book.plan import load_plan, profile_parameters
-
-    authors = profile_parameters(load_plan()["03-mnist"], "paper")  # the defaults and what the profile changes
+    authors = mnist_experiment.MNISTConfig.for_profile("paper").parameters()  # the defaults, then the profile
     protocol = {name: authors[name] for name in mnist_experiment.PROTOCOL_LABELS}
     assert protocol == {"n_max": 3000, "test_n_max": 3000, "epochs": 8, "lr": 0.01, "momentum": 0.5}
     exact = mnist_experiment.protocol_note(5, authors, **protocol)

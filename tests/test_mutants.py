@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from pcsm.book import mutants
-from pcsm.book.plan import Metric, load_plan, profile_parameters
+from pcsm.book.plan import Metric, load_plan
 from pcsm.book.validate import compare_metric
 from pcsm.experiments.results import REPO_ROOT
 
@@ -29,7 +29,7 @@ def test_each_mutant_fails_the_declared_metrics_by_a_clear_margin(mutant):
 def test_the_mutants_group_is_in_its_notebooks_validation_subset(mutant):
     """A mutant caught only in a group the validation subset does not run would never be caught."""
     spec = load_plan()[mutant.notebook]
-    subset = {**profile_parameters(spec, spec.published), **spec.validate}
+    subset = spec.record(spec.published, spec.validate).parameters()
     for column, plural in (("ratio", "ratios"), ("dim", "dims"), ("estimator", "estimators"),
                            ("setting", "settings")):
         if column in mutant.effect.group and plural in subset:

@@ -11,50 +11,23 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
 
 from pcsm.book import runner
-from pcsm.book.plan import notebook_defaults, profile_parameters
 from pcsm.experiments.results import REPO_ROOT
 
 PLAN = runner.load_plan()
 
 
-def toc_files() -> set[str]:
-    toc = yaml.safe_load((REPO_ROOT / "_toc.yml").read_text())
-    return {entry["file"] for entry in toc["chapters"]}
-
-
-@pytest.mark.parametrize("name", PLAN)
-def test_notebook_is_declared_consistently(name):
-    spec = PLAN[name]
-    source = nbformat.read(spec.path, as_version=4)
-    defaults = notebook_defaults(source, spec.path)  # one 'parameters' cell of literal assignments
-    for profile, parameters in spec.parameters.items():
-        unknown = set(parameters) - set(defaults)
-        assert not unknown, f"{name}: profile {profile} sets parameters the notebook lacks: {unknown}"
-    assert f"notebooks/{name}" in toc_files(), f"{name} is missing from _toc.yml"
-
-
 @pytest.mark.parametrize("name", PLAN)
 def test_profiles_set_only_what_they_change(name):
-    """A profile holds only values that differ from the notebook's parameters cell, so the notebook is
-    the one home of every default and changing a default changes every profile that does not override it."""
-    spec = PLAN[name]
-    defaults = notebook_defaults(nbformat.read(spec.path, as_version=4), spec.path)
-    for profile, parameters in spec.parameters.items():
-        same = sorted(k for k, v in parameters.items() if k in defaults and v == defaults[k])
-        assert not same, (f"{name}: profile {profile!r} restates the notebook's default for {', '.join(same)}; "
-                          f"remove it from [notebooks.{name}.{profile}] in profiles.toml")
-
-
-def test_profile_parameters_are_the_notebooks_defaults_updated_by_the_profile():
-    spec = PLAN["01-bound"]
-    defaults = notebook_defaults(nbformat.read(spec.path, as_version=4), spec.path)
-    smoke = profile_parameters(spec, "smoke")
-    assert set(smoke) == set(defaults) and smoke["n_samples"] == spec.parameters["smoke"]["n_samples"]
-    assert smoke["n_samples"] != defaults["n_samples"]
-    assert profile_parameters(spec, "default") == defaults
+    """A profile holds only values that differ from the record's defaults, so the record is the one home
+    of every default and changing a default changes every profile that does not override it."""
+    config = PLAN[name].config
+    defaults = config().parameters()
+    for profile, parameters in config.PROFILES.items():
+        same = sorted(k for k, v in parameters.items() if v == defaults[k])
+        assert not same, (f"{name}: profile {profile!r} restates the default of {', '.join(same)}; "
+                          f"remove it from {config.__name__}.PROFILES[{profile!r}]")
 
 
 @pytest.mark.slow

@@ -14,31 +14,20 @@ import pytest
 
 from pcsm.__main__ import main
 from pcsm.book import runner, status
-
-PLAN = """\
-[notebooks.toy]
-timeout = 60
-results = ["answer"]
-published = "default"
-[notebooks.toy.smoke]
-value = 1
-[notebooks.toy.default]
-value = {value}
-[notebooks.toy.paper]
-value = 1
-"""
-
+from toy_plan import write_toy_plan
 
 def fake_papermill(spec, executed_path, parameters, staging, *args, **kwargs) -> None:
     """Stand-in for ``runner.run_papermill``: the notebook copied as it is, its table written."""
     nbformat.write(nbformat.read(spec.path, as_version=4), executed_path)
-    (staging / "answer.csv").write_text(f"value\n{parameters['value']}\n")
+    value = spec.record(parameters["profile"], parameters["overrides"]).value
+    (staging / "answer.csv").write_text(f"value\n{value}\n")
 
 
 @pytest.fixture
 def chapter(monkeypatch, tmp_path: Path, write_tree) -> Path:
     """A repository under ``tmp_path``: a ``pcsm`` package (``used`` imports ``helper``, nothing imports
-    ``unused``), a plan with one notebook importing ``used``, executed into ``out`` and ``results``."""
+    ``unused``), a book of one chapter whose notebook imports ``used``, executed into ``out`` and
+    ``results``."""
     files = {
         "pcsm/__init__.py": "",
         "pcsm/lib/__init__.py": "",
@@ -47,26 +36,22 @@ def chapter(monkeypatch, tmp_path: Path, write_tree) -> Path:
         "pcsm/lib/unused.py": "Y = 1\n",
     }
     write_tree(tmp_path, files)
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("value = 1", metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell("from pcsm.lib.used import X"),
-    ])
-    nbformat.write(nb, tmp_path / "toy.ipynb")
     write_plan(tmp_path, value=1)
     monkeypatch.setattr(runner, "REPO_ROOT", tmp_path)
     monkeypatch.setattr(runner, "run_papermill", fake_papermill)
     assert runner.run([], output_dir=tmp_path / "out", results_target=tmp_path / "results",
-                      plan_file=tmp_path / "profiles.toml") == 0
+                      plan_file=tmp_path / "_toc.yml") == 0
     return tmp_path
 
 
 def write_plan(root: Path, value: int) -> None:
-    (root / "profiles.toml").write_text(PLAN.format(value=value))
+    """The chapter, its default profile's ``value`` set to ``value``."""
+    write_toy_plan(root, "from pcsm.lib.used import X", "value = 1", {"default": f"value = {value}"})
 
 
 def reasons(root: Path) -> tuple[str, ...]:
     """The reasons the one chapter is stale (empty: current)."""
-    [row] = status.chapter_status(root / "profiles.toml", root / "out", root / "results")
+    [row] = status.chapter_status(root / "_toc.yml", root / "out", root / "results")
     assert (row.name, row.profile) == ("toy", "default")
     return row.reasons
 
@@ -96,10 +81,10 @@ def test_a_new_import_names_the_added_file(chapter):
 
 
 def test_source_parameters_and_results_are_named(chapter):
+    write_plan(chapter, value=2)
     nb = nbformat.read(chapter / "toy.ipynb", as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell("print(X)"))
     nbformat.write(nb, chapter / "toy.ipynb")
-    write_plan(chapter, value=2)
     (chapter / "results/answer.csv").unlink()
     assert reasons(chapter) == (f"notebook source changed ({chapter / 'toy.ipynb'})",
                                 "parameters changed: value", f"{chapter / 'results/answer.csv'} is missing")
@@ -117,7 +102,7 @@ def test_a_notebook_executed_before_dependency_tracking_reads_stale(chapter):
 
 def test_the_command_prints_one_line_per_chapter(chapter, monkeypatch, capsys):
     (chapter / "pcsm/lib/helper.py").write_text("X = 3\n")
-    rows = status.chapter_status(chapter / "profiles.toml", chapter / "out", chapter / "results")
+    rows = status.chapter_status(chapter / "_toc.yml", chapter / "out", chapter / "results")
     monkeypatch.setattr(status, "chapter_status", lambda: rows)
     assert main(["status"]) == 0
     assert capsys.readouterr().out == "toy  default  stale: pcsm/lib/helper.py changed\n"

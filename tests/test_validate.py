@@ -8,7 +8,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import dataclasses
+
 from pcsm.book.plan import Metric, NotebookSpec, load_plan
+from pcsm.experiments.mnist.experiment import MNISTConfig
+from pcsm.experiments.config import Chapter
 from pcsm.book.validate import check_subset, compare_metric, compare_results
 
 KEYS = ("dataset", "split", "test_set", "method")
@@ -87,13 +91,19 @@ def test_a_missing_declared_column_names_notebook_and_column():
         compare_metric("03-mnist", ACCURACY, fresh, COMMITTED.drop(columns="std_pct"))
 
 
+def mnist_spec(tmp_path: Path, metrics: tuple[Metric, ...]) -> NotebookSpec:
+    """03's chapter with only ``metrics`` declared."""
+    chapter = Chapter(config=MNISTConfig, results=(), timeout=60, metrics=metrics)
+    return NotebookSpec("03-mnist", tmp_path / "03-mnist.ipynb", "pcsm.experiments.mnist.experiment", chapter)
+
+
 def test_compare_results_skips_tables_outside_the_subset_but_must_compare_something(tmp_path: Path):
     committed, fresh = tmp_path / "committed", tmp_path / "fresh"
     committed.mkdir()
     fresh.mkdir()
     COMMITTED.to_csv(committed / "mnist.csv", index=False)
     GAINS.to_csv(committed / "mnist_gains.csv", index=False)
-    spec = NotebookSpec("03-mnist", tmp_path / "03-mnist.ipynb", 60, {}, metrics=(ACCURACY, GAIN))
+    spec = mnist_spec(tmp_path, (ACCURACY, GAIN))
     one_seed(COMMITTED, "mean_pct", "std_pct", {}).to_csv(fresh / "mnist.csv", index=False)
     outcome = compare_results(spec, fresh, committed)
     assert outcome.failures == () and outcome.skipped == ("mnist_gains.csv mean_pp",)
@@ -105,22 +115,22 @@ def test_every_notebook_declares_metrics_that_hold_on_its_committed_tables():
     """The committed tables compared with themselves pass, so every declared column exists."""
     results = Path(__file__).resolve().parents[1] / "results"
     for spec in load_plan().values():
-        assert spec.metrics, f"{spec.name}: declare [[notebooks.{spec.name}.metric]] in profiles.toml"
+        assert spec.metrics, f"{spec.name}: declare metrics in {spec.declared}"
         assert all(m.reason for m in spec.metrics)
         outcome = compare_results(spec, results, results)
         assert outcome.failures == () and outcome.compared > 0, spec.name
 
 
 @pytest.mark.parametrize("subset, message", [
-    ({"sead": [0]}, r"\[notebooks.03-mnist.validate\] sead: unknown parameter"),
-    ({"datasets": ["mnist", "cifar"]}, r"validate\] datasets: \['cifar'\] not in the published profile"),
-    ({"seeds": 0}, r"validate\] seeds: expected list"),
+    ({"sead": [0]}, r"validate: sead: unknown parameter of MNISTConfig"),
+    ({"datasets": ["mnist", "cifar"]},
+     r"experiment.CHAPTER.validate: datasets: \['cifar'\] not in the published profile"),
+    ({"seeds": 0}, r"03-mnist \(MNISTConfig\): seeds: "),
 ])
 def test_a_bad_validation_subset_is_refused_by_name(subset, message):
     spec = load_plan()["03-mnist"]
-    bad = NotebookSpec(**{**spec.__dict__, "validate": subset})
     with pytest.raises(ValueError, match=message):
-        check_subset(bad)
+        check_subset(dataclasses.replace(spec, chapter=dataclasses.replace(spec.chapter, validate=subset)))
 
 
 def test_an_empty_committed_table_names_the_file(tmp_path: Path):
@@ -129,7 +139,7 @@ def test_an_empty_committed_table_names_the_file(tmp_path: Path):
     fresh.mkdir()
     (committed / "mnist.csv").write_text("")
     one_seed(COMMITTED, "mean_pct", "std_pct", {}).to_csv(fresh / "mnist.csv", index=False)
-    spec = NotebookSpec("03-mnist", tmp_path / "03-mnist.ipynb", 60, {}, metrics=(ACCURACY,))
+    spec = mnist_spec(tmp_path, (ACCURACY,))
     with pytest.raises(ValueError, match=f"{committed / 'mnist.csv'}: empty"):
         compare_results(spec, fresh, committed)
 
@@ -175,18 +185,12 @@ def test_the_report_lists_each_group_beyond_its_bound_as_data(tmp_path: Path):
 
     from pcsm.book.validate import validate
 
+    from toy_plan import write_toy_plan
+
     code = ("from pcsm.experiments.results import results_dir\n"
             "(results_dir() / 'answer.csv').write_text(f'group,value\\na,{value}\\n')")
-    notebook = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("value = 1.0", metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell(code)])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, tmp_path / "toy.ipynb")
-    profiles = "".join(f"[notebooks.toy.{p}]\n" for p in ("smoke", "default", "paper"))
-    plan = tmp_path / "profiles.toml"
-    plan.write_text('[notebooks.toy]\ntimeout = 120\nresults = ["answer"]\n' + profiles
-                    + '[notebooks.toy.validate]\n[[notebooks.toy.metric]]\ntable = "answer"\nkeys = ["group"]\n'
-                      'value = "value"\nk = 0.0\nfloor = 0.5\nreason = "test"\n')
+    metric = 'Metric(table="answer", keys=("group",), value="value", k=0.0, floor=0.5, reason="test")'
+    plan = write_toy_plan(tmp_path, code, "value = 1.0", timeout=120, metrics=metric)
     committed, report = tmp_path / "committed", tmp_path / "report.json"
     committed.mkdir()
     for committed_value, status, count in ((2.5, 1, 1), (1.2, 0, 0)):
