@@ -16,7 +16,8 @@ import pandas as pd
 from pcsm.book.plan import TOC_FILE, chapter_modules
 from pcsm.experiments.config import Chapter, ChapterConfig, Metric
 from pcsm.experiments.formatting import MISSING, mean_std_text, number_text
-from pcsm.experiments.gaussian_mi import error_se, worst_error
+from pcsm.experiments.cub.page import paper_join
+from pcsm.experiments.gaussian_mi import error_se, table1_against_paper, worst_error
 from pcsm.experiments.mnist.experiment import RESULT_PREFIX, experiment_runs
 from pcsm.experiments.authors import network_tolerance
 from pcsm.experiments.paper import PAPER_ROUNDING, TABLE1_ESTIMATES, TABLE_1, TABLE_2_CUB, TABLE_2_MNIST
@@ -39,7 +40,7 @@ SOURCE_COLUMNS = {
                 "gt", "gt_se", "bayes_accuracy"],
     "Table 1, the authors' networks": ["kind", "setting", "dim", "mi", "mi_se", "mi_se_paper_test", "accuracy",
                                        "accuracy_se", "accuracy_se_paper_test"],
-    "Table 2, MNIST": ["dataset", "split", "test_set", "method", "mean_pct", "std_pct", "n_seeds"],
+    "Table 2, MNIST": ["dataset", "split", "test_set", "method", "mean_pct", "std_pct", "n_seeds", "diff_pp"],
     "Table 2, CUB-200-2011": ["data", "protocol", "method", "seed", "avg_per_class_accuracy"],
 }
 GAINS_COLUMNS = ["dataset", "split", "test_set", "method", "mean_pp", "std_pp", "n_seeds"]
@@ -156,6 +157,7 @@ def table1_rows(results: pd.DataFrame, seeds: int, networks: pd.DataFrame) -> li
     :func:`network_verdict`; the ground truth is this book's quadrature; MINE is this book's
     implementation (± the SD over seeds), a different estimator, so its verdict is against the truth."""
     ours = results[results.setting == "imbalanced"].set_index(["dim", "estimator"])
+    against = table1_against_paper(results).set_index(["dim", "quantity"])  # the chapter's ours − paper
     nets = networks[networks.setting == "imbalanced"].set_index(["dim", "kind"])
     rows = []
     for _, paper in TABLE_1.iterrows():
@@ -178,7 +180,7 @@ def table1_rows(results: pd.DataFrame, seeds: int, networks: pd.DataFrame) -> li
             rows.append(_row("Table 1", setting, f"accuracy, {method}-trained", paper_acc, value, se, "%", np.nan,
                              network_verdict(value - paper_acc, se, 100 * float(net["accuracy_se_paper_test"]),
                                              PAPER_ROUNDING["accuracy"], "%"), NETWORKS, "SE"))
-        gt_verdict = verdict(gt - paper["gt"], gt_se, PAPER_ROUNDING["mi"],
+        gt_verdict = verdict(float(against.loc[(d, "gt"), "difference"]), gt_se, PAPER_ROUNDING["mi"],
                              f"the paper's value is {number_text(paper['gt'] - gt, 3, signed=True)} off ours, "
                              "beyond its rounding")
         if gt_verdict != REPRODUCED and np.floor(gt * 100) / 100 == paper["gt"]:
@@ -198,7 +200,7 @@ def table1_rows(results: pd.DataFrame, seeds: int, networks: pd.DataFrame) -> li
             mean, std = float(at["mi_mean"]), float(at["mi_std"])
             stderr = float(error_se(std, max(int(at["n_seeds"]), 1), gt_se))
             reason = mi_reason(paper_value - gt, mean - gt, stderr)
-            text = verdict(mean - paper_value, std, PAPER_ROUNDING["mi"], reason, (mean - gt, paper_value - gt),
+            text = verdict(float(against.loc[(d, estimator), "difference"]), std, PAPER_ROUNDING["mi"], reason, (mean - gt, paper_value - gt),
                            f"the ground truth {number_text(gt, 3)} nats")
             if text.startswith(CLOSER):
                 text = text.replace(f"{CLOSER}: ", f"{CLOSER}: {BOOK_MINE}, a different estimator; ", 1)
@@ -210,7 +212,7 @@ def table1_rows(results: pd.DataFrame, seeds: int, networks: pd.DataFrame) -> li
 def table2_mnist_rows(results: pd.DataFrame, seeds: int, profile: str) -> list[dict]:
     """Table 2, MNIST: average per-class accuracy on the paper's own test split."""
     ours = results[(results.dataset == "mnist") & (results.test_set == "paper split")]
-    ours = ours.set_index(["split", "method"])
+    ours = ours.set_index(["split", "method"])  # diff_pp: the chapter's ours − paper (join_paper_numbers)
     why = ("under the authors' protocol" if profile == "paper"
            else f"on the '{profile}' profile, a shorter schedule than the authors' (see the chapter)")
     rows = []
@@ -221,8 +223,7 @@ def table2_mnist_rows(results: pd.DataFrame, seeds: int, profile: str) -> list[d
                              NOT_RUN))
             continue
         at = ours.loc[(paper.split, paper.method)]
-        mean, std = float(at["mean_pct"]), float(at["std_pct"])
-        gap = mean - paper.paper_pct
+        mean, std, gap = float(at["mean_pct"]), float(at["std_pct"]), float(at["diff_pp"])
         reason = (f"ours is {'higher' if gap > 0 else 'lower'} by {number_text(abs(gap))} points, "
                   f"{abs(gap) / std if std > 0 else np.inf:.1f} seed SDs, {why}")
         source = "our LeNet runs, the authors' protocol" if profile == "paper" else f"our LeNet runs, `{profile}`"
@@ -236,6 +237,7 @@ def table2_cub_rows(results: pd.DataFrame) -> list[dict]:
     (with no seed count: no seed produced these numbers)."""
     real = results[results.data != "stand-in"]
     seeds = real.seed.nunique() if not real.empty else np.nan
+    ours = paper_join(real).set_index(["protocol", "method"]) if not real.empty else None
     rows = []
     for paper in TABLE_2_CUB.itertuples(index=False):
         label = f"avg. per-class accuracy, {paper.method}"
@@ -244,8 +246,8 @@ def table2_cub_rows(results: pd.DataFrame) -> list[dict]:
                              "%", seeds, f"{NOT_HERE}: images and pretrained weights unavailable offline; "
                                          "the chapter runs the pipeline on a stand-in"))
             continue
-        acc = real[(real.protocol == paper.protocol) & (real.method == paper.method)].avg_per_class_accuracy
-        mean, std = float(acc.mean()), float(acc.std(ddof=1)) if len(acc) > 1 else 0.0
+        at = ours.loc[(paper.protocol, paper.method)] if (paper.protocol, paper.method) in ours.index else None
+        mean, std = (np.nan, np.nan) if at is None else (float(at["mean"]), float(at["std"]))
         rows.append(_row("Table 2, CUB-200-2011", paper.protocol, label, paper.paper_pct, mean, std, "%",
                          seeds, verdict(mean - paper.paper_pct, std, PAPER_ROUNDING["table2"],
                                         "ImageNet weights instead of the authors' ImageNet + iNat2017")))

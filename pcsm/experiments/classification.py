@@ -171,7 +171,8 @@ def gains(averages: pd.DataFrame, keys: Sequence[str], baseline: str = "softmax"
 
 def join_paper_numbers(summary: pd.DataFrame, paper: pd.DataFrame = TABLE_2_MNIST) -> pd.DataFrame:
     """``summary`` rows joined with the paper's numbers (on the paper's columns other than
-    ``paper_pct``), with ``diff_pp`` = ours - paper; NaN where the paper has no number."""
+    ``paper_pct``), with ``diff_pp`` = ours - paper; NaN where the paper has no number. The one place
+    ours meets the paper's MNIST numbers: the chapter and the summary both read it."""
     keys = [c for c in paper.columns if c != "paper_pct"]
     table = summary.merge(paper, on=keys, how="left")
     return table.assign(diff_pp=table["mean_pct"] - table["paper_pct"])

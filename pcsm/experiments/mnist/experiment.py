@@ -326,7 +326,7 @@ def training_sentence(epochs: int, lr: float, momentum: float, path: str,
 
 
 #: The columns of :func:`split_counts` a page shows, and how it names them.
-SPLIT_COUNT_COLUMNS = {"dataset": "data set", "protocol": "profile", "ratio": "nominal ratio", "split": "split",
+SPLIT_COUNT_COLUMNS = {"dataset": "data set", "protocol": "imbalance", "ratio": "nominal ratio", "split": "split",
                        "images": "images", "smallest": "smallest class", "largest": "largest class",
                        "measured_ratio": "measured ratio (largest / smallest)"}
 
