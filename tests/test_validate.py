@@ -29,7 +29,7 @@ GAINS = pd.DataFrame({
     "std_pp": [0.0, 0.75, 1.04],
     "min_pp": [0.0, 2.13, 3.32], "max_pp": [0.0, 3.53, 5.24], "n_seeds": 3,
 })
-# the metrics profiles.toml declares, so the test checks the declared k and floor
+# the metrics 03's CHAPTER declares, so the test checks the declared k and floor
 METRICS = {(m.table, m.value, m.where.get("test_set")): m for m in load_plan()["03-mnist"].metrics}
 ACCURACY, GAIN = METRICS["mnist", "mean_pct", None], METRICS["mnist_gains", "mean_pp", ("paper split",)]
 

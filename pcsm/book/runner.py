@@ -1,9 +1,9 @@
 """Execute the book's notebooks with papermill, one profile at a time, skipping what is up to date.
 
-The notebooks and their parameters per profile are declared in ``notebooks/profiles.toml``
-(``pcsm.book.plan``); without a profile each notebook runs on its ``published`` one. Before executing,
-the profile is checked against the notebook's parameters cell and the notebook's own parameter check,
-and the output folders are checked. A notebook is re-executed when its cells, its parameters, its
+The chapters are those of the table of contents, each declared by its experiment module
+(``pcsm.book.plan``); without a profile each runs on its ``published`` one. Before executing, the
+chapter's parameter record is built for the profile (which checks every value once) and the output
+folders are checked; the kernel gets the profile and any overrides. A notebook is re-executed when its cells, its parameters, its
 declared inputs or the ``pcsm`` modules it imports (transitively) changed since the executed copy was
 written (a hash kept in the notebook's metadata), or when a table it published is no longer the one
 it published (the row count and sha256 of each are kept in its provenance record). The executed
