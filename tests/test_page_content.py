@@ -131,17 +131,26 @@ def source_path(page: str) -> Path:
     raise FileNotFoundError(f"{page}: neither .ipynb nor .md exists")
 
 
-def test_every_page_of_the_toc_declares_its_sections():
+def test_the_declared_pages_are_the_books():
+    """Every page the manifest guards is a page of _toc.yml, with headings. A new page needs no entry
+    to be built or run (a new chapter touches its notebook, module, test and _toc.yml); until it has
+    one, the checks below skip it and say so."""
     declared = manifest()
-    assert set(toc_pages()) <= set(declared), f"add to {MANIFEST.name}: {set(toc_pages()) - set(declared)}"
     assert set(declared) <= set(toc_pages()), f"not in _toc.yml: {set(declared) - set(toc_pages())}"
     assert all(spec.get("headings") for spec in declared.values())
+
+
+def declared_sections(page: str) -> dict:
+    """The manifest's entry of ``page``; a page without one is skipped, named."""
+    if page not in manifest():
+        pytest.skip(f"{page} declares no sections in {MANIFEST.name}: nothing guards them yet")
+    return manifest()[page]
 
 
 @pytest.mark.parametrize("page", toc_pages())
 def test_source_page_keeps_its_sections_and_repeats_nothing(page):
     path = source_path(page)
-    assert source_problems(page, path.name, path.read_text(), manifest()[page]) == []
+    assert source_problems(page, path.name, path.read_text(), declared_sections(page)) == []
 
 
 @pytest.mark.slow
@@ -149,7 +158,7 @@ def test_source_page_keeps_its_sections_and_repeats_nothing(page):
 def test_built_page_keeps_its_sections_and_repeats_nothing(page, built_book):
     """On the page a reader sees: the book built from this checkout (once per session)."""
     headings, text = html_headings_and_text((built_book / f"{page}.html").read_text())
-    assert problems(page, headings, text, manifest()[page]) == []
+    assert problems(page, headings, text, declared_sections(page)) == []
 
 
 def test_the_checker_reports_the_lost_steps_and_the_repeated_section():

@@ -36,12 +36,25 @@ def test_validation_passes_under_other_cpu_kernels(notebook):
     )
 
 
-def test_the_reproduce_page_states_what_the_validation_detects():
-    """The page's lists are what `python -m pcsm mutants --power` and `--list` compute now."""
-    from pcsm.book import mutants
+def test_the_book_states_what_the_validation_detects():
+    """The summary page's power table holds what `python -m pcsm mutants --power` computes now (a
+    metric's k or floor changed without re-running 05 fails here), and the reproduce page lists every
+    mutant with its least effect."""
+    import html
 
+    import nbformat
+
+    from pcsm.book import mutants, summary
+
+    executed = nbformat.read(REPO_ROOT / "notebooks" / "05-results.ipynb", as_version=4)
+    [cell] = [c for c in executed.cells if "mutants.power_rows" in c.source]
+    shown = html.unescape("".join(o.get("data", {}).get("text/html", "") for o in cell.outputs))
+    rows = mutants.power_rows(REPO_ROOT / "results", summary.summarised_chapters())
+    stale = [" | ".join(v for v in row if isinstance(v, str)) for row in rows.itertuples(index=False)
+             if not all(f">{v}<" in shown for v in row if isinstance(v, str))]
+    assert not stale, "05-results shows another validation power; run `pcsm run 05-results --force`:\n" + \
+        "\n".join(stale)
     page = (REPO_ROOT / "book" / "reproduce.md").read_text()
-    stale = [line for line in mutants.power_report(REPO_ROOT / "results").splitlines() if line not in page]
-    stale += [f"{m.name} ({m.notebook}): {m.effect.why}" for m in mutants.MUTANTS
-              if f"{m.name} ({m.notebook}): {m.effect.why}" not in page]
-    assert not stale, "book/reproduce.md is stale; paste `python -m pcsm mutants --power`:\n" + "\n".join(stale)
+    missing = [f"{m.name} ({m.notebook}): {m.effect.why}" for m in mutants.MUTANTS
+               if f"{m.name} ({m.notebook}): {m.effect.why}" not in page]
+    assert not missing, "book/reproduce.md is stale; paste `python -m pcsm mutants --list`:\n" + "\n".join(missing)

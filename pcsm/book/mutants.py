@@ -257,22 +257,31 @@ def report(verdict: Verdict) -> str:
     return "\n".join([head, *lines])
 
 
-def power_report(committed_dir: Path, plan_file: Path = TOC_FILE) -> str:
-    """Per notebook and metric: the range of bounds over the committed groups (the smallest departure
-    detected) and, with a ``null``, the least margin of a lost effect."""
-    lines = []
+def power_rows(committed_dir: Path, names: list[str] | None = None,
+               plan_file: Path = TOC_FILE) -> pd.DataFrame:
+    """Per chapter (``names``, all when None) and metric: the range of bounds over the committed groups
+    (the smallest departure detected) and, with a ``null``, the least margin of a lost effect, as text."""
+    rows = []
     for spec in load_plan(plan_file).values():
+        if names is not None and spec.name not in names:
+            continue
         table = power(spec, committed_dir)
-        for index, rows in table.groupby("metric", sort=False):
+        for index, groups in table.groupby("metric", sort=False):
             metric = spec.metrics[index]
             where = "".join(f" ({c} = {', '.join(map(str, v))})" for c, v in metric.where.items())
-            null = rows["null_margin"][rows["null_margin"].notna() & (rows["mean"] != metric.null)]
-            extra = f"; a lost effect is {null.min():.2f}+ bounds away" if len(null) else ""
-            low, high = (f"{v:.3g}" for v in (rows["bound"].min(), rows["bound"].max()))
-            above = low if low == high else f"{low} to {high} (by group)"
-            lines.append(f"{spec.name} {metric.table}.csv {metric.value}{where}: departures above {above} "
-                         f"fail{extra}")
-    return "\n".join(lines)
+            null = groups["null_margin"][groups["null_margin"].notna() & (groups["mean"] != metric.null)]
+            low, high = (f"{v:.3g}" for v in (groups["bound"].min(), groups["bound"].max()))
+            rows.append({"chapter": spec.name, "metric": f"{metric.table}.csv {metric.value}{where}",
+                         "fails above": low if low == high else f"{low} to {high} (by group)",
+                         "a lost effect": f"{null.min():.2f}+ bounds away" if len(null) else None})
+    return pd.DataFrame(rows, columns=["chapter", "metric", "fails above", "a lost effect"])
+
+
+def power_report(committed_dir: Path, names: list[str] | None = None, plan_file: Path = TOC_FILE) -> str:
+    """:func:`power_rows` as one line per metric (``pcsm mutants --power``)."""
+    return "\n".join(f"{r.chapter} {r.metric}: departures above {r._2} fail"
+                     + (f"; a lost effect is {r._3}" if r._3 else "")
+                     for r in power_rows(committed_dir, names, plan_file).itertuples(index=False))
 
 
 def main(names: list[str], other_cpu: bool = False, list_only: bool = False, power_only: bool = False) -> int:

@@ -6,6 +6,7 @@ beside them, so the summary page and the README quote exactly what the experimen
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -14,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from pcsm.book.plan import TOC_FILE, chapter_modules
-from pcsm.experiments.config import Chapter, ChapterConfig, Metric
+from pcsm.experiments.config import CHAPTER_NAME, Chapter, ChapterConfig, Metric
 from pcsm.experiments.formatting import MISSING, mean_std_text, number_text
 from pcsm.experiments.cub.page import paper_join
 from pcsm.experiments.gaussian_mi import error_se, table1_against_paper, worst_error
@@ -50,13 +51,21 @@ TEXT_COLUMNS = {"kind", "setting", "estimator", "dataset", "split", "test_set", 
 
 def input_files() -> list[str]:
     """Every file the summary page reads, as globs relative to the repository: the :data:`SOURCES`
-    tables, MNIST's gains and per-class tables and the provenance records of
+    tables, MNIST's gains and per-class tables, the tables the other chapters' validation metrics
+    compare (the page shows what the validation detects) and the provenance records of
     :func:`summarised_chapters`. The chapter's declaration (``inputs`` of :data:`CHAPTER`) hashes
     them, so the page is re-executed when one changes, and it runs after the chapters that write them."""
     tables = [csv for _, csv in SOURCES.values()] + [GAINS_FILE]
     tables += [f"{prefix}_per_class.csv" for prefix in RESULT_PREFIX.values()]
-    records = [f"{name}.provenance.json" for name in summarised_chapters()]
-    return [f"results/{name}" for name in tables + records]
+    chapters = summarised_chapters()
+    tables += [f"{m.table}.csv" for name in chapters for m in _declaration(name).metrics]
+    records = [f"{name}.provenance.json" for name in chapters]
+    return [f"results/{name}" for name in dict.fromkeys(tables + records)]
+
+
+def _declaration(name: str) -> Chapter:
+    """The ``CHAPTER`` of the module that declares chapter ``name``."""
+    return getattr(importlib.import_module(chapter_modules()[name][1]), CHAPTER_NAME)
 
 
 def summarised_chapters(toc_file: Path = TOC_FILE) -> list[str]:
