@@ -212,4 +212,7 @@ def test_pages_say_what_their_numbers_show():
     assert "perf_counter" not in mnist_code and ".to_string(" not in mnist_code
     cub_md, cub_code = _notebook_text("04-cub", "markdown"), _notebook_text("04-cub", "code")
     assert "reproduces them" not in cub_md and "not the authors' exact setting" in cub_md
+    from pcsm.experiments.cub.data import REPRODUCE_COMMAND
+
+    assert cub_md.count(REPRODUCE_COMMAND) == 1 and cub_md.count("iNat2017") == 1  # said once, in its section
     assert "perf_counter" not in cub_code

@@ -37,18 +37,9 @@ with **{weights_name}** weights at {input_size}x{input_size}, and the imbalanced
 (odd classes {odd_train} train / {odd_test} test, even classes {even_train} / {even_test}). They prove
 the code path, not the paper's claim.
 
-The paper reports, as average per-class accuracy (not reproduced here): {paper}.
-
-With a network, one command runs the same pipeline on the real CUB-200-2011 archive:
-
-```
-{command}
-```
-
-That reruns the paper's experiment on the real birds, not the authors' exact setting: torchvision ships
-Inception-V3 with ImageNet weights only, while the authors' backbone was also trained on iNat2017, so
-expect lower accuracies than the paper's and read the run for the difference between PC-softmax and
-softmax, not for the paper's numbers themselves.
+The paper reports, as average per-class accuracy (not reproduced here): {paper}. The command that runs
+the same pipeline on the real CUB-200-2011 archive, `{command}`, and what to expect of it are in
+"Reproducing the paper's table" at the end of this page.
 :::
 """
 
@@ -150,8 +141,8 @@ def paper_numbers_text() -> str:
 
 def data_notice(dataset: str, backbone: str, weights_name: str, input_size: int) -> str:
     """The MyST admonition at the top of the page: a warning on the stand-in (with the paper's numbers,
-    not reproduced, the command that runs the pipeline on the real data and what to expect of it), a
-    note on the real data."""
+    not reproduced, and the command that runs the pipeline on the real data, explained at the end of the
+    page), a note on the real data."""
     n_images, n_classes = dataset_size(dataset)
     (odd_train, odd_test), (even_train, even_test) = dataset_quotas(dataset)
     template = STANDIN_NOTICE if dataset == "stand-in" else REAL_NOTICE
