@@ -53,7 +53,7 @@ def test_the_page_shows_every_parameter_once_and_no_progress(tmp_path):
     assert [o.get("name") for o in body.outputs] == ["stdout"] and "value is 2" in body.outputs[0].text
     record = json.loads((results / "toy.provenance.json").read_text())
     assert record["parameters"] == {"value": 2, "write": True}  # the default of write, not overridden
-    assert "`value = 2`, `write = True`" in cells[-1].source  # every value, once, in the provenance
+    assert "| `value` | `2` |\n| `write` | `True` |" in cells[-1].source  # every value, once, in the provenance
 
 
 @pytest.mark.slow  # starts a kernel

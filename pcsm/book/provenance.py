@@ -118,7 +118,6 @@ def as_markdown(record: dict[str, Any]) -> str:
     packages = ", ".join(f"{k} {v}" for k, v in record["packages"].items())
     rows = [
         ("Profile", f"`{record['profile']}`"),
-        ("Parameters", ", ".join(f"`{name} = {value!r}`" for name, value in record["parameters"].items())),
         ("Wall time", f"{record['wall_time_s']:.1f} s"),
         ("Executed", record["executed_at"]),
         ("Code", f"git `{record['git_commit']}` ({_changes_text(record.get('code_changes'))}), "
@@ -128,10 +127,13 @@ def as_markdown(record: dict[str, Any]) -> str:
         ("Packages", packages),
     ]
     table = "\n".join(f"| {k} | {v} |" for k, v in rows)
+    parameters = "\n".join(f"| `{name}` | `{value!r}` |" for name, value in record["parameters"].items())
     return (
         "## Provenance\n\n"
         "Recorded by `pcsm run` when this page was executed: the profile, every parameter of the chapter's "
         "record it built, and where it ran (a chapter that loads data shows their checksums where it loads "
         "them).\n\n"
-        f"| | |\n|---|---|\n{table}\n"
+        f"| recorded | value |\n|---|---|\n{table}\n\n"
+        ":::{admonition} Parameters of this run\n:class: dropdown\n\n"
+        f"| parameter | value |\n|---|---|\n{parameters}\n:::\n"
     )
