@@ -147,7 +147,9 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
                          "truncated: restore it (git checkout) or re-create it") from None
 
 
-def _declaration(name: str, path: Path, module: str) -> NotebookSpec:
+def declared_chapter(path: Path, module: str) -> Chapter:
+    """The ``CHAPTER`` of ``module``, which notebook ``path`` names; a ValueError names the notebook or
+    the declaration when the module cannot be imported, has none, or refuses its own fields."""
     try:
         chapter = getattr(importlib.import_module(module), CHAPTER_NAME)
     except ImportError as error:
@@ -158,7 +160,7 @@ def _declaration(name: str, path: Path, module: str) -> NotebookSpec:
         raise ValueError(f"{path}: its chapter module {module!r} has no {CHAPTER_NAME}") from None
     if not isinstance(chapter, Chapter):
         raise ValueError(f"{path}: {module}.{CHAPTER_NAME} is not a Chapter")
-    return NotebookSpec(name, path, module, chapter)
+    return chapter
 
 
 def writes(spec: NotebookSpec) -> set[str]:
@@ -185,7 +187,8 @@ def _run_order(specs: list[NotebookSpec], source: Path) -> list[NotebookSpec]:
 
 def load_plan(toc_file: Path = TOC_FILE) -> dict[str, NotebookSpec]:
     """Every chapter of the table of contents, checked, in run order; a ValueError names the file."""
-    specs = [_declaration(name, path, module) for name, (path, module) in chapter_modules(toc_file).items()]
+    specs = [NotebookSpec(name, path, module, declared_chapter(path, module))
+             for name, (path, module) in chapter_modules(toc_file).items()]
     return {spec.name: spec for spec in _run_order(specs, toc_file)}
 
 

@@ -6,7 +6,6 @@ beside them, so the summary page and the README quote exactly what the experimen
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -14,8 +13,8 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from pcsm.book.plan import TOC_FILE, chapter_modules
-from pcsm.experiments.config import CHAPTER_NAME, Chapter, ChapterConfig, Metric
+from pcsm.book.plan import TOC_FILE, chapter_modules, declared_chapter
+from pcsm.experiments.config import Chapter, ChapterConfig, Metric
 from pcsm.experiments.formatting import MISSING, mean_std_text, number_text
 from pcsm.experiments.cub.page import paper_join
 from pcsm.experiments.gaussian_mi import error_se, table1_against_paper, worst_error
@@ -57,22 +56,23 @@ def input_files() -> list[str]:
     them, so the page is re-executed when one changes, and it runs after the chapters that write them."""
     tables = [csv for _, csv in SOURCES.values()] + [GAINS_FILE]
     tables += [f"{prefix}_per_class.csv" for prefix in RESULT_PREFIX.values()]
-    chapters = summarised_chapters()
-    tables += [f"{m.table}.csv" for name in chapters for m in _declaration(name).metrics]
+    chapters = _other_chapters()
+    tables += [f"{m.table}.csv" for path, module in chapters.values()
+               for m in declared_chapter(path, module).metrics]
     records = [f"{name}.provenance.json" for name in chapters]
     return [f"results/{name}" for name in dict.fromkeys(tables + records)]
 
 
-def _declaration(name: str) -> Chapter:
-    """The ``CHAPTER`` of the module that declares chapter ``name``."""
-    return getattr(importlib.import_module(chapter_modules()[name][1]), CHAPTER_NAME)
+def _other_chapters(toc_file: Path = TOC_FILE) -> dict[str, tuple[Path, str]]:
+    """:func:`~pcsm.book.plan.chapter_modules` but those this module declares."""
+    return {name: found for name, found in chapter_modules(toc_file).items() if found[1] != __name__}
 
 
 def summarised_chapters(toc_file: Path = TOC_FILE) -> list[str]:
     """The chapters this page reports on: every chapter of the table of contents but those this module
     declares. A chapter added to the book joins the page's run-time table and its inputs without an
     edit here."""
-    return [name for name, (_, module) in chapter_modules(toc_file).items() if module != __name__]
+    return list(_other_chapters(toc_file))
 
 
 def provenance(notebook: str, folder: Path | None = None) -> dict:
