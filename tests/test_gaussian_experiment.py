@@ -22,7 +22,7 @@ def test_the_record_accepts_good_parameters():
     assert config.dims == (1, 2) and config.vs_n_sizes == (100,)
     assert config.run_options()["training"] == {"hidden": (100, 100, 100), "batch_size": 10, "patience": 10,
                                                 "epochs": 3, "repeats": 1, "lr": 1e-3,
-                                                "learning_curve": False}
+                                                "optimism": False}
 
 
 @pytest.mark.parametrize(
@@ -60,9 +60,9 @@ def test_the_record_names_the_bad_parameter(change, name):
         gx.GaussianMIConfig.for_profile(**{**GOOD, **change})
 
 
-def test_the_record_refuses_a_learning_curve_that_is_not_a_bool():
-    with pytest.raises((TypeError, ValueError), match="^learning_curve"):
-        gx.GaussianMIConfig.for_profile(**{**GOOD, "learning_curve": "no"})
+def test_the_record_refuses_an_optimism_that_is_not_a_bool():
+    with pytest.raises((TypeError, ValueError), match="^optimism"):
+        gx.GaussianMIConfig.for_profile(**{**GOOD, "optimism": "no"})
 
 
 def test_mixtures_have_the_requested_priors():

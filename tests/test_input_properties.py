@@ -261,7 +261,7 @@ CALLS: dict[str, tuple[Callable, Callable[..., Any], dict[str, st.SearchStrategy
         "lr": bad_positive_float, "patience": bad_int(1, none_ok=True), "device": bad_device,
         "method": bad_choice("pc-softmax", "softmax"), "transform": bad_choice("quantile", "standardise"),
         "cross_fit": bad_bool, "calibrate": bad_bool, "progress": bad_bool, "extrapolate": bad_bool,
-        "learning_curve": bad_bool}),
+        "optimism": bad_bool}),
 }
 
 CASES = [(label, parameter) for label, (_, _, bad) in CALLS.items() for parameter in bad]

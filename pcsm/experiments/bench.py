@@ -58,7 +58,7 @@ QUICK_CONFIGS = CONFIGS[2:4]
 # The sample-size sweep: sizes below the suite's n, one task per group (:func:`sweep_tasks`).
 SWEEP_GROUPS = ("balanced", "long-tail", "invariance")
 SWEEP_SIZES = (1000, 3000, 10000)
-QUICK_SWEEP_SIZES = (1000,)  # 500 leaves a ratio-100 task 2 samples of its rarest class: too few for the half-sample rerun
+QUICK_SWEEP_SIZES = (1000,)  # 500 leaves a ratio-100 task 2 samples of its rarest class: too few to cross-fit
 SWEEP_DIM = 5
 CPU = {"device": "cpu"}  # estimate_mi and MINE with the library's defaults, on one CPU thread
 

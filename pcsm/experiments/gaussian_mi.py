@@ -76,7 +76,7 @@ _FIELD_CHECKS: dict[str, Any] = {
     "estimators": ("list", _estimator), "hidden": ("list", _positive),
     "n_samples_imbalanced": _sample_size, "n_samples_balanced": _sample_size,
     "repeats": _positive, "epochs": _positive, "batch_size": _positive, "patience": _positive,
-    "lr": check_positive_float, "learning_curve": check_bool,
+    "lr": check_positive_float, "optimism": check_bool,
     "mine_epochs": _positive, "n_neighbors": _positive,
     "gt_samples": lambda value, name: check_positive_int(value, name, minimum=1000),
     "n_jobs": _seed,
@@ -128,7 +128,7 @@ class GaussianMIConfig(ChapterConfig):
     epochs: int = 30  # classifier epochs
     batch_size: int = 100  # classifier and MINE batch size
     lr: float = 1e-3  # the classifier's Adam learning rate (the paper's)
-    learning_curve: bool = False  # estimate_mi's learning-curve correction; off: the paper's plain bound
+    optimism: bool = False  # estimate_mi's optimism correction; off: the paper's plain bound
     patience: int = 10  # epochs without a better validation loss before early stopping
     mine_epochs: int = 30  # MINE's epochs
     n_neighbors: int = 3  # k of the kNN estimator
@@ -168,7 +168,7 @@ class GaussianMIConfig(ChapterConfig):
         """``estimate_mi``'s options for the paper's classifier."""
         return {"hidden": tuple(self.hidden), "batch_size": self.batch_size, "patience": self.patience,
                 "epochs": self.epochs, "repeats": self.repeats, "lr": self.lr,
-                "learning_curve": self.learning_curve}
+                "optimism": self.optimism}
 
     def run_options(self) -> dict[str, Any]:
         """The keyword arguments of :func:`run_tasks` for the paper's estimators."""
