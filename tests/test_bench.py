@@ -194,3 +194,23 @@ def test_paper_tasks_sentence_ranks_estimate_mi_from_the_numbers():
                                              "kNN's 0.0046: the least accurate of the 4 estimators there.")
     summary.loc["estimate_mi", "abs_error_paper"] = 0.001
     assert "below kNN's 0.0046: the most accurate" in paper_tasks_sentence(summary)
+
+
+def test_the_small_sample_target_pairs_each_run_with_the_bayes_plug_in_on_its_samples():
+    """Within 0.03 nats of the Bayes plug-in of the same (task, seed, n) in every run of at most 2000
+    samples; a run 0.031 off fails it, one at n = 3000 is not held to it, and no small run means no target."""
+    from pcsm.experiments.bench import small_n_check
+
+    def rows(ours: dict[tuple[int, int], float]) -> pd.DataFrame:
+        out = []
+        for (seed, n), offset in ours.items():
+            task = {"setting": "suite", "dim": 5, "task_seed": 7, "warp": "none", "seed": seed, "n_samples": n}
+            out += [{**task, "estimator": "bayes", "mi": 1.0 + seed / 10},
+                    {**task, "estimator": "estimate_mi", "mi": 1.0 + seed / 10 + offset},
+                    {**task, "estimator": "knn", "mi": 5.0}]
+        return pd.DataFrame(out)
+
+    name = "small_n_worst_paired_error_within_0.03"
+    assert small_n_check(rows({(0, 1000): 0.029, (1, 1000): -0.02, (0, 3000): 0.2})) == {name: True}
+    assert small_n_check(rows({(0, 1000): 0.029, (1, 2000): -0.031})) == {name: False}
+    assert small_n_check(rows({(0, 3000): 0.5})) == {}

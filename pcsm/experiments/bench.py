@@ -60,6 +60,8 @@ SWEEP_GROUPS = ("balanced", "long-tail", "invariance")
 SWEEP_SIZES = (1000, 3000, 10000)
 QUICK_SWEEP_SIZES = (1000,)  # 500 leaves a ratio-100 task 2 samples of its rarest class: too few to cross-fit
 SWEEP_DIM = 5
+SMALL_N = 2000  # the sweep's sizes up to this are held to SMALL_N_WORST
+SMALL_N_WORST = 0.03  # nats: the largest |estimate_mi - Bayes plug-in| allowed there, on the same samples
 CPU = {"device": "cpu"}  # estimate_mi and MINE with the library's defaults, on one CPU thread
 
 
@@ -124,6 +126,19 @@ def target_checks(summary: pd.DataFrame, max_seconds: float = 6.0) -> dict[str, 
     return checks
 
 
+def small_n_check(sweep_rows: pd.DataFrame) -> dict[str, bool]:
+    """The small-sample target: on the sweep's runs of at most ``SMALL_N`` samples, ``estimate_mi`` within
+    ``SMALL_N_WORST`` nats of the Bayes plug-in on the same samples in every run (empty when the sweep
+    has no such size or lacks either estimator)."""
+    keys = ["setting", "dim", "task_seed", "warp", "seed", "n_samples"]
+    small = sweep_rows[sweep_rows["n_samples"] <= SMALL_N]
+    ours, bayes = (small[small["estimator"] == name].set_index(keys)["mi"] for name in ("estimate_mi", "bayes"))
+    paired = (ours - bayes).dropna()
+    if paired.empty:
+        return {}
+    return {f"small_n_worst_paired_error_within_{SMALL_N_WORST:g}": bool(paired.abs().max() <= SMALL_N_WORST)}
+
+
 def _check_sweep_sizes(sizes: Sequence[int], n_samples: int) -> tuple[int, ...]:
     """The sweep's sizes: at least one, each from ``MIN_SAMPLES`` up to below the suite's ``n_samples``."""
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, (list, tuple)) or len(sizes) == 0:
@@ -167,6 +182,7 @@ def bench_mi(
     in_sweep = suite_rows["task_seed"].isin([t.task_seed for t in swept])
     sweep_rows = pd.concat([rows.iloc[len(suite_rows):], suite_rows[in_sweep]], ignore_index=True)
     summary = suite_summary(suite_rows)
+    targets = target_checks(summary) if {"estimate_mi", "knn"} <= set(estimators) else {}
     return {
         "suite": {"quick": quick, "seeds": list(seeds), "n_samples": n_samples, "n_monte_carlo": n_mc,
                   "n_tasks": len(tasks), "configs": [list(c) for c in (QUICK_CONFIGS if quick else CONFIGS)],
@@ -177,7 +193,7 @@ def bench_mi(
         "total_seconds": time.perf_counter() - start,
         "summary": summary.to_dict(orient="records"),
         "rows": suite_rows.to_dict(orient="records"),
-        "targets": target_checks(summary) if {"estimate_mi", "knn"} <= set(estimators) else {},
+        "targets": {**targets, **small_n_check(sweep_rows)},
         "sweep": sweep_rows.to_dict(orient="records"),
     }
 
@@ -259,6 +275,8 @@ TARGET_TEXT = {
     "signed_error_max_dim_within_0.005": "mean error at d = 10 within 0.005 nats",
     "signed_error_invariance_within_0.005": "mean error on invariance tasks within 0.005 nats",
     "coverage_95_at_least_0.90": "the 95 % interval covering the truth in at least 90 % of runs",
+    f"small_n_worst_paired_error_within_{SMALL_N_WORST:g}": f"within {SMALL_N_WORST:g} nats of the Bayes "
+    f"plug-in in every sweep run of at most {SMALL_N} samples",
 }
 
 
