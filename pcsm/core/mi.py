@@ -568,7 +568,10 @@ def estimate_mi(
     Assumptions. Without extrapolation the estimate is the Barber-Agakov bound: it equals
     :math:`I(X;Y) - E_x \mathrm{KL}(p(\cdot|x) \| q(\cdot|x))`, so it is unbiased only when the
     classifier's posterior q approximates the Bayes posterior p(y|x); whatever it misses (too little
-    data, too small a network, too few epochs) biases it low. Samples must be i.i.d.; with ``prior``
+    data, too small a network, too few epochs) biases it low. The optimism correction removes the part
+    of that gap that shows as over-fitting, not what a smooth network cannot represent: where the
+    posterior jumps (two overlapping uniform boxes, d = 2 and 3) the value stayed low by 0.027 nats on
+    average at n = 1000, 0.014 at 2000 and 0.005 at 10000, and kNN came closer. Samples must be i.i.d.; with ``prior``
     the classes are weighted as given. ``transform="quantile"`` (the default) replaces each coordinate
     of x by its normal scores, a monotone map that leaves :math:`I(X;Y)` unchanged and makes the
     estimate the same whether x is written as x, :math:`x^3` or :math:`e^x` coordinate by coordinate;
