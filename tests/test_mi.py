@@ -300,7 +300,7 @@ def test_the_optimism_correction_moves_the_value_of_the_same_networks(easy_task)
     without = estimate_mi(x[:1200], y[:1200], seed=4, epochs=5, optimism=False)
     assert fit.fold_values == without.fold_values and fit.fold_optimism == without.fold_optimism
     o = np.asarray(fit.fold_optimism)
-    assert o.shape == (fit.repeats * 2,) and fit.optimism == pytest.approx(o.mean(), abs=1e-12)
+    assert o.shape == (fit.repeats * 2,) and fit.mean_optimism == pytest.approx(o.mean(), abs=1e-12)
     weight = o.mean() ** 2 / (o.mean() ** 2 + o.var(ddof=1) / o.size)
     assert fit.optimism_weight == pytest.approx(weight, abs=1e-12) and without.optimism_weight == 0.0
     shift = mi_module.OPTIMISM_FACTOR * weight * o.mean()
