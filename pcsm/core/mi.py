@@ -553,7 +553,7 @@ def estimate_mi(
     :math:`\kappa = 0.3` left a mean paired error against the Bayes plug-in of +0.002 nats (worst
     0.029), and on the 30 benchmark tasks at n = 20000 a mean of -0.0002 (worst 0.004). On mixtures
     it was not chosen on (d = 1, 3 and 8; 3, 5 and 10 classes; a cubed x; n = 600 to 10000; 84 runs)
-    the worst paired error was 0.033 and the mean |error| 0.007, kNN's 0.028. Each term
+    the worst paired error was 0.033 and the mean absolute error 0.007, kNN's 0.028. Each term
     carries the same share of the shift, so the terms' mean is the value; each cross-fit's value in
     ``model_se`` carries its own networks' correction, so ``stderr`` counts the correction's noise. It
     costs one forward pass over each network's fitting samples.
@@ -574,9 +574,9 @@ def estimate_mi(
     of that gap that shows as over-fitting, not what a smooth network cannot represent: where the
     posterior jumps (two overlapping uniform boxes, d = 2 and 3; 24 runs) the value stayed low by
     0.021 nats on average at n = 600 and 1000, 0.016 at 2000 and 0.007 at 10000, its 95 % interval
-    covered in 79 % of the runs, and kNN came closer (mean |error| 0.013 against 0.016). Samples must
-    be i.i.d.; with ``prior`` the classes are weighted as given. ``transform="quantile"`` (the
-    default) replaces each coordinate of x by its normal scores, a monotone map that leaves
+    covered in 79 % of the runs, and kNN came closer (mean absolute error 0.013 against 0.016).
+    Samples must be i.i.d.; with ``prior`` the classes are weighted as given. ``transform="quantile"``
+    (the default) replaces each coordinate of x by its normal scores, a monotone map that leaves
     :math:`I(X;Y)` unchanged and makes the estimate the same whether x is written as x, :math:`x^3` or
     :math:`e^x` coordinate by coordinate; on a 10-class mixture in d = 5 with cubed coordinates it
     moved the error from -0.044 to -0.008 nats and changed nothing measurable on Gaussian coordinates.
